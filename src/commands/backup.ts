@@ -1,0 +1,458 @@
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { collectConfigFiles, createBundleStream } from '../bundle/index.js';
+import { type Compression, DUMP_EXTENSION, findZstd, ZSTD_LEVEL } from '../compression/index.js';
+import { encryptStream } from '../crypto/age.js';
+import { DigestStream } from '../crypto/digest.js';
+import type { BackupSettings } from '../inputs/parse.js';
+import { backupPrefix, MANIFEST_NAME, newBackupId } from '../manifest/id.js';
+import { Manifest, type ObjectEntry } from '../manifest/schema.js';
+import {
+  type ClientInstall,
+  findClients,
+  formatServerVersion,
+  selectClient,
+  toolPath,
+} from '../postgres/binaries.js';
+import { startDump } from '../postgres/dump.js';
+import { openPsql } from '../postgres/psql.js';
+import {
+  countRows,
+  exportSnapshot,
+  readServerInfo,
+  type TableRowCount,
+} from '../postgres/snapshot.js';
+import { describeTarget } from '../postgres/url.js';
+import type { Host, SummaryTable } from '../report/host.js';
+import { formatBytes, formatRate, startProgress } from '../report/progress.js';
+import type { SourceInfo } from '../source/index.js';
+import type { Destination } from '../storage/destination.js';
+import { describeS3Error } from '../storage/destination.js';
+import { chooseUploadShape } from '../storage/part-size.js';
+import { type ReplicaResult, replicate } from '../storage/replicate.js';
+import { VERSION } from '../version.js';
+
+export type BackupStatus = 'ok' | 'degraded' | 'failed';
+
+export interface BackupResult {
+  readonly id: string;
+  readonly status: BackupStatus;
+  readonly manifest: Manifest;
+  readonly summary: SummaryTable;
+}
+
+/** What the backup command needs from the world, so a test can hand in its own. */
+export interface BackupDeps {
+  readonly host: Host;
+  readonly destinations: readonly Destination[];
+  readonly source: () => Promise<SourceInfo>;
+  readonly now: () => Date;
+  /** Aborted on cancellation (SIGTERM/SIGINT): the run stops and commits nothing. */
+  readonly signal: AbortSignal;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/** A backup that stored nothing anywhere: the step fails and no manifest exists. */
+export class BackupFailed extends Error {
+  constructor(
+    message: string,
+    readonly id: string | null,
+  ) {
+    super(message);
+    this.name = 'BackupFailed';
+  }
+}
+
+interface Stored {
+  readonly entry: ObjectEntry;
+  readonly results: readonly ReplicaResult[];
+}
+
+export async function backup(settings: BackupSettings, deps: BackupDeps): Promise<BackupResult> {
+  const { host } = deps;
+  const started = deps.now();
+  if (settings.ssh) {
+    throw new BackupFailed(
+      "'ssh-host' is set, but SSH tunnels are not available in this version of pg-dr.",
+      null,
+    );
+  }
+  if (deps.destinations.length < 2) {
+    host.warning(
+      'No secondary destination is configured: this backup will exist in one place only.',
+    );
+  }
+
+  const live = await host.group('Check destinations', () => checkDestinations(deps));
+
+  const session = await host.group('Connect to PostgreSQL', async () => {
+    const psql = selectClient(await findClients('psql', settings.pgBinDir, deps.env), 0);
+    if (!psql) throw new BackupFailed('No psql client found (install postgresql-client).', null);
+    host.info(`Connecting to ${describeTarget(settings.database)}`);
+    return openPsql(toolPath(psql, 'psql'), settings.database).catch((e: Error) => {
+      throw new BackupFailed(`Cannot connect to the database: ${e.message}`, null);
+    });
+  });
+  try {
+    const server = await readServerInfo(session);
+    const serverVersion = formatServerVersion(server.versionNum);
+    const client = await pickPgDump(settings, serverVersion, deps.env);
+    host.info(
+      `Server ${serverVersion.version}, database "${server.database}" ${formatBytes(server.sizeBytes)}; pg_dump ${client.version} from ${client.binDir}`,
+    );
+    const compression = await resolveCompression(settings.compression, deps);
+    const files = await collectConfigFiles(settings.workspace, settings.configPaths);
+    const id = newBackupId(started);
+    const folder = backupPrefix(settings.prefix, id);
+    host.info(
+      `Backup ${id} → ${live.map((d) => `${d.settings.name} (${d.settings.bucket}/${folder})`).join(', ')}`,
+    );
+
+    const config = await host.group(`Config bundle (${files.length} files)`, () =>
+      storeObject(
+        createBundleStream(settings.workspace, files),
+        Promise.resolve(),
+        `${folder}config.tar.gz.age`,
+        'config',
+        settings,
+        live,
+        0,
+        deps,
+      ),
+    );
+    const dumpStarted = Date.now();
+    let archiveBytes: number | null = null;
+    let tables: TableRowCount[] = [];
+    const database = await host.group('Dump, compress, encrypt, upload', async () => {
+      const snapshot = await exportSnapshot(session);
+      const dump = startDump({
+        pgDump: toolPath(client, 'pg_dump'),
+        target: settings.database,
+        snapshot,
+        compression,
+        zstd: compression === 'zstd' ? await findZstd(deps.env) : null,
+      });
+      const counting = countRows(session, settings.rowCounts);
+      counting.catch(() => dump.kill());
+      const stored = await storeObject(
+        dump.stream,
+        dump.done,
+        `${folder}database.dump.${DUMP_EXTENSION[compression]}.age`,
+        'database',
+        settings,
+        live.filter((d) => config.results.find((r) => r.destination === d.settings.name)?.ok),
+        server.sizeBytes,
+        deps,
+        () => dump.kill(),
+      );
+      archiveBytes = dump.rawBytes();
+      tables = await counting.catch((e: Error) => {
+        throw new BackupFailed(`Counting rows failed: ${e.message}`, id);
+      });
+      return stored;
+    });
+    const dumpSeconds = (Date.now() - dumpStarted) / 1000;
+    await session.exec('COMMIT').catch(() => undefined);
+
+    const finished = deps.now();
+    const okAt = (name: string) =>
+      [config, database].every((o) => o.results.find((r) => r.destination === name)?.ok === true);
+    const source = await deps.source();
+    const manifest = Manifest.parse({
+      format: 'pg-dr/1',
+      id,
+      createdAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationSeconds: (finished.getTime() - started.getTime()) / 1000,
+      tool: { name: 'pg-dr', version: VERSION },
+      source,
+      database: {
+        name: server.database,
+        serverVersion: serverVersion.version,
+        serverVersionNum: server.versionNum,
+        pgDumpVersion: client.version,
+        sizeBytes: server.sizeBytes,
+        compression,
+        compressionLevel: compression === 'zstd' ? ZSTD_LEVEL : compression === 'gzip' ? 6 : null,
+        archiveBytes,
+        dumpSeconds,
+        rowCounts: { method: settings.rowCounts, tables },
+      },
+      config: { files },
+      objects: [database.entry, config.entry],
+      encryption:
+        settings.encryption.mode === 'recipients'
+          ? { scheme: 'age', mode: 'recipients', recipients: [...settings.encryption.recipients] }
+          : { scheme: 'age', mode: 'passphrase' },
+      destinations: deps.destinations.map((d) => {
+        const name = d.settings.name;
+        const rs = [config, database].map((o) => o.results.find((r) => r.destination === name));
+        const error =
+          rs.find((r) => r && !r.ok)?.error ??
+          (live.includes(d) ? null : (unreachable.get(d) ?? 'unreachable'));
+        return {
+          name,
+          endpointHost: new URL(d.settings.endpoint).host,
+          bucket: d.settings.bucket,
+          ok: okAt(name),
+          error: okAt(name) ? null : (error ?? 'not stored'),
+          etags: Object.fromEntries(
+            [config, database].flatMap((o) => {
+              const r = o.results.find((x) => x.destination === name);
+              return r?.etag ? [[o.entry.name, r.etag]] : [];
+            }),
+          ),
+          uploadSeconds: rs.reduce((s, r) => s + (r?.seconds ?? 0), 0),
+        };
+      }),
+    });
+
+    // The commit point: a manifest only where every object is stored.
+    if (deps.signal.aborted)
+      throw new BackupFailed('Cancelled before the commit point; nothing was committed.', id);
+    const committed = await host.group('Commit (manifest)', () => commit(manifest, folder, deps));
+    const status: BackupStatus =
+      committed.length === 0
+        ? 'failed'
+        : committed.length < deps.destinations.length
+          ? 'degraded'
+          : 'ok';
+    if (status === 'failed') {
+      await cleanup(folder, deps);
+      throw new BackupFailed(
+        `Backup ${id} failed at every destination: ${manifest.destinations.map((d) => `${d.name}: ${d.error}`).join('; ')}`,
+        id,
+      );
+    }
+    return { id, status, manifest, summary: backupSummary(manifest, status, committed) };
+  } catch (e) {
+    if (e instanceof BackupFailed && e.id) await cleanup(backupPrefix(settings.prefix, e.id), deps);
+    throw e;
+  } finally {
+    await session.close();
+  }
+}
+
+const unreachable = new WeakMap<Destination, string>();
+
+async function checkDestinations(deps: BackupDeps): Promise<Destination[]> {
+  const live: Destination[] = [];
+  for (const d of deps.destinations) {
+    try {
+      await d.check();
+      live.push(d);
+      deps.host.info(
+        `${d.settings.name}: bucket ${d.settings.bucket} at ${new URL(d.settings.endpoint).host} is reachable`,
+      );
+    } catch (e) {
+      if ((e as Error).name === 'InputError') throw e;
+      unreachable.set(d, (e as Error).message);
+      deps.host.warning((e as Error).message);
+    }
+  }
+  if (live.length === 0)
+    throw new BackupFailed(
+      `No destination is reachable: ${[...deps.destinations].map((d) => unreachable.get(d)).join('; ')}`,
+      null,
+    );
+  return live;
+}
+
+async function pickPgDump(
+  settings: BackupSettings,
+  server: { version: string; major: number },
+  env: NodeJS.ProcessEnv,
+): Promise<ClientInstall> {
+  const found = await findClients('pg_dump', settings.pgBinDir, env);
+  const client = selectClient(found, server.major);
+  if (client) return client;
+  const list = found.length ? found.map((c) => `${c.version} (${c.binDir})`).join(', ') : 'none';
+  throw new BackupFailed(
+    `No pg_dump of version ${server.major} or newer: the server runs PostgreSQL ${server.version}; found ${list}. Install postgresql-client-${server.major} (PostgreSQL apt repository) or point 'pg-bin-dir' at its bin directory.`,
+    null,
+  );
+}
+
+async function resolveCompression(wanted: Compression, deps: BackupDeps): Promise<Compression> {
+  if (wanted !== 'zstd' || (await findZstd(deps.env))) return wanted;
+  deps.host.warning(
+    "compression 'zstd' was asked for but no zstd binary is on PATH: using pg_dump's gzip (slower).",
+  );
+  return 'gzip';
+}
+
+/** Encrypts `input` and streams it to every live destination, hashing both sides on the way. */
+async function storeObject(
+  input: Readable,
+  producers: Promise<void>,
+  key: string,
+  kind: 'database' | 'config',
+  settings: BackupSettings,
+  live: readonly Destination[],
+  expectedBytes: number,
+  deps: BackupDeps,
+  kill: () => void = () => undefined,
+): Promise<Stored> {
+  const name = key.slice(key.lastIndexOf('/') + 1);
+  if (live.length === 0) throw new BackupFailed(`No destination is left to store ${name}.`, null);
+  const plain = new DigestStream();
+  const hashing = pipeline(input, plain);
+  const encrypted = await encryptStream(settings.encryption, plain);
+  const cipher = new DigestStream();
+  encrypted.pipe(cipher);
+  encrypted.on('error', (e) => cipher.destroy(e));
+  const gate = Promise.all([producers, hashing]);
+  const rep = replicate(
+    cipher,
+    live,
+    key,
+    chooseUploadShape(expectedBytes),
+    'application/octet-stream',
+    gate,
+  );
+  const onAbort = () => {
+    kill();
+    rep.abort(new Error('cancelled'));
+  };
+  deps.signal.addEventListener('abort', onAbort, { once: true });
+  const stop = startProgress(
+    deps.host,
+    [
+      { label: kind === 'database' ? 'dump' : 'bundle', bytes: () => plain.bytes },
+      ...live.map((d) => ({
+        label: d.settings.name,
+        bytes: () => rep.uploadedBytes(d.settings.name),
+      })),
+    ],
+    { tty: deps.host.kind === 'cli' ? process.stderr : undefined },
+  );
+  const t0 = Date.now();
+  let results: ReplicaResult[];
+  try {
+    results = await rep.results;
+  } finally {
+    stop();
+    deps.signal.removeEventListener('abort', onAbort);
+  }
+  const producerError = await gate.then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  if (producerError) {
+    kill();
+    throw new BackupFailed(
+      `${kind === 'database' ? 'The dump' : 'The config bundle'} failed: ${producerError.message}`,
+      idOf(key),
+    );
+  }
+  if (deps.signal.aborted)
+    throw new BackupFailed('Cancelled: uploads aborted, nothing was committed.', idOf(key));
+  const s = (Date.now() - t0) / 1000;
+  for (const r of results) {
+    if (r.ok)
+      deps.host.info(
+        `${r.destination}: ${name} stored, ${formatBytes(cipher.bytes)} in ${r.seconds.toFixed(1)} s (${formatRate(cipher.bytes, r.seconds)})`,
+      );
+    else deps.host.warning(`${r.destination}: ${name} NOT stored: ${r.error}`);
+  }
+  if (results.every((r) => !r.ok)) {
+    throw new BackupFailed(
+      `${name} could not be stored anywhere: ${results.map((r) => `${r.destination}: ${r.error}`).join('; ')}`,
+      idOf(key),
+    );
+  }
+  deps.host.info(
+    `${name}: ${formatBytes(plain.bytes)} plaintext → ${formatBytes(cipher.bytes)} encrypted in ${s.toFixed(1)} s`,
+  );
+  return {
+    entry: {
+      name,
+      kind,
+      plaintext: { bytes: plain.bytes, sha256: plain.sha256() },
+      encrypted: { bytes: cipher.bytes, sha256: cipher.sha256() },
+    },
+    results,
+  };
+}
+
+function idOf(key: string): string | null {
+  return /(\d{8}T\d{6}Z-[0-9a-f]{6})\//.exec(key)?.[1] ?? null;
+}
+
+/** Writes the manifest to each destination where every object is stored; returns those names. */
+async function commit(manifest: Manifest, folder: string, deps: BackupDeps): Promise<string[]> {
+  const body = `${JSON.stringify(manifest, null, 2)}\n`;
+  const committed: string[] = [];
+  for (const d of deps.destinations) {
+    const entry = manifest.destinations.find((x) => x.name === d.settings.name);
+    if (!entry?.ok) continue;
+    try {
+      await d.put(`${folder}${MANIFEST_NAME}`, body, 'application/json');
+      committed.push(d.settings.name);
+      deps.host.info(
+        `${d.settings.name}: manifest written — backup ${manifest.id} is complete there`,
+      );
+    } catch (e) {
+      deps.host.warning(
+        `${d.settings.name}: manifest could not be written (${describeS3Error(e)}): the backup is incomplete there`,
+      );
+    }
+  }
+  return committed;
+}
+
+/** Best effort: removes the objects a failed backup left (never a manifest: none was written). */
+async function cleanup(folder: string, deps: BackupDeps): Promise<void> {
+  for (const d of deps.destinations) {
+    try {
+      for await (const o of d.list(folder)) await d.remove(o.key);
+    } catch {
+      // Left for prune, which removes incomplete backups older than a day.
+    }
+  }
+}
+
+function backupSummary(
+  m: Manifest,
+  status: BackupStatus,
+  committed: readonly string[],
+): SummaryTable {
+  const db = m.objects.find((o) => o.kind === 'database');
+  const ratio =
+    db && m.database.archiveBytes ? (m.database.archiveBytes / db.plaintext.bytes).toFixed(2) : '—';
+  const rows: string[][] = [
+    ['Backup', m.id],
+    ['Status', status],
+    ['Database', `${m.database.name} (${formatBytes(m.database.sizeBytes)})`],
+    ['Server / pg_dump', `${m.database.serverVersion} / ${m.database.pgDumpVersion}`],
+    [
+      'Archive → stored',
+      `${m.database.archiveBytes === null ? '—' : formatBytes(m.database.archiveBytes)} → ${db ? formatBytes(db.encrypted.bytes) : '—'}`,
+    ],
+    ['Compression', `${m.database.compression} (ratio ${ratio})`],
+    [
+      'Tables',
+      `${m.database.rowCounts.tables.length} (row counts: ${m.database.rowCounts.method})`,
+    ],
+    ['Config files', String(m.config.files.length)],
+    [
+      'Duration',
+      `${m.durationSeconds.toFixed(1)} s (dump ${m.database.dumpSeconds.toFixed(1)} s, ${db ? formatRate(m.database.sizeBytes, m.database.dumpSeconds) : '—'} of database)`,
+    ],
+    [
+      'Commit',
+      [m.source.repository, m.source.commit?.slice(0, 12), m.source.ref]
+        .filter(Boolean)
+        .join(' ') || '—',
+    ],
+  ];
+  for (const d of m.destinations) {
+    rows.push([
+      `Destination ${d.name}`,
+      committed.includes(d.name)
+        ? `✅ stored in ${d.bucket} at ${d.endpointHost}`
+        : `❌ ${d.error ?? 'manifest not written'}`,
+    ]);
+  }
+  return { title: `pg-dr backup: ${status}`, header: ['', ''], rows };
+}

@@ -1,0 +1,279 @@
+import { isAbsolute } from 'node:path';
+import { parseConfigPaths } from '../bundle/index.js';
+import { COMPRESSIONS, type Compression } from '../compression/index.js';
+import type { EncryptionSettings } from '../crypto/age.js';
+import { parseRecipients } from '../crypto/age.js';
+import { InputError } from '../errors.js';
+import type { RowCountMethod } from '../postgres/snapshot.js';
+import type { DatabaseTarget } from '../postgres/url.js';
+import { parseDatabaseUrl } from '../postgres/url.js';
+import { type DestinationSettings, defaultRegion, parseEndpoint } from '../storage/client.js';
+import type { InputName, InputSource } from './source.js';
+
+export const COMMANDS = ['backup', 'verify', 'monitor', 'restore', 'list', 'prune'] as const;
+export type Command = (typeof COMMANDS)[number];
+
+/** Inputs whose values are secrets: masked before anything else happens. */
+export const SECRET_INPUTS = [
+  'primary-secret-access-key',
+  'secondary-secret-access-key',
+  'github-token',
+  'database-url',
+  'drill-database-url',
+  'ssh-private-key',
+  'passphrase',
+  'age-identity',
+] as const satisfies readonly InputName[];
+
+/** What every command needs. */
+export interface CommonSettings {
+  readonly command: Command;
+  /** Key prefix of every object, e.g. `disaster_recovery/`. */
+  readonly prefix: string;
+  /** Primary first; one or two. */
+  readonly destinations: readonly DestinationSettings[];
+  /** Token for the alert feed; '' when none. */
+  readonly githubToken: string;
+  readonly alertLabels: readonly string[];
+  /** Where config-paths globs are resolved: GITHUB_WORKSPACE, else the current directory. */
+  readonly workspace: string;
+  /** `table` or `json`: how list (and the CLI) print their result. */
+  readonly format: 'table' | 'json';
+}
+
+/** SSH tunnel to a bastion, when the database is private. */
+export interface SshSettings {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly privateKey: string;
+  readonly knownHosts: string;
+}
+
+export interface BackupSettings extends CommonSettings {
+  readonly command: 'backup';
+  /** The database to dump. */
+  readonly database: DatabaseTarget;
+  readonly ssh: SshSettings | null;
+  /** Globs of platform files to bundle. */
+  readonly configPaths: readonly string[];
+  readonly encryption: EncryptionSettings;
+  readonly compression: Compression;
+  readonly rowCounts: RowCountMethod;
+  /** Fail the step when only one destination got the backup. */
+  readonly failOnDegraded: boolean;
+  /** Directory preferred for pg_dump/psql ('' = search PATH and /usr/lib/postgresql). */
+  readonly pgBinDir: string;
+}
+
+export type Settings =
+  | BackupSettings
+  | (CommonSettings & { readonly command: Exclude<Command, 'backup'> });
+
+function expectOneOf<T extends string>(src: InputSource, name: InputName, values: readonly T[]): T {
+  const v = src.get(name).trim();
+  if ((values as readonly string[]).includes(v)) return v as T;
+  throw new InputError(name, `Invalid '${name}': "${v}". Expected one of: ${values.join(', ')}.`);
+}
+
+export function parseBoolean(src: InputSource, name: InputName): boolean {
+  const v = src.get(name).trim().toLowerCase();
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new InputError(name, `Invalid '${name}': "${src.get(name)}". Expected true or false.`);
+}
+
+export function parseWholeNumber(src: InputSource, name: InputName, min = 0): number {
+  const v = src.get(name).trim();
+  if (!/^\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v)))
+    throw new InputError(name, `Invalid '${name}': "${v}". Expected a whole number ≥ ${min}.`);
+  return Number(v);
+}
+
+export function parseFraction(src: InputSource, name: InputName): number {
+  const v = src.get(name).trim();
+  const n = Number(v);
+  if (v === '' || !Number.isFinite(n) || n < 0 || n > 1)
+    throw new InputError(name, `Invalid '${name}': "${v}". Expected a number from 0 to 1.`);
+  return n;
+}
+
+function hasControlCharacters(v: string): boolean {
+  return [...v].some((c) => c.charCodeAt(0) < 0x20);
+}
+
+function required(src: InputSource, name: InputName, what: string, secret = false): string {
+  const v = src.get(name).trim();
+  if (v === '') throw new InputError(name, `Missing '${name}'. Expected ${what}.`);
+  if (!secret && hasControlCharacters(v))
+    throw new InputError(name, `Invalid '${name}': contains control characters. Expected ${what}.`);
+  return v;
+}
+
+function parsePrefix(src: InputSource): string {
+  const v = src.get('prefix').trim();
+  if (
+    v.startsWith('/') ||
+    v.split('/').includes('..') ||
+    hasControlCharacters(v) ||
+    v.includes('\\')
+  )
+    throw new InputError(
+      'prefix',
+      `Invalid 'prefix': "${v}". Expected a key prefix such as disaster_recovery/ (no leading '/', no '..').`,
+    );
+  return v;
+}
+
+function parseDestination(
+  src: InputSource,
+  role: 'primary' | 'secondary',
+): DestinationSettings | null {
+  const n = (s: string) => `${role}-${s}` as InputName;
+  if (role === 'secondary') {
+    const anySet = ['endpoint', 'bucket', 'access-key-id', 'secret-access-key'].some(
+      (s) => src.get(n(s)).trim() !== '',
+    );
+    if (!anySet) return null;
+  }
+  const endpoint = parseEndpoint(
+    n('endpoint'),
+    required(src, n('endpoint'), 'the S3 endpoint URL'),
+  );
+  const bucket = required(src, n('bucket'), 'a bucket name');
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9._-]{1,254}$/.test(bucket))
+    throw new InputError(
+      n('bucket'),
+      `Invalid '${n('bucket')}': "${bucket}". Expected a bucket name (letters, digits, '.', '-', '_').`,
+    );
+  const name = src.get(n('name')).trim() || role;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name))
+    throw new InputError(
+      n('name'),
+      `Invalid '${n('name')}': "${name}". Expected letters, digits, '.', '-', '_'.`,
+    );
+  const region = src.get(n('region')).trim() || defaultRegion(endpoint);
+  return {
+    name,
+    role,
+    endpoint,
+    region,
+    bucket,
+    accessKeyId: required(src, n('access-key-id'), 'the access key id'),
+    secretAccessKey: required(src, n('secret-access-key'), 'the secret access key', true),
+    forcePathStyle: parseBoolean(src, 'force-path-style'),
+  };
+}
+
+function parseEncryption(src: InputSource): EncryptionSettings {
+  const recipients = src.get('age-recipients').trim();
+  const passphrase = src.get('passphrase');
+  if (recipients !== '' && passphrase !== '')
+    throw new InputError(
+      'age-recipients',
+      "Both 'age-recipients' and 'passphrase' are set. Expected exactly one of them (age-recipients is recommended).",
+    );
+  if (recipients === '' && passphrase === '')
+    throw new InputError(
+      'age-recipients',
+      "Neither 'age-recipients' nor 'passphrase' is set. Expected exactly one of them (age-recipients is recommended).",
+    );
+  if (passphrase !== '') {
+    if (passphrase.length < 12)
+      throw new InputError(
+        'passphrase',
+        "Invalid 'passphrase': too short. Expected at least 12 characters.",
+      );
+    return { mode: 'passphrase', passphrase };
+  }
+  const list = parseRecipients(recipients);
+  if (list.length === 0)
+    throw new InputError(
+      'age-recipients',
+      "Invalid 'age-recipients': no key found. Expected age1… public keys.",
+    );
+  return { mode: 'recipients', recipients: list };
+}
+
+function parseSsh(src: InputSource): SshSettings | null {
+  const hostPort = src.get('ssh-host').trim();
+  const others = (['ssh-user', 'ssh-private-key', 'ssh-known-hosts'] as const).filter(
+    (n) => src.get(n).trim() !== '',
+  );
+  if (hostPort === '') {
+    if (others.length > 0)
+      throw new InputError(
+        others[0] as string,
+        `'${others[0]}' is set but 'ssh-host' is not. Expected 'ssh-host' with it.`,
+      );
+    return null;
+  }
+  const m = /^(\[[^\]]+\]|[^:\s]+)(?::(\d{1,5}))?$/.exec(hostPort);
+  if (!m || (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535)))
+    throw new InputError(
+      'ssh-host',
+      `Invalid 'ssh-host': "${hostPort}". Expected host or host:port.`,
+    );
+  const knownHosts = src.get('ssh-known-hosts').trim();
+  if (knownHosts === '')
+    throw new InputError(
+      'ssh-known-hosts',
+      "Missing 'ssh-known-hosts'. Expected the bastion's known_hosts line(s) (ssh-keyscan output you have checked): the host key is always verified.",
+    );
+  return {
+    host: (m[1] as string).replace(/^\[|\]$/g, ''),
+    port: m[2] ? Number(m[2]) : 22,
+    user: required(src, 'ssh-user', 'the user on the bastion'),
+    privateKey: required(src, 'ssh-private-key', 'an OpenSSH private key', true),
+    knownHosts,
+  };
+}
+
+function parseCommon(src: InputSource, env: NodeJS.ProcessEnv): CommonSettings {
+  const command = expectOneOf(src, 'command', COMMANDS);
+  const primary = parseDestination(src, 'primary');
+  const secondary = parseDestination(src, 'secondary');
+  const destinations = [primary, secondary].filter((d): d is DestinationSettings => d !== null);
+  if (destinations.length === 2 && destinations[0]?.name === destinations[1]?.name)
+    throw new InputError(
+      'secondary-name',
+      `Invalid 'secondary-name': "${destinations[1]?.name}" is also the primary's name. Expected distinct names.`,
+    );
+  const workspace = env.GITHUB_WORKSPACE || process.cwd();
+  if (!isAbsolute(workspace))
+    throw new InputError(
+      'GITHUB_WORKSPACE',
+      `GITHUB_WORKSPACE is not an absolute path: "${workspace}".`,
+    );
+  return {
+    command,
+    prefix: parsePrefix(src),
+    destinations,
+    githubToken: src.get('github-token').trim(),
+    alertLabels: src
+      .get('alert-labels')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== ''),
+    workspace,
+    format: expectOneOf(src, 'format', ['table', 'json'] as const),
+  };
+}
+
+/** Reads and checks every input the command uses; throws an InputError at the first bad one. */
+export function parseSettings(src: InputSource, env: NodeJS.ProcessEnv = process.env): Settings {
+  const common = parseCommon(src, env);
+  if (common.command !== 'backup') return { ...common, command: common.command };
+  return {
+    ...common,
+    command: 'backup',
+    database: parseDatabaseUrl('database-url', src.get('database-url')),
+    ssh: parseSsh(src),
+    configPaths: parseConfigPaths(src.get('config-paths')),
+    encryption: parseEncryption(src),
+    compression: expectOneOf<Compression>(src, 'compression', COMPRESSIONS),
+    rowCounts: expectOneOf<RowCountMethod>(src, 'row-counts', ['exact', 'estimate', 'off']),
+    failOnDegraded: parseBoolean(src, 'fail-on-degraded'),
+    pgBinDir: '',
+  };
+}

@@ -1,0 +1,169 @@
+import { BackupFailed, backup } from './commands/backup.js';
+import { InputError } from './errors.js';
+import { parseSettings, SECRET_INPUTS, type Settings } from './inputs/parse.js';
+import { actionInputSource, cliHelp, cliInputSource, type InputSource } from './inputs/source.js';
+import { parseDatabaseUrl, passwordForms } from './postgres/url.js';
+import {
+  createActionHost,
+  createCliHost,
+  type Host,
+  type SummaryTable,
+  tableToText,
+} from './report/host.js';
+import { describeSource } from './source/index.js';
+import { createDestination } from './storage/destination.js';
+
+export interface RunOptions {
+  readonly inputs?: InputSource;
+  readonly host?: Host;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** The outcome of a command, as outputs and tables. */
+interface CommandResult {
+  readonly outputs: Record<string, string>;
+  readonly tables: readonly SummaryTable[];
+  /** Set when the command's result must fail the step (degraded with fail-on-degraded, …). */
+  readonly failure: string | null;
+}
+
+/**
+ * The whole run, top to bottom: inputs → masks → settings → command → outputs and
+ * summary. The one place that fails the step.
+ */
+export async function run(options: RunOptions = {}): Promise<void> {
+  const env = options.env ?? process.env;
+  const host = options.host ?? createActionHost();
+  const inputs = options.inputs ?? actionInputSource(env);
+  const cancel = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    host.warning(`Received ${sig}: stopping; nothing will be committed.`);
+    cancel.abort(new Error(`cancelled by ${sig}`));
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  try {
+    maskSecrets(inputs, host);
+    const settings = parseSettings(inputs, env);
+    const result = await execute(settings, host, env, cancel.signal);
+    for (const [k, v] of Object.entries(result.outputs)) host.setOutput(k, v);
+    await host.summary(result.tables);
+    if (result.failure) host.fail(result.failure);
+  } catch (e) {
+    host.setOutput('status', 'failed');
+    if (e instanceof BackupFailed && e.id) host.setOutput('backup-id', e.id);
+    host.fail(describeError(e));
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}
+
+/** Masks every secret input, and the forms it can take (the password inside a URL). */
+function maskSecrets(inputs: InputSource, host: Host): void {
+  for (const name of SECRET_INPUTS) {
+    const value = inputs.get(name);
+    if (value.trim() === '') continue;
+    host.mask(value);
+    host.mask(value.trim());
+    for (const line of value.split('\n')) if (line.trim().length >= 8) host.mask(line.trim());
+    if (name === 'database-url' || name === 'drill-database-url') {
+      try {
+        for (const f of passwordForms(value, parseDatabaseUrl(name, value))) host.mask(f);
+      } catch {
+        // Reported by parseSettings, without the value.
+      }
+    }
+  }
+}
+
+function describeError(e: unknown): string {
+  if (e instanceof InputError || e instanceof BackupFailed) return e.message;
+  if (e instanceof Error) return `${e.name === 'Error' ? '' : `${e.name}: `}${e.message}`;
+  return `Unexpected failure: ${String(e)}`;
+}
+
+async function execute(
+  settings: Settings,
+  host: Host,
+  env: NodeJS.ProcessEnv,
+  signal: AbortSignal,
+): Promise<CommandResult> {
+  const destinations = settings.destinations.map((d) => createDestination(d));
+  switch (settings.command) {
+    case 'backup': {
+      const r = await backup(settings, {
+        host,
+        destinations,
+        source: () => describeSource(env, settings.workspace),
+        now: () => new Date(),
+        signal,
+        env,
+      });
+      const db = r.manifest.objects.find((o) => o.kind === 'database');
+      const failure =
+        r.status === 'degraded' && settings.failOnDegraded
+          ? `Backup ${r.id} is degraded: ${r.manifest.destinations
+              .filter((d) => !d.ok)
+              .map((d) => `${d.name}: ${d.error}`)
+              .join('; ')} (set fail-on-degraded: false to accept one destination).`
+          : null;
+      return {
+        outputs: {
+          'backup-id': r.id,
+          status: r.status,
+          manifest: JSON.stringify(r.manifest),
+          'database-sha256': db?.encrypted.sha256 ?? '',
+          'size-bytes': String(r.manifest.objects.reduce((s, o) => s + o.encrypted.bytes, 0)),
+          destinations: JSON.stringify(
+            r.manifest.destinations.map((d) => ({
+              name: d.name,
+              bucket: d.bucket,
+              endpointHost: d.endpointHost,
+              ok: d.ok,
+              error: d.error,
+            })),
+          ),
+        },
+        tables: [r.summary],
+        failure,
+      };
+    }
+    default:
+      throw new InputError(
+        'command',
+        `Invalid 'command': "${settings.command}" is not available in pg-dr yet. Expected: backup.`,
+      );
+  }
+}
+
+/** The CLI: flags and PG_DR_* variables in, the result on stdout, logs on stderr. Returns the exit code. */
+export async function runCli(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
+  let inputs: ReturnType<typeof cliInputSource>;
+  try {
+    inputs = cliInputSource(argv, env);
+  } catch (e) {
+    process.stderr.write(`error: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (inputs.help || argv.length === 0) {
+    process.stdout.write(`${cliHelp()}\n`);
+    return inputs.help ? 0 : 2;
+  }
+  const host = createCliHost();
+  await run({ inputs, host, env });
+  const json = inputs.get('format').trim() === 'json';
+  if (json) {
+    const doc: Record<string, unknown> = { ok: host.failed === undefined };
+    for (const [k, v] of host.outputs)
+      doc[k] = k === 'manifest' || k === 'destinations' || k === 'report' ? JSON.parse(v) : v;
+    if (host.failed) doc.error = host.failed;
+    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  } else {
+    for (const t of host.tables) process.stdout.write(`${tableToText(t)}\n`);
+  }
+  return host.failed === undefined ? 0 : 1;
+}

@@ -1,0 +1,86 @@
+import { z } from 'zod';
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+const bytes = z.number().int().nonnegative();
+const isoTime = z.iso.datetime();
+
+export const ObjectEntry = z.object({
+  /** File name inside the backup folder, e.g. `database.dump.zst.age`. */
+  name: z.string().min(1),
+  kind: z.enum(['database', 'config']),
+  /** What `age -d` gives back. */
+  plaintext: z.object({ bytes, sha256 }),
+  /** What is stored at every destination. */
+  encrypted: z.object({ bytes, sha256 }),
+});
+
+export const DestinationEntry = z.object({
+  name: z.string(),
+  /** Host of the endpoint only: never a URL with credentials. */
+  endpointHost: z.string(),
+  bucket: z.string(),
+  ok: z.boolean(),
+  error: z.string().nullable(),
+  /** ETag per object name, as returned by the store. */
+  etags: z.record(z.string(), z.string()),
+  /** Wall time of this destination's uploads. */
+  uploadSeconds: z.number().nonnegative(),
+});
+
+export const Manifest = z.object({
+  format: z.literal('pg-dr/1'),
+  id: z.string().regex(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/),
+  createdAt: isoTime,
+  finishedAt: isoTime,
+  durationSeconds: z.number().nonnegative(),
+  tool: z.object({ name: z.literal('pg-dr'), version: z.string() }),
+  source: z.object({
+    repository: z.string().nullable(),
+    commit: z.string().nullable(),
+    ref: z.string().nullable(),
+    workflow: z.string().nullable(),
+    runId: z.string().nullable(),
+    runAttempt: z.string().nullable(),
+    runUrl: z.string().nullable(),
+    actor: z.string().nullable(),
+  }),
+  database: z.object({
+    name: z.string(),
+    serverVersion: z.string(),
+    serverVersionNum: z.number().int(),
+    pgDumpVersion: z.string(),
+    /** pg_database_size() at dump time. */
+    sizeBytes: bytes,
+    compression: z.enum(['zstd', 'gzip', 'none']),
+    compressionLevel: z.number().int().nullable(),
+    /** Bytes of the custom-format archive before external compression; null for gzip (inside pg_dump). */
+    archiveBytes: bytes.nullable(),
+    dumpSeconds: z.number().nonnegative(),
+    rowCounts: z.object({
+      method: z.enum(['exact', 'estimate', 'off']),
+      tables: z.array(z.object({ schema: z.string(), table: z.string(), rows: z.number().int() })),
+    }),
+  }),
+  config: z.object({
+    files: z.array(z.string()),
+  }),
+  objects: z.array(ObjectEntry).min(1),
+  encryption: z.discriminatedUnion('mode', [
+    z.object({
+      scheme: z.literal('age'),
+      mode: z.literal('recipients'),
+      recipients: z.array(z.string()).min(1),
+    }),
+    z.object({ scheme: z.literal('age'), mode: z.literal('passphrase') }),
+  ]),
+  destinations: z.array(DestinationEntry).min(1),
+});
+
+export type Manifest = z.infer<typeof Manifest>;
+export type ObjectEntry = z.infer<typeof ObjectEntry>;
+export type DestinationEntry = z.infer<typeof DestinationEntry>;
+
+/** Parses and checks a manifest read back from a bucket. */
+export function parseManifest(text: string): Manifest {
+  return Manifest.parse(JSON.parse(text));
+}

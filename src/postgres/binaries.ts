@@ -1,0 +1,107 @@
+import { execFile } from 'node:child_process';
+import { access, constants, readdir } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** One PostgreSQL client installation: a directory holding pg_dump, pg_restore and psql. */
+export interface ClientInstall {
+  readonly binDir: string;
+  /** e.g. 15 */
+  readonly major: number;
+  /** e.g. "15.18" */
+  readonly version: string;
+}
+
+export type ClientTool = 'pg_dump' | 'pg_restore' | 'psql';
+
+export function toolPath(install: ClientInstall, tool: ClientTool): string {
+  return join(install.binDir, tool);
+}
+
+/** Parses `pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)` → 15.18 / 15. */
+export function parseClientVersion(text: string): { version: string; major: number } | null {
+  const m = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(text);
+  if (!m) return null;
+  const major = Number(m[1]);
+  return { version: m[2] === undefined ? String(major) : `${major}.${m[2]}`, major };
+}
+
+/** `server_version_num` 150018 → "15.18", 90624 → "9.6.24". */
+export function formatServerVersion(num: number): { version: string; major: number } {
+  if (num >= 100000) {
+    const major = Math.floor(num / 10000);
+    return { version: `${major}.${num % 10000}`, major };
+  }
+  const major = Math.floor(num / 10000);
+  const minor = Math.floor(num / 100) % 100;
+  return { version: `${major}.${minor}.${num % 100}`, major: major * 10 + minor };
+}
+
+async function isExecutable(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Directories that may hold PostgreSQL clients, in order of preference for the same major. */
+export async function candidateBinDirs(
+  pgBinDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string[]> {
+  const dirs: string[] = [];
+  if (pgBinDir !== '') dirs.push(pgBinDir);
+  for (const d of (env.PATH ?? '').split(delimiter)) if (d !== '') dirs.push(d);
+  for (const root of ['/usr/lib/postgresql', '/usr/pgsql']) {
+    try {
+      const entries = await readdir(root);
+      for (const e of entries.sort((a, b) => Number(b) - Number(a)))
+        dirs.push(join(root, e, 'bin'));
+    } catch {}
+  }
+  for (const d of ['/opt/homebrew/bin', '/usr/local/bin']) dirs.push(d);
+  return [...new Set(dirs)];
+}
+
+/** Every distinct client installation found that has `tool` (and psql). */
+export async function findClients(
+  tool: ClientTool,
+  pgBinDir = '',
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ClientInstall[]> {
+  const found: ClientInstall[] = [];
+  const seen = new Set<string>();
+  for (const dir of await candidateBinDirs(pgBinDir, env)) {
+    const path = join(dir, tool);
+    if (!(await isExecutable(path)) || !(await isExecutable(join(dir, 'psql')))) continue;
+    try {
+      const { stdout } = await run(path, ['--version'], { timeout: 10_000 });
+      const v = parseClientVersion(stdout);
+      if (!v) continue;
+      const key = `${v.version}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      found.push({ binDir: dir, ...v });
+    } catch {}
+  }
+  return found;
+}
+
+/**
+ * Picks the client for a server of major `serverMajor`: the server's own major first,
+ * then the oldest newer one (pg_dump reads older servers, never newer ones). Among
+ * equals, the earlier directory (pg-bin-dir, then PATH) wins.
+ */
+export function selectClient(
+  found: readonly ClientInstall[],
+  serverMajor: number,
+): ClientInstall | null {
+  const usable = found.filter((c) => c.major >= serverMajor);
+  if (usable.length === 0) return null;
+  const best = Math.min(...usable.map((c) => c.major));
+  return usable.find((c) => c.major === best) ?? null;
+}

@@ -1,0 +1,97 @@
+import type { PsqlSession } from './psql.js';
+
+export type RowCountMethod = 'exact' | 'estimate' | 'off';
+
+export interface TableRowCount {
+  readonly schema: string;
+  readonly table: string;
+  readonly rows: number;
+}
+
+export interface ServerInfo {
+  readonly versionNum: number;
+  readonly database: string;
+  readonly sizeBytes: number;
+}
+
+export async function readServerInfo(session: PsqlSession): Promise<ServerInfo> {
+  const [row] = await session.rows<{ v: string; db: string; size: string }>(
+    `SELECT current_setting('server_version_num') AS v, current_database() AS db,
+            pg_database_size(current_database())::text AS size`,
+  );
+  if (!row) throw new Error('The server returned no version.');
+  return { versionNum: Number(row.v), database: row.db, sizeBytes: Number(row.size) };
+}
+
+/**
+ * Opens a repeatable-read transaction and exports its snapshot, so pg_dump
+ * (`--snapshot`) and the row counts see the same data. The session must stay open
+ * until pg_dump has started and the counts are done.
+ */
+export async function exportSnapshot(session: PsqlSession): Promise<string> {
+  await session.exec('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+  const [row] = await session.rows<{ s: string }>('SELECT pg_export_snapshot() AS s');
+  if (!row) throw new Error('pg_export_snapshot() returned nothing.');
+  return row.s;
+}
+
+/** The tables whose data pg_dump writes: ordinary tables outside system schemas and extensions. */
+const TABLES_SQL = `
+  SELECT n.nspname AS schema, c.relname AS table, c.reltuples::float8 AS estimate
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind = 'r'
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+  ORDER BY 1, 2`;
+
+function quoteIdent(s: string): string {
+  return `"${s.replace(/"/g, '""')}"`;
+}
+
+function quoteLiteral(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
+/**
+ * Row counts of every dumped table, read in the session's current transaction (the
+ * exported snapshot). `exact` counts rows; `estimate` reads planner statistics
+ * (-1 when the table was never analyzed).
+ */
+export async function countRows(
+  session: PsqlSession,
+  method: RowCountMethod,
+): Promise<TableRowCount[]> {
+  if (method === 'off') return [];
+  const tables = await session.rows<{ schema: string; table: string; estimate: number }>(
+    TABLES_SQL,
+  );
+  if (method === 'estimate') {
+    return tables.map((t) => ({
+      schema: t.schema,
+      table: t.table,
+      rows: Math.max(-1, Math.round(t.estimate)),
+    }));
+  }
+  const out: TableRowCount[] = [];
+  // Batches keep each statement a reasonable size on databases with thousands of tables.
+  for (let i = 0; i < tables.length; i += 200) {
+    const batch = tables.slice(i, i + 200);
+    const sql = batch
+      .map(
+        (t) =>
+          `SELECT ${quoteLiteral(t.schema)} AS schema, ${quoteLiteral(t.table)} AS table, count(*)::int8::text AS rows FROM ${quoteIdent(t.schema)}.${quoteIdent(t.table)}`,
+      )
+      .join(' UNION ALL ');
+    const rows = await session.rows<{ schema: string; table: string; rows: string }>(sql);
+    for (const r of rows) out.push({ schema: r.schema, table: r.table, rows: Number(r.rows) });
+  }
+  return out.sort((a, b) =>
+    a.schema === b.schema ? cmp(a.table, b.table) : cmp(a.schema, b.schema),
+  );
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,128 @@
+import { InputError } from '../errors.js';
+
+/** A PostgreSQL connection, as libpq needs it. Never logged whole: it holds the password. */
+export interface DatabaseTarget {
+  /** Host name or IP, or a unix-socket directory (from `?host=/path`). */
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly database: string;
+  /** libpq parameters from the query string (sslmode, sslrootcert, …), as PG* variables. */
+  readonly params: Readonly<Record<string, string>>;
+}
+
+/** Query-string parameters understood, and the libpq variable each becomes. */
+const PARAM_ENV: Record<string, string> = {
+  sslmode: 'PGSSLMODE',
+  sslrootcert: 'PGSSLROOTCERT',
+  sslcert: 'PGSSLCERT',
+  sslkey: 'PGSSLKEY',
+  sslcrl: 'PGSSLCRL',
+  connect_timeout: 'PGCONNECT_TIMEOUT',
+  application_name: 'PGAPPNAME',
+  options: 'PGOPTIONS',
+  target_session_attrs: 'PGTARGETSESSIONATTRS',
+  gssencmode: 'PGGSSENCMODE',
+  channel_binding: 'PGCHANNELBINDING',
+};
+
+/**
+ * Parses `postgresql://user:password@host:port/database?sslmode=…`. Errors name `input`
+ * and never echo the value (it may hold a password).
+ */
+export function parseDatabaseUrl(input: string, value: string): DatabaseTarget {
+  const expected =
+    'Expected a URL like postgresql://user:password@host:5432/database (the value is not shown: it may hold a password).';
+  if (value.trim() === '') throw new InputError(input, `Missing '${input}'. ${expected}`);
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    throw new InputError(input, `Invalid '${input}': not a URL. ${expected}`);
+  }
+  if (url.protocol !== 'postgresql:' && url.protocol !== 'postgres:') {
+    throw new InputError(
+      input,
+      `Invalid '${input}': scheme "${url.protocol.replace(/:$/, '')}". ${expected}`,
+    );
+  }
+  const params: Record<string, string> = {};
+  let socketHost: string | undefined;
+  for (const [k, v] of url.searchParams) {
+    if (k === 'host') socketHost = v;
+    else if (k in PARAM_ENV) params[k] = v;
+    else
+      throw new InputError(
+        input,
+        `Invalid '${input}': unsupported parameter "${k}". Supported: host, ${Object.keys(PARAM_ENV).join(', ')}.`,
+      );
+  }
+  const host = socketHost ?? decodeURIComponent(url.hostname).replace(/^\[(.*)\]$/, '$1');
+  if (host === '') throw new InputError(input, `Invalid '${input}': no host. ${expected}`);
+  if (host.includes(','))
+    throw new InputError(input, `Invalid '${input}': several hosts are not supported. ${expected}`);
+  const port = url.port === '' ? 5432 : Number(url.port);
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (database === '' || database.includes('/'))
+    throw new InputError(input, `Invalid '${input}': no database name in the path. ${expected}`);
+  let user: string;
+  let password: string;
+  try {
+    user = decodeURIComponent(url.username);
+    password = decodeURIComponent(url.password);
+  } catch {
+    throw new InputError(input, `Invalid '${input}': bad percent-encoding. ${expected}`);
+  }
+  if (user === '') throw new InputError(input, `Invalid '${input}': no user name. ${expected}`);
+  return { host, port, user, password, database, params };
+}
+
+/** The forms of the password that could show up in text: raw and as written in a URL. */
+export function passwordForms(url: string, target: DatabaseTarget): string[] {
+  const forms = new Set<string>([url.trim()]);
+  if (target.password !== '') {
+    forms.add(target.password);
+    forms.add(encodeURIComponent(target.password));
+    try {
+      forms.add(new URL(url.trim()).password);
+    } catch {}
+  }
+  return [...forms].filter((s) => s.length > 0);
+}
+
+/** The same target reached at another host and port (an SSH tunnel's local end). */
+export function viaLocalPort(target: DatabaseTarget, port: number): DatabaseTarget {
+  return { ...target, host: '127.0.0.1', port };
+}
+
+/** A printable description: never the password. */
+export function describeTarget(t: DatabaseTarget): string {
+  const host = t.host.includes(':') ? `[${t.host}]` : t.host;
+  return `${t.user}@${host}:${t.port}/${t.database}`;
+}
+
+/**
+ * The environment for a libpq client (pg_dump, pg_restore, psql): the inherited PG*
+ * variables are removed so that only the URL decides where the client connects; the
+ * password travels in PGPASSWORD, never on a command line.
+ */
+export function libpqEnv(
+  t: DatabaseTarget,
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(base)) if (!k.startsWith('PG')) env[k] = v;
+  env.PGHOST = t.host;
+  env.PGPORT = String(t.port);
+  env.PGUSER = t.user;
+  env.PGDATABASE = t.database;
+  if (t.password !== '') env.PGPASSWORD = t.password;
+  env.PGAPPNAME = 'pg-dr';
+  env.PGCONNECT_TIMEOUT = '20';
+  for (const [k, v] of Object.entries(t.params)) {
+    const name = PARAM_ENV[k];
+    if (name) env[name] = v;
+  }
+  return env;
+}

@@ -1,0 +1,172 @@
+import { type PgCluster, quoteIdent } from './postgres.js';
+
+/** Rows each seeded table gets; the keys are `schema.table` with raw (unquoted) names. */
+export const SEED_ROW_COUNTS: Readonly<Record<string, number>> = {
+  'public.customers': 1_000,
+  'public.orders': 20_000,
+  'public.attachments': 64,
+  'public.audit_log': 0,
+  'public.MixedCase': 7,
+  'billing.invoices': 500,
+};
+
+/** Each attachment is 2048 × 16 random bytes = 32 KiB; 64 of them ≈ 2 MiB, incompressible. */
+const ATTACHMENT_CHUNKS = 2_048;
+
+/**
+ * One transaction, deterministic (setseed), no extensions needed. Covers: unicode and
+ * emoji text, quotes/tabs/newlines, numeric, timestamptz, jsonb, an enum, FKs and
+ * indexes, a generated column, random bytea in TOAST, an empty table, a second schema,
+ * a mixed-case quoted table name, a standalone sequence and a view.
+ */
+const SEED_SQL = `
+BEGIN;
+SELECT setseed(0.42);
+
+CREATE SCHEMA billing;
+CREATE TYPE public.order_status AS ENUM ('pending', 'paid', 'shipped', 'cancelled');
+
+CREATE TABLE public.customers (
+  id          bigserial PRIMARY KEY,
+  name        text NOT NULL,
+  email       text NOT NULL UNIQUE,
+  balance     numeric(14, 2) NOT NULL DEFAULT 0,
+  created_at  timestamptz NOT NULL,
+  profile     jsonb NOT NULL DEFAULT '{}'
+);
+INSERT INTO public.customers (name, email, balance, created_at, profile)
+SELECT
+  (ARRAY['Zoë Müller', 'José Ñúñez', '李小龙', 'Ольга Петрова', '🚀 Rocket Co 🐘',
+         'O''Brien "the quoted"', E'tab\\there\\nnewline', 'Plain Name'])[1 + i % 8] || ' #' || i,
+  'customer' || i || '@example.test',
+  round((random() * 200000 - 50000)::numeric, 2),
+  timestamptz '2024-01-01 00:00:00+00' + (i * interval '37 minutes'),
+  jsonb_build_object('tier', (ARRAY['free', 'pro', 'enterprise'])[1 + i % 3],
+                     'tags', jsonb_build_array('t' || (i % 5), '✓'),
+                     'score', i * 1.5)
+FROM generate_series(1, ${SEED_ROW_COUNTS['public.customers']}) AS i;
+
+CREATE TABLE public.orders (
+  id           bigserial PRIMARY KEY,
+  customer_id  bigint NOT NULL REFERENCES public.customers (id),
+  status       public.order_status NOT NULL,
+  amount       numeric(12, 2) NOT NULL,
+  placed_at    timestamptz NOT NULL,
+  note         text
+);
+INSERT INTO public.orders (customer_id, status, amount, placed_at, note)
+SELECT
+  1 + (i * 7919) % ${SEED_ROW_COUNTS['public.customers']},
+  (ARRAY['pending', 'paid', 'shipped', 'cancelled']::public.order_status[])[1 + i % 4],
+  round((random() * 1000)::numeric, 2),
+  timestamptz '2025-01-01 00:00:00+00' + (i * interval '90 seconds'),
+  CASE WHEN i % 10 = 0 THEN NULL ELSE 'order note ' || md5(i::text) END
+FROM generate_series(1, ${SEED_ROW_COUNTS['public.orders']}) AS i;
+CREATE INDEX orders_customer_id_idx ON public.orders (customer_id);
+CREATE INDEX orders_placed_at_idx ON public.orders (placed_at DESC);
+
+CREATE TABLE public.attachments (
+  id              serial PRIMARY KEY,
+  order_id        bigint REFERENCES public.orders (id) ON DELETE SET NULL,
+  filename        text NOT NULL,
+  content         bytea NOT NULL,
+  content_sha256  bytea GENERATED ALWAYS AS (sha256(content)) STORED
+);
+INSERT INTO public.attachments (order_id, filename, content)
+SELECT
+  a * 100,
+  'scan-' || a || '.bin',
+  (SELECT decode(string_agg(md5(random()::text || a || c), ''), 'hex')
+     FROM generate_series(1, ${ATTACHMENT_CHUNKS}) AS c)
+FROM generate_series(1, ${SEED_ROW_COUNTS['public.attachments']}) AS a;
+
+CREATE TABLE public.audit_log (
+  id       bigserial PRIMARY KEY,
+  at       timestamptz NOT NULL DEFAULT now(),
+  message  text NOT NULL
+);
+
+CREATE TABLE public."MixedCase" (
+  "Id"     integer PRIMARY KEY,
+  "Value"  text
+);
+INSERT INTO public."MixedCase" ("Id", "Value")
+SELECT i, 'Value ' || i FROM generate_series(1, ${SEED_ROW_COUNTS['public.MixedCase']}) AS i;
+
+CREATE SEQUENCE billing.invoice_number_seq START WITH 100000;
+CREATE TABLE billing.invoices (
+  id           bigint PRIMARY KEY DEFAULT nextval('billing.invoice_number_seq'),
+  customer_id  bigint NOT NULL REFERENCES public.customers (id),
+  total        numeric(14, 2) NOT NULL,
+  issued_on    date NOT NULL,
+  paid         boolean NOT NULL DEFAULT false,
+  lines        jsonb NOT NULL
+);
+ALTER SEQUENCE billing.invoice_number_seq OWNED BY billing.invoices.id;
+INSERT INTO billing.invoices (customer_id, total, issued_on, paid, lines)
+SELECT
+  1 + i % ${SEED_ROW_COUNTS['public.customers']},
+  round((random() * 5000)::numeric, 2),
+  date '2025-01-01' + i,
+  i % 3 = 0,
+  jsonb_build_array(jsonb_build_object('sku', 'SKU-' || i, 'qty', 1 + i % 4))
+FROM generate_series(1, ${SEED_ROW_COUNTS['billing.invoices']}) AS i;
+CREATE INDEX invoices_customer_id_idx ON billing.invoices (customer_id);
+
+CREATE VIEW public.customer_order_totals AS
+SELECT c.id, c.name, count(o.id) AS orders, coalesce(sum(o.amount), 0) AS total
+FROM public.customers c LEFT JOIN public.orders o ON o.customer_id = c.id
+GROUP BY c.id, c.name;
+
+COMMIT;
+ANALYZE;
+`;
+
+/**
+ * Creates a realistic mixed schema in `database` (which must exist and be empty) and
+ * returns the exact row count of every table it created, keyed by `schema.table`.
+ */
+export async function seedDatabase(
+  cluster: PgCluster,
+  database: string,
+): Promise<Record<string, number>> {
+  await cluster.query(database, SEED_SQL);
+  return { ...SEED_ROW_COUNTS };
+}
+
+/**
+ * Exact `count(*)` of every ordinary table outside the system schemas, keyed by
+ * `schema.table` (raw names, e.g. `public.MixedCase`). Views, materialized views,
+ * sequences and partitioned parents are not counted (their partitions are).
+ */
+export async function tableRowCounts(
+  cluster: PgCluster,
+  database: string,
+): Promise<Record<string, number>> {
+  const tables = await cluster.query<{ schema: string; name: string }>(
+    database,
+    `SELECT n.nspname AS schema, c.relname AS name
+       FROM pg_catalog.pg_class c
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r'
+        AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+        AND n.nspname NOT LIKE 'pg\\_toast%'
+        AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+      ORDER BY 1, 2`,
+  );
+  if (tables.length === 0) return {};
+  const union = tables
+    .map(
+      ({ schema, name }, index) =>
+        `SELECT ${index} AS i, count(*)::bigint AS n FROM ${quoteIdent(schema)}.${quoteIdent(name)}`,
+    )
+    .join('\nUNION ALL\n');
+  const rows = await cluster.query<{ i: number; n: string }>(database, union);
+  const counts: Record<string, number> = {};
+  for (const { i, n } of rows) {
+    const table = tables[i];
+    if (table === undefined) throw new Error(`tableRowCounts: unexpected index ${i}`);
+    counts[`${table.schema}.${table.name}`] = Number(n);
+  }
+  return counts;
+}

@@ -1,0 +1,288 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { appendFile, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import pg from 'pg';
+import { freePort } from './ports.js';
+
+/** A throwaway PostgreSQL cluster listening on 127.0.0.1 with password (SCRAM) auth. */
+export interface PgCluster {
+  /** Always `127.0.0.1`. */
+  readonly host: string;
+  readonly port: number;
+  /** Superuser name, `postgres`. */
+  readonly user: string;
+  /** Random superuser password; contains characters that need URL-encoding. */
+  readonly password: string;
+  /** Directory holding the server binaries used (initdb, pg_ctl, pg_dump, …). */
+  readonly binDir: string;
+  readonly dataDir: string;
+  /** Server log file (useful when a test fails). */
+  readonly logFile: string;
+  /** `postgresql://postgres:<pw>@127.0.0.1:<port>/<db>` with the password URL-encoded. */
+  url(database?: string): string;
+  /** Creates a database and returns its URL. */
+  createDatabase(name: string): Promise<string>;
+  /** Runs one statement (or several, without params) on a fresh connection. */
+  query<T = Record<string, unknown>>(
+    database: string,
+    sql: string,
+    params?: unknown[],
+  ): Promise<T[]>;
+  /** Fast shutdown, then removes the temp dir. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+export interface StartPostgresOptions {
+  /** Label used in the temp directory name. */
+  name?: string;
+  /** Binaries to use; defaults to `PG_DR_TEST_PG_BIN` or the newest installed version. */
+  binDir?: string;
+}
+
+const SUPERUSER = 'postgres';
+const OS_USER = 'postgres';
+const START_ATTEMPTS = 5;
+
+/** Picks `PG_DR_TEST_PG_BIN`, else the highest `/usr/lib/postgresql/<major>/bin` with initdb. */
+export function resolvePgBinDir(): string {
+  const override = process.env.PG_DR_TEST_PG_BIN;
+  if (override !== undefined && override !== '') {
+    if (!existsSync(join(override, 'initdb'))) {
+      throw new Error(`PG_DR_TEST_PG_BIN=${override} has no initdb`);
+    }
+    return override;
+  }
+  const root = '/usr/lib/postgresql';
+  const majors = existsSync(root)
+    ? readdirSync(root)
+        .filter((entry) => /^\d+$/.test(entry) && existsSync(join(root, entry, 'bin', 'initdb')))
+        .map(Number)
+        .sort((a, b) => b - a)
+    : [];
+  const newest = majors[0];
+  if (newest === undefined) {
+    throw new Error(
+      'No PostgreSQL server binaries found under /usr/lib/postgresql/*/bin. ' +
+        'Install them with: apt-get install -y postgresql-15 (or set PG_DR_TEST_PG_BIN).',
+    );
+  }
+  return join(root, String(newest), 'bin');
+}
+
+/**
+ * A random password that always contains `@ / % : # ? & + =` so that every consumer
+ * has to URL-encode (and decode) it properly.
+ */
+export function randomPassword(): string {
+  const chars = [...randomBytes(18).toString('base64url')];
+  for (const special of '@/%:#?&+=') {
+    chars.splice(randomInt(chars.length + 1), 0, special);
+  }
+  return chars.join('');
+}
+
+/** Quotes an SQL identifier. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+function asRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+async function osUserIds(user: string): Promise<{ uid: number; gid: number }> {
+  const uid = Number((await execa('id', ['-u', user])).stdout.trim());
+  const gid = Number((await execa('id', ['-g', user])).stdout.trim());
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) {
+    throw new Error(`Cannot resolve uid/gid of OS user '${user}'`);
+  }
+  return { uid, gid };
+}
+
+/** initdb and the server refuse to run as root: when root, run them as `postgres`. */
+function command(file: string, args: readonly string[]): [string, string[]] {
+  return asRoot() ? ['runuser', ['-u', OS_USER, '--', file, ...args]] : [file, [...args]];
+}
+
+async function tail(file: string, lines = 30): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export async function startPostgres(opts: StartPostgresOptions = {}): Promise<PgCluster> {
+  const binDir = opts.binDir ?? resolvePgBinDir();
+  const label = (opts.name ?? 'pg').replace(/[^A-Za-z0-9_-]/g, '_');
+  const baseDir = await mkdtemp(join(tmpdir(), `pg-dr-${label}-`));
+  const dataDir = join(baseDir, 'data');
+  const logFile = join(baseDir, 'postgres.log');
+  const pwFile = join(baseDir, 'pwfile');
+  const password = randomPassword();
+  const run = (file: string, args: readonly string[]) => {
+    const [cmd, argv] = command(join(binDir, file), args);
+    // cwd must be readable by the postgres OS user.
+    return execa(cmd, argv, { cwd: baseDir });
+  };
+
+  const cleanupSync = (): void => {
+    if (existsSync(join(dataDir, 'postmaster.pid'))) {
+      const [cmd, argv] = command(join(binDir, 'pg_ctl'), [
+        '-D',
+        dataDir,
+        '-m',
+        'immediate',
+        '-w',
+        'stop',
+      ]);
+      spawnSync(cmd, argv, { cwd: baseDir, stdio: 'ignore' });
+    }
+    rmSync(baseDir, { recursive: true, force: true });
+  };
+  // Best effort: do not leave a server behind if the test process exits without stop().
+  process.once('exit', cleanupSync);
+
+  try {
+    await writeFile(pwFile, `${password}\n`, { mode: 0o600 });
+    if (asRoot()) {
+      const { uid, gid } = await osUserIds(OS_USER);
+      await chown(baseDir, uid, gid);
+      await chown(pwFile, uid, gid);
+      const probe = await execa('runuser', ['-u', OS_USER, '--', 'test', '-w', baseDir], {
+        reject: false,
+      });
+      if (probe.exitCode !== 0) {
+        throw new Error(
+          `The '${OS_USER}' OS user cannot reach ${baseDir}; make every parent directory of ` +
+            `${tmpdir()} traversable (chmod o+x) or point TMPDIR elsewhere.`,
+        );
+      }
+    }
+
+    await run('initdb', [
+      '-D',
+      dataDir,
+      '-U',
+      SUPERUSER,
+      '--auth-host=scram-sha-256',
+      '--auth-local=trust',
+      `--pwfile=${pwFile}`,
+      '--encoding=UTF8',
+      '--locale=C',
+      '--no-sync',
+      '--no-instructions',
+    ]);
+    await rm(pwFile, { force: true });
+
+    await appendFile(join(dataDir, 'postgresql.conf'), "\ninclude = 'pg_dr_test.conf'\n");
+
+    let port = 0;
+    for (let attempt = 1; ; attempt++) {
+      port = await freePort();
+      await writeFile(
+        join(dataDir, 'pg_dr_test.conf'),
+        [
+          "listen_addresses = '127.0.0.1'",
+          `port = ${port}`,
+          `unix_socket_directories = '${baseDir}'`,
+          "password_encryption = 'scram-sha-256'",
+          'fsync = off',
+          'synchronous_commit = off',
+          'full_page_writes = off',
+          'shared_buffers = 32MB',
+          'max_connections = 50',
+          "timezone = 'UTC'",
+          '',
+        ].join('\n'),
+      );
+      if (asRoot()) {
+        const { uid, gid } = await osUserIds(OS_USER);
+        await chown(join(dataDir, 'pg_dr_test.conf'), uid, gid);
+      }
+      const started = await execa(
+        ...command(join(binDir, 'pg_ctl'), [
+          '-D',
+          dataDir,
+          '-l',
+          logFile,
+          '-w',
+          '-t',
+          '60',
+          'start',
+        ]),
+        { cwd: baseDir, reject: false },
+      );
+      if (started.exitCode === 0) break;
+      const log = await tail(logFile);
+      if (attempt < START_ATTEMPTS && /could not bind|Address already in use/i.test(log)) continue;
+      throw new Error(
+        `pg_ctl start failed (exit ${String(started.exitCode)}): ${started.stderr}\n${log}`,
+      );
+    }
+
+    const host = '127.0.0.1';
+    const url = (database = 'postgres'): string =>
+      `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@${host}:${port}/${encodeURIComponent(database)}`;
+
+    const query = async <T = Record<string, unknown>>(
+      database: string,
+      sql: string,
+      params?: unknown[],
+    ): Promise<T[]> => {
+      const client = new pg.Client({ host, port, user: SUPERUSER, password, database });
+      await client.connect();
+      try {
+        const result = await client.query(sql, params);
+        // A multi-statement string yields one result per statement; return the last.
+        const last = Array.isArray(result) ? (result.at(-1) as pg.QueryResult | undefined) : result;
+        return (last?.rows ?? []) as T[];
+      } finally {
+        await client.end();
+      }
+    };
+
+    let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> => {
+      stopping ??= (async () => {
+        process.removeListener('exit', cleanupSync);
+        if (existsSync(join(dataDir, 'postmaster.pid'))) {
+          await execa(
+            ...command(join(binDir, 'pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', 'stop']),
+            {
+              cwd: baseDir,
+              reject: false,
+            },
+          );
+        }
+        await rm(baseDir, { recursive: true, force: true });
+      })();
+      return stopping;
+    };
+
+    return {
+      host,
+      port,
+      user: SUPERUSER,
+      password,
+      binDir,
+      dataDir,
+      logFile,
+      url,
+      async createDatabase(name: string): Promise<string> {
+        await query('postgres', `CREATE DATABASE ${quoteIdent(name)}`);
+        return url(name);
+      },
+      query,
+      stop,
+    };
+  } catch (err) {
+    process.removeListener('exit', cleanupSync);
+    cleanupSync();
+    throw err;
+  }
+}
