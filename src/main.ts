@@ -50,9 +50,22 @@ export async function run(options: RunOptions = {}): Promise<void> {
     await host.summary(result.tables);
     if (result.failure) host.fail(result.failure);
   } catch (e) {
+    const message = describeError(e);
     host.setOutput('status', 'failed');
     if (e instanceof BackupFailed && e.id) host.setOutput('backup-id', e.id);
-    host.fail(describeError(e));
+    await host
+      .summary([
+        {
+          title: `pg-dr ${safeCommand(inputs)}: failed`,
+          header: ['', ''],
+          rows: [
+            ['Status', '❌ failed'],
+            ['Error', message],
+          ],
+        },
+      ])
+      .catch(() => undefined);
+    host.fail(message);
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
@@ -75,6 +88,11 @@ function maskSecrets(inputs: InputSource, host: Host): void {
       }
     }
   }
+}
+
+function safeCommand(inputs: InputSource): string {
+  const c = inputs.get('command').trim();
+  return /^[a-z]{1,20}$/.test(c) ? c : 'run';
 }
 
 function describeError(e: unknown): string {
@@ -149,10 +167,17 @@ export async function runCli(
     process.stderr.write(`error: ${(e as Error).message}\n`);
     return 2;
   }
-  if (inputs.help || argv.length === 0) {
+  if (inputs.help) {
     process.stdout.write(`${cliHelp()}\n`);
-    return inputs.help ? 0 : 2;
+    return 0;
   }
+  if (argv.length === 0) {
+    process.stderr.write(`${cliHelp()}\n`);
+    return 2;
+  }
+  // The lock file pins an SDK that supports Node 20; its notice about future releases is noise here.
+  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const host = createCliHost();
   await run({ inputs, host, env });
   const json = inputs.get('format').trim() === 'json';

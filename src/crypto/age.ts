@@ -25,8 +25,9 @@ export function parseRecipients(text: string): string[] {
     for (const r of l.split(/[\s,]+/)) {
       if (r === '') continue;
       if (!RECIPIENT.test(r)) {
-        const shown = r.startsWith('AGE-SECRET-KEY')
-          ? '(a secret key — never give it to backup)'
+        // Never echo anything that could be a secret key, however it is wrapped.
+        const shown = /SECRET|KEY-1/i.test(r)
+          ? '(looks like a secret key: not shown; backup needs only public keys)'
           : `"${r.slice(0, 80)}"`;
         throw new InputError(
           'age-recipients',

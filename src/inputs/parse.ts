@@ -93,7 +93,7 @@ export function parseWholeNumber(src: InputSource, name: InputName, min = 0): nu
 export function parseFraction(src: InputSource, name: InputName): number {
   const v = src.get(name).trim();
   const n = Number(v);
-  if (v === '' || !Number.isFinite(n) || n < 0 || n > 1)
+  if (!/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/.test(v) || n < 0 || n > 1)
     throw new InputError(name, `Invalid '${name}': "${v}". Expected a number from 0 to 1.`);
   return n;
 }

@@ -61,7 +61,14 @@ export function cliInputSource(
     if (eq >= 0) value = arg.slice(eq + 1);
     else {
       const next = argv[i + 1];
-      if (next === undefined || next.startsWith('--')) value = 'true';
+      // A bare switch (`--force`) means true; it takes a next word only if that is a boolean.
+      const isSwitch = ['true', 'false'].includes(INPUT_SPECS[name].default);
+      if (
+        next === undefined ||
+        next.startsWith('--') ||
+        (isSwitch && !/^(true|false)$/i.test(next))
+      )
+        value = 'true';
       else {
         value = next;
         i++;

@@ -20,15 +20,20 @@ export function toolPath(install: ClientInstall, tool: ClientTool): string {
   return join(install.binDir, tool);
 }
 
-/** Parses `pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)` → 15.18 / 15. */
+/**
+ * Parses `pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)` → 15.18 / 15. Before
+ * PostgreSQL 10 the major release had two parts: `9.6.24` → major 9.6.
+ */
 export function parseClientVersion(text: string): { version: string; major: number } | null {
-  const m = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(text);
+  const m = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(text);
   if (!m) return null;
-  const major = Number(m[1]);
-  return { version: m[2] === undefined ? String(major) : `${major}.${m[2]}`, major };
+  const first = Number(m[1]);
+  const version = [m[1], m[2], m[3]].filter((p) => p !== undefined).join('.');
+  const major = first >= 10 ? first : Number(`${first}.${m[2] ?? 0}`);
+  return { version, major };
 }
 
-/** `server_version_num` 150018 → "15.18", 90624 → "9.6.24". */
+/** `server_version_num` 150018 → "15.18" (major 15), 90624 → "9.6.24" (major 9.6). */
 export function formatServerVersion(num: number): { version: string; major: number } {
   if (num >= 100000) {
     const major = Math.floor(num / 10000);
@@ -36,7 +41,7 @@ export function formatServerVersion(num: number): { version: string; major: numb
   }
   const major = Math.floor(num / 10000);
   const minor = Math.floor(num / 100) % 100;
-  return { version: `${major}.${minor}.${num % 100}`, major: major * 10 + minor };
+  return { version: `${major}.${minor}.${num % 100}`, major: Number(`${major}.${minor}`) };
 }
 
 async function isExecutable(path: string): Promise<boolean> {

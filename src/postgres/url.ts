@@ -37,7 +37,9 @@ export function parseDatabaseUrl(input: string, value: string): DatabaseTarget {
   if (value.trim() === '') throw new InputError(input, `Missing '${input}'. ${expected}`);
   let url: URL;
   try {
-    url = new URL(value.trim());
+    // libpq's socket form has no host (`postgresql://u:pw@/db?host=/run/postgresql`), which
+    // WHATWG URLs refuse with credentials; a placeholder host stands in (the query wins).
+    url = new URL(value.trim().replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=[/?])/, '$1localhost'));
   } catch {
     throw new InputError(input, `Invalid '${input}': not a URL. ${expected}`);
   }
@@ -58,22 +60,24 @@ export function parseDatabaseUrl(input: string, value: string): DatabaseTarget {
         `Invalid '${input}': unsupported parameter "${k}". Supported: host, ${Object.keys(PARAM_ENV).join(', ')}.`,
       );
   }
-  const host = socketHost ?? decodeURIComponent(url.hostname).replace(/^\[(.*)\]$/, '$1');
+  const decode = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new InputError(input, `Invalid '${input}': bad percent-encoding. ${expected}`);
+    }
+  };
+  const host = socketHost ?? decode(url.hostname).replace(/^\[(.*)\]$/, '$1');
   if (host === '') throw new InputError(input, `Invalid '${input}': no host. ${expected}`);
   if (host.includes(','))
     throw new InputError(input, `Invalid '${input}': several hosts are not supported. ${expected}`);
   const port = url.port === '' ? 5432 : Number(url.port);
-  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (port < 1) throw new InputError(input, `Invalid '${input}': bad port. ${expected}`);
+  const database = decode(url.pathname.replace(/^\//, ''));
   if (database === '' || database.includes('/'))
     throw new InputError(input, `Invalid '${input}': no database name in the path. ${expected}`);
-  let user: string;
-  let password: string;
-  try {
-    user = decodeURIComponent(url.username);
-    password = decodeURIComponent(url.password);
-  } catch {
-    throw new InputError(input, `Invalid '${input}': bad percent-encoding. ${expected}`);
-  }
+  const user = decode(url.username);
+  const password = decode(url.password);
   if (user === '') throw new InputError(input, `Invalid '${input}': no user name. ${expected}`);
   return { host, port, user, password, database, params };
 }

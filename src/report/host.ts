@@ -51,8 +51,39 @@ export function tableToText(t: SummaryTable): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Replaces every occurrence of every secret with `***`. Overlapping or adjacent matches
+ * are merged first, as the runner's masker does, so no part of a secret is left visible.
+ */
+export function redactSecrets(text: string, secrets: Iterable<string>): string {
+  const ranges: [number, number][] = [];
+  for (const s of secrets) {
+    if (s === '') continue;
+    for (let i = text.indexOf(s); i >= 0; i = text.indexOf(s, i + 1))
+      ranges.push([i, i + s.length]);
+  }
+  if (ranges.length === 0) return text;
+  ranges.sort((a, b) => a[0] - b[0]);
+  let out = '';
+  let pos = 0;
+  let cur: [number, number] | undefined;
+  for (const r of ranges) {
+    if (cur && r[0] <= cur[1]) cur[1] = Math.max(cur[1], r[1]);
+    else {
+      if (cur) {
+        out += `${text.slice(pos, cur[0])}***`;
+        pos = cur[1];
+      }
+      cur = [r[0], r[1]];
+    }
+  }
+  if (cur) out += `${text.slice(pos, cur[0])}***`;
+  return out + text.slice(cur ? cur[1] : pos);
+}
+
 /** The GitHub Actions runner: workflow commands on stdout, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY. */
 export function createActionHost(): Host {
+  const masked = new Set<string>();
   return {
     kind: 'action',
     info: (m) => core.info(m),
@@ -60,7 +91,9 @@ export function createActionHost(): Host {
     error: (m) => core.error(m),
     group: (name, fn) => core.group(name, fn),
     mask: (s) => {
-      if (s !== '') core.setSecret(s);
+      if (s === '' || masked.has(s)) return;
+      masked.add(s);
+      core.setSecret(s);
     },
     setOutput: (n, v) => core.setOutput(n, v),
     async summary(tables) {
@@ -85,11 +118,7 @@ export function createCliHost(stderr: NodeJS.WritableStream = process.stderr): H
   failed: string | undefined;
 } {
   const secrets = new Set<string>();
-  const redact = (m: string) => {
-    let out = m;
-    for (const s of secrets) out = out.split(s).join('***');
-    return out;
-  };
+  const redact = (m: string) => redactSecrets(m, secrets);
   const write = (prefix: string, m: string) => stderr.write(`${prefix}${redact(m)}\n`);
   const host = {
     kind: 'cli' as const,
@@ -104,11 +133,7 @@ export function createCliHost(stderr: NodeJS.WritableStream = process.stderr): H
       return fn();
     },
     mask(s: string) {
-      // Longest first, so a secret containing another is redacted whole.
-      if (s === '') return;
-      const all = [...secrets, s].sort((a, b) => b.length - a.length);
-      secrets.clear();
-      for (const x of all) secrets.add(x);
+      if (s !== '') secrets.add(s);
     },
     setOutput(n: string, v: string) {
       host.outputs.set(n, v);

@@ -22,15 +22,16 @@ export function parseEndpoint(input: string, value: string): string {
   try {
     url = new URL(value);
   } catch {
-    throw new InputError(input, `Invalid '${input}': "${value}". ${expected}`);
+    const shown = value.includes('@') ? '(not shown: it may hold credentials)' : `"${value}"`;
+    throw new InputError(input, `Invalid '${input}': ${shown}. ${expected}`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:')
-    throw new InputError(input, `Invalid '${input}': "${value}". ${expected}`);
   if (url.username || url.password)
     throw new InputError(
       input,
       `Invalid '${input}': credentials in the URL. Use the access key inputs.`,
     );
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new InputError(input, `Invalid '${input}': "${value}". ${expected}`);
   return url.origin;
 }
 

@@ -21,7 +21,7 @@ export interface UploadShape {
  * destination is about partSize × (queueSize + 1), so larger parts upload fewer at a time.
  */
 export function chooseUploadShape(expectedBytes: number): UploadShape {
-  const planned = 2 * Math.max(0, expectedBytes);
+  const planned = Number.isFinite(expectedBytes) ? 2 * Math.max(0, expectedBytes) : 0;
   const forStream = Math.ceil(planned / (MAX_PARTS - 100) / MiB) * MiB;
   const partSize = Math.min(MAX_PART_SIZE, Math.max(DEFAULT_PART_SIZE, forStream));
   const queueSize = partSize <= 32 * MiB ? 4 : partSize <= 128 * MiB ? 2 : 1;
