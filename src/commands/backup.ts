@@ -15,6 +15,7 @@ import {
   toolPath,
 } from '../postgres/binaries.js';
 import { startDump } from '../postgres/dump.js';
+import { installClient } from '../postgres/install.js';
 import { openPsql } from '../postgres/psql.js';
 import {
   countRows,
@@ -86,7 +87,7 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
   const live = await host.group('Check destinations', () => checkDestinations(deps));
 
   const session = await host.group('Connect to PostgreSQL', async () => {
-    const psql = selectClient(await findClients('psql', settings.pgBinDir, deps.env), 0);
+    const psql = selectClient(await findClients('psql', settings.pgClients.binDir, deps.env), 0);
     if (!psql) throw new BackupFailed('No psql client found (install postgresql-client).', null);
     host.info(`Connecting to ${describeTarget(settings.database)}`);
     return openPsql(toolPath(psql, 'psql'), settings.database).catch((e: Error) => {
@@ -96,7 +97,7 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
   try {
     const server = await readServerInfo(session);
     const serverVersion = formatServerVersion(server.versionNum);
-    const client = await pickPgDump(settings, serverVersion, deps.env);
+    const client = await pickPgDump(settings, serverVersion, deps);
     host.info(
       `Server ${serverVersion.version}, database "${server.database}" ${formatBytes(server.sizeBytes)}; pg_dump ${client.version} from ${client.binDir}`,
     );
@@ -261,14 +262,24 @@ async function checkDestinations(deps: BackupDeps): Promise<Destination[]> {
 async function pickPgDump(
   settings: BackupSettings,
   server: { version: string; major: number },
-  env: NodeJS.ProcessEnv,
+  deps: BackupDeps,
 ): Promise<ClientInstall> {
-  const found = await findClients('pg_dump', settings.pgBinDir, env);
+  const find = () => findClients('pg_dump', settings.pgClients.binDir, deps.env);
+  let found = await find();
   const client = selectClient(found, server.major);
   if (client) return client;
+  if (settings.pgClients.install && Number.isInteger(server.major)) {
+    await deps.host.group(`Install postgresql-client-${server.major}`, () =>
+      installClient(server.major, (l) => deps.host.info(l)),
+    );
+    found = await find();
+    const installed = selectClient(found, server.major);
+    if (installed) return installed;
+  }
   const list = found.length ? found.map((c) => `${c.version} (${c.binDir})`).join(', ') : 'none';
   throw new BackupFailed(
-    `No pg_dump of version ${server.major} or newer: the server runs PostgreSQL ${server.version}; found ${list}. Install postgresql-client-${server.major} (PostgreSQL apt repository) or point 'pg-bin-dir' at its bin directory.`,
+    `No pg_dump of version ${server.major} or newer: the server runs PostgreSQL ${server.version}; found ${list}. ` +
+      `pg_dump cannot dump a newer server. Fix: install postgresql-client-${server.major} (PostgreSQL apt repository) and point 'pg-bin-dir' at its bin directory, or set 'install-client: true'.`,
     null,
   );
 }

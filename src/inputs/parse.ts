@@ -1,3 +1,4 @@
+import { existsSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { parseConfigPaths } from '../bundle/index.js';
 import { COMPRESSIONS, type Compression } from '../compression/index.js';
@@ -39,6 +40,15 @@ export interface CommonSettings {
   readonly workspace: string;
   /** `table` or `json`: how list (and the CLI) print their result. */
   readonly format: 'table' | 'json';
+  /** Where PostgreSQL client programs come from. */
+  readonly pgClients: PgClientSettings;
+}
+
+export interface PgClientSettings {
+  /** Directory preferred for pg_dump/pg_restore/psql; '' = search PATH and /usr/lib/postgresql. */
+  readonly binDir: string;
+  /** Install postgresql-client-<major> from the PostgreSQL apt repository when none fits. */
+  readonly install: boolean;
 }
 
 /** SSH tunnel to a bastion, when the database is private. */
@@ -62,8 +72,6 @@ export interface BackupSettings extends CommonSettings {
   readonly rowCounts: RowCountMethod;
   /** Fail the step when only one destination got the backup. */
   readonly failOnDegraded: boolean;
-  /** Directory preferred for pg_dump/psql ('' = search PATH and /usr/lib/postgresql). */
-  readonly pgBinDir: string;
 }
 
 export type Settings =
@@ -257,7 +265,19 @@ function parseCommon(src: InputSource, env: NodeJS.ProcessEnv): CommonSettings {
       .filter((s) => s !== ''),
     workspace,
     format: expectOneOf(src, 'format', ['table', 'json'] as const),
+    pgClients: { binDir: parsePgBinDir(src), install: parseBoolean(src, 'install-client') },
   };
+}
+
+function parsePgBinDir(src: InputSource): string {
+  const dir = src.get('pg-bin-dir').trim();
+  if (dir === '') return '';
+  if (!isAbsolute(dir) || !existsSync(dir) || !statSync(dir).isDirectory())
+    throw new InputError(
+      'pg-bin-dir',
+      `Invalid 'pg-bin-dir': "${dir}". Expected the absolute path of a directory holding pg_dump and psql (e.g. /usr/lib/postgresql/17/bin).`,
+    );
+  return dir;
 }
 
 /** Reads and checks every input the command uses; throws an InputError at the first bad one. */
@@ -274,6 +294,5 @@ export function parseSettings(src: InputSource, env: NodeJS.ProcessEnv = process
     compression: expectOneOf<Compression>(src, 'compression', COMPRESSIONS),
     rowCounts: expectOneOf<RowCountMethod>(src, 'row-counts', ['exact', 'estimate', 'off']),
     failOnDegraded: parseBoolean(src, 'fail-on-degraded'),
-    pgBinDir: '',
   };
 }

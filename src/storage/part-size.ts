@@ -4,8 +4,8 @@ const MiB = 1024 * 1024;
 export const MAX_PARTS = 10_000;
 export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PART_SIZE = 5 * 1024 * MiB;
-/** The floor used: fewer requests than 5 MiB, still small in memory. */
-export const DEFAULT_PART_SIZE = 16 * MiB;
+/** The floor used: whole MiB above S3's minimum; 4 in flight × 2 destinations stays near 80 MiB. */
+export const DEFAULT_PART_SIZE = 8 * MiB;
 
 export interface UploadShape {
   /** Bytes per part; every part but the last has exactly this size (Cloudflare R2 requires it). */

@@ -67,10 +67,10 @@ function branch(fan: FanOut, i: number) {
 }
 
 describe('chooseUploadShape', () => {
-  it('gives small databases 16 MiB parts, four at a time', () => {
-    for (const size of [0, 1, 100 * MiB, GiB, 10 * GiB, 50 * GiB])
+  it('gives small databases 8 MiB parts, four at a time', () => {
+    for (const size of [0, 1, 100 * MiB, GiB, 10 * GiB, 38 * GiB])
       expect(chooseUploadShape(size)).toEqual({ partSize: DEFAULT_PART_SIZE, queueSize: 4 });
-    expect(DEFAULT_PART_SIZE).toBe(16 * MiB);
+    expect(DEFAULT_PART_SIZE).toBe(8 * MiB);
   });
 
   it('gives a 1 TiB database ~212 MiB parts, one at a time', () => {
@@ -86,7 +86,7 @@ describe('chooseUploadShape', () => {
     }
     for (let i = 0; i < 2000; i++) sizes.add(Math.floor(Math.random() * TiB));
     // Just either side of each part-size step.
-    for (let p = 16; p <= 212; p++) {
+    for (let p = 8; p <= 212; p++) {
       const edge = Math.floor(((p * MiB) / 2) * (MAX_PARTS - 100));
       for (const s of [edge - 1, edge, edge + 1]) if (s <= TiB) sizes.add(s);
     }
