@@ -16,6 +16,13 @@ for (const [entry, out] of [
     },
   );
 }
+// ssh2's optional native add-ons (built by npm for this machine's Node) and its Windows
+// agent helper: ssh2 falls back to pure JavaScript without them, and machine-built binaries
+// would make dist/ differ from one build machine to the next.
+for (const out of ['dist', 'dist/cli']) {
+  for (const extra of ['build', 'lib', 'pagent.exe'])
+    rmSync(`${out}/${extra}`, { recursive: true, force: true });
+}
 mkdirSync('dist', { recursive: true });
 writeFileSync('dist/package.json', `${JSON.stringify({ type: 'module' }, null, 2)}\n`);
 // The CLI is the package's bin: keep its shebang first and make it executable.

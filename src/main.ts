@@ -1,8 +1,16 @@
 import { BackupFailed, backup } from './commands/backup.js';
+import { list } from './commands/list.js';
+import { restore } from './commands/restore.js';
+import { verify } from './commands/verify.js';
 import { InputError } from './errors.js';
-import { parseSettings, SECRET_INPUTS, type Settings } from './inputs/parse.js';
+import { parseSettings, SECRET_INPUTS, type Settings, type SshSettings } from './inputs/parse.js';
 import { actionInputSource, cliHelp, cliInputSource, type InputSource } from './inputs/source.js';
-import { parseDatabaseUrl, passwordForms } from './postgres/url.js';
+import {
+  type DatabaseTarget,
+  parseDatabaseUrl,
+  passwordForms,
+  viaLocalPort,
+} from './postgres/url.js';
 import {
   createActionHost,
   createCliHost,
@@ -12,6 +20,7 @@ import {
 } from './report/host.js';
 import { describeSource } from './source/index.js';
 import { createDestination } from './storage/destination.js';
+import { openTunnel } from './tunnel/index.js';
 
 export interface RunOptions {
   readonly inputs?: InputSource;
@@ -90,6 +99,10 @@ function maskSecrets(inputs: InputSource, host: Host): void {
   }
 }
 
+async function runUrlOf(env: NodeJS.ProcessEnv, workspace: string): Promise<string | null> {
+  return (await describeSource(env, workspace)).runUrl;
+}
+
 function safeCommand(inputs: InputSource): string {
   const c = inputs.get('command').trim();
   return /^[a-z]{1,20}$/.test(c) ? c : 'run';
@@ -101,13 +114,71 @@ function describeError(e: unknown): string {
   return `Unexpected failure: ${String(e)}`;
 }
 
+/** The database a command connects to, and the bastion in front of it, if any. */
+function databaseRoute(settings: Settings): { ssh: SshSettings; target: DatabaseTarget } | null {
+  if (settings.command === 'backup' || settings.command === 'restore')
+    return settings.ssh ? { ssh: settings.ssh, target: settings.database } : null;
+  if (settings.command === 'verify' && settings.ssh && settings.drill)
+    return { ssh: settings.ssh, target: settings.drill };
+  return null;
+}
+
+/**
+ * Runs the command, through an SSH tunnel when `ssh-host` is set: the tunnel is up
+ * (host key checked, the database reached from the bastion) before the first PostgreSQL
+ * connection, a drop stops the command, and it is closed however the command ends.
+ */
 async function execute(
   settings: Settings,
   host: Host,
   env: NodeJS.ProcessEnv,
+  cancel: AbortSignal,
+): Promise<CommandResult> {
+  const route = databaseRoute(settings);
+  if (!route) return executeCommand(settings, host, env, cancel, undefined);
+  const t0 = Date.now();
+  const tunnel = await host.group(
+    `Open SSH tunnel via ${route.ssh.user}@${route.ssh.host}:${route.ssh.port}`,
+    () =>
+      openTunnel(
+        route.ssh,
+        { host: route.target.host, port: route.target.port },
+        { signal: cancel, log: (l) => host.warning(l) },
+      ),
+  );
+  host.info(
+    `SSH tunnel up in ${Date.now() - t0} ms: 127.0.0.1:${tunnel.localPort} → ${route.ssh.host} → ${route.target.host}:${route.target.port}`,
+  );
+  const stop = new AbortController();
+  const onCancel = () => stop.abort(cancel.reason);
+  cancel.addEventListener('abort', onCancel, { once: true });
+  tunnel.dropped.catch((e: unknown) => {
+    host.error(`The SSH tunnel dropped: ${(e as Error).message}`);
+    stop.abort(new Error(`The SSH tunnel dropped (${(e as Error).message})`));
+  });
+  try {
+    return await executeCommand(
+      settings,
+      host,
+      env,
+      stop.signal,
+      viaLocalPort(route.target, tunnel.localPort),
+    );
+  } finally {
+    cancel.removeEventListener('abort', onCancel);
+    await tunnel.close();
+  }
+}
+
+async function executeCommand(
+  settings: Settings,
+  host: Host,
+  env: NodeJS.ProcessEnv,
   signal: AbortSignal,
+  target: DatabaseTarget | undefined,
 ): Promise<CommandResult> {
   const destinations = settings.destinations.map((d) => createDestination(d));
+  const via = target ? { target } : {};
   switch (settings.command) {
     case 'backup': {
       const r = await backup(settings, {
@@ -117,6 +188,7 @@ async function execute(
         now: () => new Date(),
         signal,
         env,
+        ...via,
       });
       const db = r.manifest.objects.find((o) => o.kind === 'database');
       const failure =
@@ -147,10 +219,64 @@ async function execute(
         failure,
       };
     }
+    case 'verify': {
+      const r = await verify(settings, {
+        host,
+        destinations,
+        now: () => new Date(),
+        signal,
+        env,
+        runUrl: await runUrlOf(env, settings.workspace),
+        ...(target ? { drillTarget: target } : {}),
+      });
+      const ids = [...new Set(r.report.verifications.map((v) => v.backupId))];
+      return {
+        outputs: {
+          'backup-id': ids.join(','),
+          status: r.report.ok ? 'ok' : 'failed',
+          report: JSON.stringify(r.report),
+        },
+        tables: [r.summary],
+        failure: r.report.ok
+          ? null
+          : `Verification failed: ${r.report.verifications
+              .filter((v) => !v.ok)
+              .map((v) => `${v.backupId} at ${v.destination}: ${v.error}`)
+              .join('; ')}`,
+      };
+    }
+    case 'restore': {
+      const r = await restore(settings, {
+        host,
+        destinations,
+        now: () => new Date(),
+        signal,
+        env,
+        ...via,
+      });
+      return {
+        outputs: {
+          'backup-id': r.report.backupId,
+          status: r.report.ok ? 'ok' : 'failed',
+          manifest: JSON.stringify(r.manifest),
+          report: JSON.stringify(r.report),
+        },
+        tables: [r.summary],
+        failure: r.report.ok
+          ? null
+          : r.report.restoredFrom
+            ? `Restored ${r.report.backupId} from ${r.report.restoredFrom}, but ${r.report.mismatches.length} table(s) have other row counts than the manifest.`
+            : `Restore of ${r.report.backupId} failed everywhere: ${r.report.attempts.map((a) => `${a.destination}: ${a.error}`).join('; ')}`,
+      };
+    }
+    case 'list': {
+      const r = await list(settings, { host, destinations });
+      return { outputs: { report: JSON.stringify(r.report) }, tables: [r.summary], failure: null };
+    }
     default:
       throw new InputError(
         'command',
-        `Invalid 'command': "${settings.command}" is not available in pg-dr yet. Expected: backup.`,
+        `Invalid 'command': "${settings.command}" is not available in pg-dr yet. Expected: backup, verify, restore or list.`,
       );
   }
 }

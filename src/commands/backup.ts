@@ -7,23 +7,16 @@ import { DigestStream } from '../crypto/digest.js';
 import type { BackupSettings } from '../inputs/parse.js';
 import { backupPrefix, MANIFEST_NAME, newBackupId } from '../manifest/id.js';
 import { Manifest, type ObjectEntry } from '../manifest/schema.js';
-import {
-  type ClientInstall,
-  findClients,
-  formatServerVersion,
-  selectClient,
-  toolPath,
-} from '../postgres/binaries.js';
+import { formatServerVersion, toolPath } from '../postgres/binaries.js';
+import { connect, pickClient } from '../postgres/clients.js';
 import { startDump } from '../postgres/dump.js';
-import { installClient } from '../postgres/install.js';
-import { openPsql } from '../postgres/psql.js';
 import {
   countRows,
   exportSnapshot,
   readServerInfo,
   type TableRowCount,
 } from '../postgres/snapshot.js';
-import { describeTarget } from '../postgres/url.js';
+import { type DatabaseTarget, describeTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
 import { formatBytes, formatRate, startProgress } from '../report/progress.js';
 import type { SourceInfo } from '../source/index.js';
@@ -48,9 +41,11 @@ export interface BackupDeps {
   readonly destinations: readonly Destination[];
   readonly source: () => Promise<SourceInfo>;
   readonly now: () => Date;
-  /** Aborted on cancellation (SIGTERM/SIGINT): the run stops and commits nothing. */
+  /** Aborted on cancellation (SIGTERM/SIGINT) or a dropped tunnel: the run stops and commits nothing. */
   readonly signal: AbortSignal;
   readonly env: NodeJS.ProcessEnv;
+  /** Where PostgreSQL clients connect (an SSH tunnel's local end, when set). */
+  readonly target?: DatabaseTarget;
 }
 
 /** A backup that stored nothing anywhere: the step fails and no manifest exists. */
@@ -72,12 +67,7 @@ interface Stored {
 export async function backup(settings: BackupSettings, deps: BackupDeps): Promise<BackupResult> {
   const { host } = deps;
   const started = deps.now();
-  if (settings.ssh) {
-    throw new BackupFailed(
-      "'ssh-host' is set, but SSH tunnels are not available in this version of pg-dr.",
-      null,
-    );
-  }
+  const target = deps.target ?? settings.database;
   if (deps.destinations.length < 2) {
     host.warning(
       'No secondary destination is configured: this backup will exist in one place only.',
@@ -87,17 +77,24 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
   const live = await host.group('Check destinations', () => checkDestinations(deps));
 
   const session = await host.group('Connect to PostgreSQL', async () => {
-    const psql = selectClient(await findClients('psql', settings.pgClients.binDir, deps.env), 0);
-    if (!psql) throw new BackupFailed('No psql client found (install postgresql-client).', null);
     host.info(`Connecting to ${describeTarget(settings.database)}`);
-    return openPsql(toolPath(psql, 'psql'), settings.database).catch((e: Error) => {
+    return connect(target, settings.pgClients, deps.env).catch((e: Error) => {
       throw new BackupFailed(`Cannot connect to the database: ${e.message}`, null);
     });
   });
   try {
     const server = await readServerInfo(session);
     const serverVersion = formatServerVersion(server.versionNum);
-    const client = await pickPgDump(settings, serverVersion, deps);
+    const client = await pickClient(
+      'pg_dump',
+      serverVersion.major,
+      `the server runs PostgreSQL ${serverVersion.version} and pg_dump cannot dump a newer server`,
+      settings.pgClients,
+      deps.env,
+      (l) => host.info(l),
+    ).catch((e: Error) => {
+      throw new BackupFailed(e.message, null);
+    });
     host.info(
       `Server ${serverVersion.version}, database "${server.database}" ${formatBytes(server.sizeBytes)}; pg_dump ${client.version} from ${client.binDir}`,
     );
@@ -128,7 +125,7 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
       const snapshot = await exportSnapshot(session);
       const dump = startDump({
         pgDump: toolPath(client, 'pg_dump'),
-        target: settings.database,
+        target,
         snapshot,
         compression,
         zstd: compression === 'zstd' ? await findZstd(deps.env) : null,
@@ -210,7 +207,10 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
 
     // The commit point: a manifest only where every object is stored.
     if (deps.signal.aborted)
-      throw new BackupFailed('Cancelled before the commit point; nothing was committed.', id);
+      throw new BackupFailed(
+        `${reasonOf(deps.signal)} before the commit point; nothing was committed.`,
+        id,
+      );
     const committed = await host.group('Commit (manifest)', () => commit(manifest, folder, deps));
     const status: BackupStatus =
       committed.length === 0
@@ -259,31 +259,6 @@ async function checkDestinations(deps: BackupDeps): Promise<Destination[]> {
   return live;
 }
 
-async function pickPgDump(
-  settings: BackupSettings,
-  server: { version: string; major: number },
-  deps: BackupDeps,
-): Promise<ClientInstall> {
-  const find = () => findClients('pg_dump', settings.pgClients.binDir, deps.env);
-  let found = await find();
-  const client = selectClient(found, server.major);
-  if (client) return client;
-  if (settings.pgClients.install && Number.isInteger(server.major)) {
-    await deps.host.group(`Install postgresql-client-${server.major}`, () =>
-      installClient(server.major, (l) => deps.host.info(l)),
-    );
-    found = await find();
-    const installed = selectClient(found, server.major);
-    if (installed) return installed;
-  }
-  const list = found.length ? found.map((c) => `${c.version} (${c.binDir})`).join(', ') : 'none';
-  throw new BackupFailed(
-    `No pg_dump of version ${server.major} or newer: the server runs PostgreSQL ${server.version}; found ${list}. ` +
-      `pg_dump cannot dump a newer server. Fix: install postgresql-client-${server.major} (PostgreSQL apt repository) and point 'pg-bin-dir' at its bin directory, or set 'install-client: true'.`,
-    null,
-  );
-}
-
 async function resolveCompression(wanted: Compression, deps: BackupDeps): Promise<Compression> {
   if (wanted !== 'zstd' || (await findZstd(deps.env))) return wanted;
   deps.host.warning(
@@ -323,7 +298,7 @@ async function storeObject(
   );
   const onAbort = () => {
     kill();
-    rep.abort(new Error('cancelled'));
+    rep.abort(new Error(reasonOf(deps.signal)));
   };
   deps.signal.addEventListener('abort', onAbort, { once: true });
   const stop = startProgress(
@@ -349,6 +324,12 @@ async function storeObject(
     () => null,
     (e: unknown) => e as Error,
   );
+  // A cancel (or a dropped tunnel) also kills the dump: name the cause, not its echo.
+  if (deps.signal.aborted)
+    throw new BackupFailed(
+      `${reasonOf(deps.signal)}: uploads aborted, nothing was committed.`,
+      idOf(key),
+    );
   if (producerError) {
     kill();
     throw new BackupFailed(
@@ -356,8 +337,6 @@ async function storeObject(
       idOf(key),
     );
   }
-  if (deps.signal.aborted)
-    throw new BackupFailed('Cancelled: uploads aborted, nothing was committed.', idOf(key));
   const s = (Date.now() - t0) / 1000;
   for (const r of results) {
     if (r.ok)
@@ -384,6 +363,11 @@ async function storeObject(
     },
     results,
   };
+}
+
+/** Why the run was stopped: a signal (SIGTERM…) or a dropped SSH tunnel. */
+function reasonOf(signal: AbortSignal): string {
+  return signal.reason instanceof Error ? signal.reason.message : 'Cancelled';
 }
 
 function idOf(key: string): string | null {

@@ -34,3 +34,8 @@ export async function findZstd(env: NodeJS.ProcessEnv = process.env): Promise<st
   }
   return null;
 }
+
+/** The program that turns a stored dump back into a custom-format archive, if one is needed. */
+export function decompressorFor(compression: Compression): { file: 'zstd'; args: string[] } | null {
+  return compression === 'zstd' ? { file: 'zstd', args: zstdDecompressArgs() } : null;
+}

@@ -1,10 +1,12 @@
 import { existsSync, statSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { parseConfigPaths } from '../bundle/index.js';
 import { COMPRESSIONS, type Compression } from '../compression/index.js';
-import type { EncryptionSettings } from '../crypto/age.js';
-import { parseRecipients } from '../crypto/age.js';
+import type { DecryptionSettings, EncryptionSettings } from '../crypto/age.js';
+import { parseIdentities, parseRecipients } from '../crypto/age.js';
 import { InputError } from '../errors.js';
+import { BACKUP_ID } from '../manifest/id.js';
+import { VERIFY_LEVELS, type VerifyLevel } from '../manifest/verification.js';
 import type { RowCountMethod } from '../postgres/snapshot.js';
 import type { DatabaseTarget } from '../postgres/url.js';
 import { parseDatabaseUrl } from '../postgres/url.js';
@@ -74,9 +76,47 @@ export interface BackupSettings extends CommonSettings {
   readonly failOnDegraded: boolean;
 }
 
+/** `latest`, `recent` (verify: the last 7 days) or a backup id. */
+export type BackupSelector = 'latest' | 'recent' | { readonly id: string };
+
+export interface VerifySettings extends CommonSettings {
+  readonly command: 'verify';
+  readonly backup: BackupSelector;
+  readonly level: VerifyLevel;
+  /** Needed from level `decrypt` on. */
+  readonly decryption: DecryptionSettings | null;
+  /** The scratch database of a restore drill (level `restore`). */
+  readonly drill: DatabaseTarget | null;
+  readonly ssh: SshSettings | null;
+  /** Let the drill use a database named like the backup's source. */
+  readonly force: boolean;
+}
+
+export interface RestoreSettings extends CommonSettings {
+  readonly command: 'restore';
+  readonly backup: Exclude<BackupSelector, 'recent'>;
+  /** A destination name, or `any`: each in order, falling back on failure. */
+  readonly restoreFrom: string;
+  /** The database restored into. */
+  readonly database: DatabaseTarget;
+  readonly ssh: SshSettings | null;
+  /** Where the config bundle is extracted; null = not extracted. */
+  readonly configDir: string | null;
+  readonly decryption: DecryptionSettings;
+  /** Restore into a database that has tables (existing objects are dropped first). */
+  readonly force: boolean;
+}
+
+export interface ListSettings extends CommonSettings {
+  readonly command: 'list';
+}
+
 export type Settings =
   | BackupSettings
-  | (CommonSettings & { readonly command: Exclude<Command, 'backup'> });
+  | VerifySettings
+  | RestoreSettings
+  | ListSettings
+  | (CommonSettings & { readonly command: 'monitor' | 'prune' });
 
 function expectOneOf<T extends string>(src: InputSource, name: InputName, values: readonly T[]): T {
   const v = src.get(name).trim();
@@ -280,10 +320,98 @@ function parsePgBinDir(src: InputSource): string {
   return dir;
 }
 
+function parseBackupSelector(src: InputSource, allowRecent: boolean): BackupSelector {
+  const v = src.get('backup-id').trim();
+  if (v === 'latest' || (allowRecent && v === 'recent')) return v;
+  if (BACKUP_ID.test(v)) return { id: v };
+  throw new InputError(
+    'backup-id',
+    `Invalid 'backup-id': "${v}". Expected latest${allowRecent ? ', recent' : ''} or an id like 20261126T020000Z-7f3a9c.`,
+  );
+}
+
+function parseDecryption(src: InputSource, required: boolean): DecryptionSettings | null {
+  const identity = src.get('age-identity');
+  const passphrase = src.get('passphrase');
+  if (identity.trim() !== '' && passphrase !== '')
+    throw new InputError(
+      'age-identity',
+      "Both 'age-identity' and 'passphrase' are set. Expected exactly one of them.",
+    );
+  if (identity.trim() !== '') return { mode: 'identities', identities: parseIdentities(identity) };
+  if (passphrase !== '') return { mode: 'passphrase', passphrase };
+  if (!required) return null;
+  throw new InputError(
+    'age-identity',
+    "Neither 'age-identity' nor 'passphrase' is set. Expected the age secret key (AGE-SECRET-KEY-1…) or the passphrase the backup was made with.",
+  );
+}
+
+function parseConfigDir(src: InputSource, workspace: string): string | null {
+  const v = src.get('config-dir').trim();
+  if (v === '') return null;
+  if (hasControlCharacters(v))
+    throw new InputError(
+      'config-dir',
+      `Invalid 'config-dir': contains control characters. Expected a folder path.`,
+    );
+  return isAbsolute(v) ? v : resolve(workspace, v);
+}
+
 /** Reads and checks every input the command uses; throws an InputError at the first bad one. */
 export function parseSettings(src: InputSource, env: NodeJS.ProcessEnv = process.env): Settings {
   const common = parseCommon(src, env);
-  if (common.command !== 'backup') return { ...common, command: common.command };
+  switch (common.command) {
+    case 'backup':
+      return parseBackup(src, common);
+    case 'verify': {
+      const level = expectOneOf(src, 'verify-level', VERIFY_LEVELS);
+      const drillUrl = src.get('drill-database-url');
+      if (level === 'restore' && drillUrl.trim() === '')
+        throw new InputError(
+          'drill-database-url',
+          "Missing 'drill-database-url'. Expected a scratch database for verify-level restore (it is emptied before the drill).",
+        );
+      return {
+        ...common,
+        command: 'verify',
+        backup: parseBackupSelector(src, true),
+        level,
+        decryption: parseDecryption(src, level !== 'checksum'),
+        drill: level === 'restore' ? parseDatabaseUrl('drill-database-url', drillUrl) : null,
+        ssh: level === 'restore' ? parseSsh(src) : null,
+        force: parseBoolean(src, 'force'),
+      };
+    }
+    case 'restore': {
+      const restoreFrom = src.get('restore-from').trim() || 'any';
+      const names = common.destinations.map((d) => d.name);
+      if (restoreFrom !== 'any' && !names.includes(restoreFrom))
+        throw new InputError(
+          'restore-from',
+          `Invalid 'restore-from': "${restoreFrom}". Expected any or a destination name: ${names.join(', ')}.`,
+        );
+      const backup = parseBackupSelector(src, false);
+      return {
+        ...common,
+        command: 'restore',
+        backup: backup === 'recent' ? 'latest' : backup,
+        restoreFrom,
+        database: parseDatabaseUrl('database-url', src.get('database-url')),
+        ssh: parseSsh(src),
+        configDir: parseConfigDir(src, common.workspace),
+        decryption: parseDecryption(src, true) as DecryptionSettings,
+        force: parseBoolean(src, 'force'),
+      };
+    }
+    case 'list':
+      return { ...common, command: 'list' };
+    default:
+      return { ...common, command: common.command };
+  }
+}
+
+function parseBackup(src: InputSource, common: CommonSettings): BackupSettings {
   return {
     ...common,
     command: 'backup',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { formatServerVersion, parseClientVersion } from '../postgres/binaries.js';
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const bytes = z.number().int().nonnegative();
@@ -83,4 +84,12 @@ export type DestinationEntry = z.infer<typeof DestinationEntry>;
 /** Parses and checks a manifest read back from a bucket. */
 export function parseManifest(text: string): Manifest {
   return Manifest.parse(JSON.parse(text));
+}
+
+/** The major release of the pg_dump that wrote the archive: pg_restore must be as new. */
+export function dumpMajor(m: Manifest): number {
+  return (
+    parseClientVersion(`(PostgreSQL) ${m.database.pgDumpVersion}`)?.major ??
+    formatServerVersion(m.database.serverVersionNum).major
+  );
 }

@@ -10,6 +10,11 @@ export interface DatabaseTarget {
   readonly database: string;
   /** libpq parameters from the query string (sslmode, sslrootcert, …), as PG* variables. */
   readonly params: Readonly<Record<string, string>>;
+  /**
+   * The address actually connected to (an SSH tunnel's local end); `host` then still
+   * names the server, so TLS verification (sslmode=verify-full) checks the right name.
+   */
+  readonly hostaddr?: string;
 }
 
 /** Query-string parameters understood, and the libpq variable each becomes. */
@@ -95,14 +100,15 @@ export function passwordForms(url: string, target: DatabaseTarget): string[] {
   return [...forms].filter((s) => s.length > 0);
 }
 
-/** The same target reached at another host and port (an SSH tunnel's local end). */
+/** The same target reached through a local port (an SSH tunnel's local end). */
 export function viaLocalPort(target: DatabaseTarget, port: number): DatabaseTarget {
-  return { ...target, host: '127.0.0.1', port };
+  return { ...target, hostaddr: '127.0.0.1', port };
 }
 
 /** A printable description: never the password. */
 export function describeTarget(t: DatabaseTarget): string {
   const host = t.host.includes(':') ? `[${t.host}]` : t.host;
+  if (t.hostaddr) return `${t.user}@${host}/${t.database} (via ${t.hostaddr}:${t.port})`;
   return `${t.user}@${host}:${t.port}/${t.database}`;
 }
 
@@ -118,6 +124,7 @@ export function libpqEnv(
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(base)) if (!k.startsWith('PG')) env[k] = v;
   env.PGHOST = t.host;
+  if (t.hostaddr) env.PGHOSTADDR = t.hostaddr;
   env.PGPORT = String(t.port);
   env.PGUSER = t.user;
   env.PGDATABASE = t.database;

@@ -257,8 +257,11 @@ describe('describeTarget', () => {
 
   it('describes a tunnelled target at its local port', () => {
     const t = viaLocalPort(parseDatabaseUrl('database-url', 'postgresql://u:p@db/app'), 40123);
-    expect(describeTarget(t)).toBe('u@127.0.0.1:40123/app');
+    expect(describeTarget(t)).toBe('u@db/app (via 127.0.0.1:40123)');
     expect(t.password).toBe('p');
+    // libpq connects to the tunnel but still checks TLS against the server's name.
+    const env = libpqEnv(t, {});
+    expect([env.PGHOST, env.PGHOSTADDR, env.PGPORT]).toEqual(['db', '127.0.0.1', '40123']);
   });
 });
 

@@ -1,0 +1,109 @@
+import type { ListSettings } from '../inputs/parse.js';
+import { latestVerification, scanAll } from '../manifest/catalog.js';
+import { backupIdTime } from '../manifest/id.js';
+import type { Host, SummaryTable } from '../report/host.js';
+import { formatBytes } from '../report/progress.js';
+import type { Destination } from '../storage/destination.js';
+
+export interface ListDeps {
+  readonly host: Host;
+  readonly destinations: readonly Destination[];
+}
+
+export interface ListedBackup {
+  readonly id: string;
+  readonly createdAt: string;
+  /** Complete at one destination at least: restorable. */
+  readonly complete: boolean;
+  readonly database: string | null;
+  /** Bytes stored per destination (all objects, encrypted). */
+  readonly sizeBytes: number | null;
+  readonly commit: string | null;
+  readonly destinations: readonly {
+    readonly name: string;
+    readonly complete: boolean;
+    readonly problem: string | null;
+    readonly lastVerification: {
+      readonly at: string;
+      readonly level: string;
+      readonly ok: boolean;
+    } | null;
+  }[];
+}
+
+export interface ListReport {
+  readonly backups: readonly ListedBackup[];
+  readonly unreachable: Record<string, string>;
+}
+
+/** Every backup at every destination, newest first; incomplete ones marked. */
+export async function list(
+  settings: ListSettings,
+  deps: ListDeps,
+): Promise<{ report: ListReport; summary: SummaryTable }> {
+  const { entries, unreachable } = await deps.host.group('List backups', () =>
+    scanAll(deps.destinations, settings.prefix),
+  );
+  for (const [name, why] of unreachable) deps.host.warning(`${name}: cannot list backups: ${why}`);
+  const backups: ListedBackup[] = [];
+  for (const e of entries) {
+    const destinations: ListedBackup['destinations'][number][] = [];
+    for (const d of deps.destinations) {
+      const at = e.at.find((a) => a.destination === d.settings.name);
+      if (!at) continue;
+      const v = at.problem === null ? await latestVerification(d, at) : null;
+      destinations.push({
+        name: d.settings.name,
+        complete: at.problem === null,
+        problem: at.problem,
+        lastVerification: v ? { at: v.startedAt, level: v.level, ok: v.ok } : null,
+      });
+    }
+    const m = e.manifest;
+    backups.push({
+      id: e.id,
+      createdAt: m?.createdAt ?? backupIdTime(e.id).toISOString(),
+      complete: e.completeAt.length > 0,
+      database: m?.database.name ?? null,
+      sizeBytes: m ? m.objects.reduce((s, o) => s + o.encrypted.bytes, 0) : null,
+      commit: m?.source.commit ?? null,
+      destinations,
+    });
+  }
+  const report: ListReport = { backups, unreachable: Object.fromEntries(unreachable) };
+  return { report, summary: listTable(report) };
+}
+
+function listTable(r: ListReport): SummaryTable {
+  const notes = Object.entries(r.unreachable).map(
+    ([n, why]) => `⚠️ ${n} could not be listed: ${why}`,
+  );
+  return {
+    title: `pg-dr backups (${r.backups.filter((b) => b.complete).length} complete, ${r.backups.filter((b) => !b.complete).length} incomplete)`,
+    header: [
+      'backup',
+      'time (UTC)',
+      'database',
+      'size',
+      'commit',
+      'destinations',
+      'last verification',
+    ],
+    rows: r.backups.map((b) => [
+      b.complete ? b.id : `${b.id} (INCOMPLETE)`,
+      b.createdAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+      b.database ?? '—',
+      b.sizeBytes === null ? '—' : formatBytes(b.sizeBytes),
+      b.commit?.slice(0, 12) ?? '—',
+      b.destinations.map((d) => `${d.name} ${d.complete ? '✓' : `✗ (${d.problem})`}`).join(', '),
+      b.destinations
+        .filter((d) => d.lastVerification)
+        .map(
+          (d) =>
+            `${d.name}: ${d.lastVerification?.ok ? 'ok' : 'FAILED'} ${d.lastVerification?.level} ${d.lastVerification?.at.slice(0, 10)}`,
+        )
+        .join(', ') || 'never',
+    ]),
+    notes,
+  };
+}

@@ -1,0 +1,194 @@
+import type { Readable } from 'node:stream';
+import type { Destination } from '../storage/destination.js';
+import { BACKUP_ID, backupIdTime, MANIFEST_NAME } from './id.js';
+import { type Manifest, parseManifest } from './schema.js';
+import { parseVerification, type Verification } from './verification.js';
+
+/** One backup folder as found at one destination. */
+export interface BackupAtDestination {
+  readonly id: string;
+  readonly destination: string;
+  /** Parsed manifest; null when absent (incomplete) or unreadable (then `problem` says why). */
+  readonly manifest: Manifest | null;
+  /** Sizes of the objects present, by file name (the manifest excluded). */
+  readonly objects: ReadonlyMap<string, number>;
+  /** Verification record keys, oldest first. */
+  readonly verificationKeys: readonly string[];
+  /** Why the backup is not complete here, when it is not. */
+  readonly problem: string | null;
+}
+
+async function readAll(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Every backup folder under `prefix` at one destination, newest first. A backup is
+ * complete when its manifest parses and every object it lists is present with its size.
+ */
+export async function scanDestination(
+  dest: Destination,
+  prefix: string,
+): Promise<BackupAtDestination[]> {
+  const folders = new Map<
+    string,
+    { objects: Map<string, number>; verifications: string[]; manifest: boolean }
+  >();
+  for await (const o of dest.list(prefix)) {
+    const rest = o.key.slice(prefix.length);
+    const slash = rest.indexOf('/');
+    if (slash < 0) continue;
+    const id = rest.slice(0, slash);
+    if (!BACKUP_ID.test(id)) continue;
+    const name = rest.slice(slash + 1);
+    let f = folders.get(id);
+    if (!f) {
+      f = { objects: new Map(), verifications: [], manifest: false };
+      folders.set(id, f);
+    }
+    if (name === MANIFEST_NAME) f.manifest = true;
+    else if (name.startsWith('verifications/')) f.verifications.push(o.key);
+    else f.objects.set(name, o.size);
+  }
+  const out: BackupAtDestination[] = [];
+  for (const [id, f] of folders) {
+    let manifest: Manifest | null = null;
+    let problem: string | null = null;
+    if (!f.manifest) problem = 'no manifest (incomplete: never committed, or a backup in flight)';
+    else {
+      try {
+        manifest = parseManifest(await readAll(await dest.get(`${prefix}${id}/${MANIFEST_NAME}`)));
+        if (manifest.id !== id) problem = `manifest names another backup (${manifest.id})`;
+        for (const o of manifest.objects) {
+          const size = f.objects.get(o.name);
+          if (size === undefined) problem = `${o.name} is missing`;
+          else if (size !== o.encrypted.bytes)
+            problem = `${o.name} has ${size} bytes, the manifest says ${o.encrypted.bytes}`;
+        }
+      } catch (e) {
+        problem = `manifest unreadable: ${(e as Error).message.split('\n')[0]}`;
+        manifest = null;
+      }
+    }
+    out.push({
+      id,
+      destination: dest.settings.name,
+      manifest,
+      objects: f.objects,
+      verificationKeys: f.verifications.sort(),
+      problem,
+    });
+  }
+  return out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+}
+
+/** The newest verification record of a backup at a destination, or null. */
+export async function latestVerification(
+  dest: Destination,
+  entry: BackupAtDestination,
+): Promise<Verification | null> {
+  const key = entry.verificationKeys.at(-1);
+  if (!key) return null;
+  try {
+    return parseVerification(await readAll(await dest.get(key)));
+  } catch {
+    return null;
+  }
+}
+
+/** A backup across destinations. */
+export interface CatalogEntry {
+  readonly id: string;
+  /** The manifest, from the first destination where the backup is complete. */
+  readonly manifest: Manifest | null;
+  /** Per destination, in configured order. */
+  readonly at: readonly BackupAtDestination[];
+  /** Names of the destinations where it is complete. */
+  readonly completeAt: readonly string[];
+}
+
+/** Merges the scans of several destinations, newest first. */
+export function mergeScans(scans: readonly (readonly BackupAtDestination[])[]): CatalogEntry[] {
+  const ids = new Set(scans.flatMap((s) => s.map((b) => b.id)));
+  return [...ids]
+    .sort()
+    .reverse()
+    .map((id) => {
+      const at = scans.flatMap((s) => s.filter((b) => b.id === id));
+      const complete = at.filter((b) => b.problem === null && b.manifest);
+      return {
+        id,
+        manifest: complete[0]?.manifest ?? null,
+        at,
+        completeAt: complete.map((b) => b.destination),
+      };
+    });
+}
+
+/** Scans every destination; one that cannot be listed is reported, not fatal. */
+export async function scanAll(
+  destinations: readonly Destination[],
+  prefix: string,
+): Promise<{ entries: CatalogEntry[]; unreachable: Map<string, string> }> {
+  const unreachable = new Map<string, string>();
+  const scans = await Promise.all(
+    destinations.map((d) =>
+      scanDestination(d, prefix).catch((e: unknown) => {
+        unreachable.set(d.settings.name, describeListError(e));
+        return [] as BackupAtDestination[];
+      }),
+    ),
+  );
+  return { entries: mergeScans(scans), unreachable };
+}
+
+function describeListError(e: unknown): string {
+  const err = e as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = err.$metadata?.httpStatusCode;
+  return `${err.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${err.message ?? ''}`.trim();
+}
+
+/** Why a selector found nothing, for the error a person reads. */
+export class NoSuchBackup extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NoSuchBackup';
+  }
+}
+
+/**
+ * The backups a selector names: `latest` = the newest complete one; `recent` = every
+ * complete one of the 7 days before `now`; an id = that one, which must be complete
+ * somewhere (else the error says what is wrong with it at each destination).
+ */
+export function pickBackups(
+  entries: readonly CatalogEntry[],
+  selector: 'latest' | 'recent' | { readonly id: string },
+  now: Date,
+): CatalogEntry[] {
+  const complete = entries.filter((e) => e.completeAt.length > 0);
+  if (selector === 'latest') {
+    const newest = complete[0];
+    if (!newest) throw new NoSuchBackup('No complete backup was found at any destination.');
+    return [newest];
+  }
+  if (selector === 'recent') {
+    const since = now.getTime() - 7 * 24 * 3600 * 1000;
+    const recent = complete.filter((e) => backupIdTime(e.id).getTime() >= since);
+    if (recent.length === 0)
+      throw new NoSuchBackup('No complete backup of the last 7 days was found.');
+    return recent;
+  }
+  const entry = entries.find((e) => e.id === selector.id);
+  if (!entry)
+    throw new NoSuchBackup(
+      `Backup ${selector.id} does not exist at any destination (check 'backup-id' and 'prefix').`,
+    );
+  if (entry.completeAt.length === 0)
+    throw new NoSuchBackup(
+      `Backup ${selector.id} is incomplete everywhere: ${entry.at.map((a) => `${a.destination}: ${a.problem}`).join('; ')}.`,
+    );
+  return [entry];
+}

@@ -1,0 +1,65 @@
+import type { PgClientSettings } from '../inputs/parse.js';
+import {
+  type ClientInstall,
+  type ClientTool,
+  findClients,
+  selectClient,
+  toolPath,
+} from './binaries.js';
+import { installClient } from './install.js';
+import { openPsql, type PsqlSession } from './psql.js';
+import type { DatabaseTarget } from './url.js';
+import { describeTarget } from './url.js';
+
+/** A PostgreSQL client program the server (or archive) can be handled with, or a clear error. */
+export class ClientVersionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ClientVersionError';
+  }
+}
+
+/**
+ * Finds `tool` of major ≥ `minMajor` (the server's own major first, then the oldest newer
+ * one); with `install`, installs postgresql-client-<minMajor> from the PostgreSQL apt
+ * repository when none fits. `why` explains the minimum in the error.
+ */
+export async function pickClient(
+  tool: ClientTool,
+  minMajor: number,
+  why: string,
+  clients: PgClientSettings,
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+): Promise<ClientInstall> {
+  const find = () => findClients(tool, clients.binDir, env);
+  let found = await find();
+  const chosen = selectClient(found, minMajor);
+  if (chosen) return chosen;
+  if (clients.install && Number.isInteger(minMajor)) {
+    await installClient(minMajor, log);
+    found = await find();
+    const installed = selectClient(found, minMajor);
+    if (installed) return installed;
+  }
+  const list = found.length ? found.map((c) => `${c.version} (${c.binDir})`).join(', ') : 'none';
+  throw new ClientVersionError(
+    `No ${tool} of version ${minMajor} or newer: ${why}; found ${list}. ` +
+      `Fix: install postgresql-client-${minMajor} (PostgreSQL apt repository) and point 'pg-bin-dir' at its bin directory, or set 'install-client: true'.`,
+  );
+}
+
+/** Opens a psql session to `target` with the newest psql found. */
+export async function connect(
+  target: DatabaseTarget,
+  clients: PgClientSettings,
+  env: NodeJS.ProcessEnv,
+): Promise<PsqlSession> {
+  const psql = selectClient(await findClients('psql', clients.binDir, env), 0);
+  if (!psql) throw new ClientVersionError('No psql client found: install postgresql-client.');
+  try {
+    return await openPsql(toolPath(psql, 'psql'), target);
+  } catch (e) {
+    throw new Error(`Cannot connect to ${describeTarget(target)}: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,398 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseVerification } from '../../src/manifest/verification.js';
+import { seedDatabase, tableRowCounts } from '../harness/fixtures.js';
+import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import { destinationInputs, runPgDr } from '../harness/run.js';
+import { type S3Pair, startS3Pair } from '../harness/s3.js';
+
+let pg: PgCluster;
+let s3: S3Pair;
+let work: string;
+let identity: string;
+let recipient: string;
+let source: Record<string, number>;
+let backupId: string;
+let dumpName: string;
+const passphrase = `correct horse battery staple ${Math.random().toString(36).slice(2)}`;
+let passphraseBackupId: string;
+
+const destinations = () => destinationInputs(s3.primary, s3.secondary);
+
+async function userTables(db: string): Promise<number> {
+  const [r] = await pg.query<{ n: string }>(
+    db,
+    "SELECT count(*)::text AS n FROM pg_tables WHERE schemaname NOT IN ('pg_catalog','information_schema')",
+  );
+  return Number(r?.n);
+}
+
+beforeAll(async () => {
+  [pg, s3] = await Promise.all([startPostgres({ name: 'recovery' }), startS3Pair()]);
+  await pg.createDatabase('app');
+  source = await seedDatabase(pg, 'app');
+  work = await mkdtemp(join(tmpdir(), 'pg-dr-recovery-'));
+  identity = await generateX25519Identity();
+  recipient = await identityToRecipient(identity);
+  const ws = join(work, 'ws');
+  await import('node:fs/promises').then(async (fs) => {
+    await fs.mkdir(join(ws, 'deploy'), { recursive: true });
+    await fs.writeFile(join(ws, 'docker-compose.yml'), 'services: {}\n');
+    await fs.writeFile(join(ws, 'deploy/run.sh'), 'echo run\n');
+  });
+  const b = await runPgDr(
+    {
+      command: 'backup',
+      'database-url': pg.url('app'),
+      'age-recipients': recipient,
+      ...destinations(),
+    },
+    { GITHUB_WORKSPACE: ws },
+  );
+  expect(b.failed).toBeUndefined();
+  backupId = b.outputs['backup-id'] as string;
+  dumpName = JSON.parse(b.outputs.manifest as string).objects.find(
+    (o: { kind: string }) => o.kind === 'database',
+  ).name;
+  const p = await runPgDr(
+    {
+      command: 'backup',
+      'database-url': pg.url('app'),
+      passphrase,
+      prefix: 'pp/',
+      ...destinations(),
+    },
+    { GITHUB_WORKSPACE: ws },
+  );
+  expect(p.failed).toBeUndefined();
+  passphraseBackupId = p.outputs['backup-id'] as string;
+});
+
+afterAll(async () => {
+  await Promise.all([pg?.stop(), s3?.stop()]);
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('verify', () => {
+  it.each(['checksum', 'decrypt', 'restore'])(
+    'level %s passes at both destinations and is recorded there',
+    async (level) => {
+      const drill = level === 'restore' ? await pg.createDatabase(`drill_${level}`) : '';
+      const r = await runPgDr({
+        command: 'verify',
+        'verify-level': level,
+        ...(level !== 'checksum' ? { 'age-identity': identity } : {}),
+        ...(drill ? { 'drill-database-url': drill } : {}),
+        ...destinations(),
+      });
+      expect(r.failed).toBeUndefined();
+      expect(r.outputs.status).toBe('ok');
+      const report = JSON.parse(r.outputs.report as string);
+      expect(
+        report.verifications.map((v: { destination: string; ok: boolean }) => [
+          v.destination,
+          v.ok,
+        ]),
+      ).toEqual([
+        ['b2', true],
+        ['r2', true],
+      ]);
+      if (level !== 'checksum') expect(report.verifications[0].archive.ok).toBe(true);
+      if (level === 'decrypt') expect(report.verifications[0].archive.entries).toBeGreaterThan(10);
+      if (level === 'restore') {
+        expect(report.verifications[0].drill).toMatchObject({ ok: true, mismatches: [] });
+        expect(await tableRowCounts(pg, `drill_${level}`)).toEqual(source);
+      }
+      for (const [server, bucket] of [
+        [s3.primary, 'pgdr-primary'],
+        [s3.secondary, 'pgdr-secondary'],
+      ] as const) {
+        const keys = await server.listKeys(bucket, `disaster_recovery/${backupId}/verifications/`);
+        const records = await Promise.all(
+          keys.map(async (k) => parseVerification((await server.getObject(bucket, k)).toString())),
+        );
+        expect(records.some((v) => v.level === level && v.ok && v.backupId === backupId)).toBe(
+          true,
+        );
+      }
+      const table = r.tables[0];
+      expect(table?.header).toEqual(['backup', 'destination', 'level', 'result', 'duration']);
+    },
+  );
+
+  it('refuses a drill into a database named like the source unless forced', async () => {
+    const r = await runPgDr({
+      command: 'verify',
+      'verify-level': 'restore',
+      'age-identity': identity,
+      'drill-database-url': pg.url('app'),
+      ...destinations(),
+    });
+    expect(r.failed).toMatch(/'drill-database-url'.*"app".*source database/);
+    expect(await tableRowCounts(pg, 'app')).toEqual(source);
+  });
+
+  it('a wrong identity fails decrypt-level verification without touching anything', async () => {
+    const other = await generateX25519Identity();
+    const r = await runPgDr({
+      command: 'verify',
+      'verify-level': 'decrypt',
+      'age-identity': other,
+      ...destinations(),
+    });
+    expect(r.outputs.status).toBe('failed');
+    expect(r.failed).toMatch(/cannot decrypt/);
+  });
+});
+
+describe('restore', () => {
+  it('restores the latest backup into an empty database and extracts the config bundle', async () => {
+    const url = await pg.createDatabase('target_ok');
+    const configDir = join(work, 'restored-config');
+    const r = await runPgDr({
+      command: 'restore',
+      'database-url': url,
+      'age-identity': identity,
+      'config-dir': configDir,
+      ...destinations(),
+    });
+    expect(r.failed).toBeUndefined();
+    const report = JSON.parse(r.outputs.report as string);
+    expect(report).toMatchObject({
+      ok: true,
+      backupId,
+      restoredFrom: 'b2',
+      rowCounts: 'compared',
+      mismatches: [],
+    });
+    expect(await tableRowCounts(pg, 'target_ok')).toEqual(source);
+    expect((await readdir(configDir)).sort()).toEqual(['deploy', 'docker-compose.yml']);
+    expect(await readFile(join(configDir, 'deploy/run.sh'), 'utf8')).toBe('echo run\n');
+  });
+
+  it('refuses a non-empty target without force, leaving it untouched', async () => {
+    const url = await pg.createDatabase('target_busy');
+    await pg.query(
+      'target_busy',
+      'CREATE TABLE keep_me (x int); INSERT INTO keep_me VALUES (1), (2)',
+    );
+    const r = await runPgDr({
+      command: 'restore',
+      'database-url': url,
+      'age-identity': identity,
+      ...destinations(),
+    });
+    expect(r.failed).toMatch(/already has 1 tables.*force: true/);
+    expect(await tableRowCounts(pg, 'target_busy')).toEqual({ 'public.keep_me': 2 });
+  });
+
+  it("with force, replaces the backup's objects in a target that holds an older copy", async () => {
+    const url = await pg.createDatabase('target_force');
+    const first = await runPgDr({
+      command: 'restore',
+      'database-url': url,
+      'age-identity': identity,
+      ...destinations(),
+    });
+    expect(first.failed).toBeUndefined();
+    // The copy drifts: rows added and removed, an extra table.
+    await pg.query('target_force', 'DELETE FROM billing.invoices WHERE id % 2 = 0');
+    await pg.query('target_force', 'CREATE TABLE scratch (x int)');
+    const r = await runPgDr({
+      command: 'restore',
+      'database-url': url,
+      'age-identity': identity,
+      force: 'true',
+      ...destinations(),
+    });
+    expect(r.failed).toBeUndefined();
+    expect(await tableRowCounts(pg, 'target_force')).toEqual({ ...source, 'public.scratch': 0 });
+  });
+
+  it('with force, a target whose schema diverged fails as a whole and is left as it was', async () => {
+    const url = await pg.createDatabase('target_diverged');
+    await pg.query(
+      'target_diverged',
+      'CREATE TABLE customers (x int); INSERT INTO customers VALUES (1)',
+    );
+    const r = await runPgDr({
+      command: 'restore',
+      'database-url': url,
+      'age-identity': identity,
+      force: 'true',
+      ...destinations(),
+    });
+    expect(r.outputs.status).toBe('failed');
+    expect(r.failed).toMatch(
+      /pg_restore exited with code 1.*column "id" of relation "customers" does not exist/,
+    );
+    expect(await tableRowCounts(pg, 'target_diverged')).toEqual({ 'public.customers': 1 });
+  });
+
+  it('refuses an identity that matches none of the recipients, before writing anything', async () => {
+    const url = await pg.createDatabase('target_wrongkey');
+    const other = await generateX25519Identity();
+    const r = await runPgDr({
+      command: 'restore',
+      'database-url': url,
+      'age-identity': other,
+      ...destinations(),
+    });
+    expect(r.failed).toMatch(/'age-identity'.*match(es)? none of the backup's recipients/);
+    expect(r.failed).not.toContain(other);
+    expect(await userTables('target_wrongkey')).toBe(0);
+  });
+
+  it('a wrong passphrase fails on the age header and leaves the target empty', async () => {
+    const url = await pg.createDatabase('target_wrongpass');
+    const r = await runPgDr({
+      command: 'restore',
+      'database-url': url,
+      passphrase: 'not the passphrase at all',
+      prefix: 'pp/',
+      ...destinations(),
+    });
+    expect(r.outputs.status).toBe('failed');
+    expect(r.failed).toMatch(/cannot decrypt/);
+    expect(await userTables('target_wrongpass')).toBe(0);
+    // The right passphrase restores it.
+    const ok = await runPgDr({
+      command: 'restore',
+      'database-url': url,
+      passphrase,
+      prefix: 'pp/',
+      ...destinations(),
+    });
+    expect(ok.failed).toBeUndefined();
+    expect(ok.outputs['backup-id']).toBe(passphraseBackupId);
+    expect(await tableRowCounts(pg, 'target_wrongpass')).toEqual(source);
+  });
+});
+
+describe('damage', () => {
+  it('one corrupted byte in the primary: verify names it, restore recovers from the secondary', async () => {
+    const key = `disaster_recovery/${backupId}/${dumpName}`;
+    const original = await s3.primary.getObject('pgdr-primary', key);
+    const bad = Buffer.from(original);
+    const at = Math.floor(bad.length / 2);
+    bad[at] = (bad[at] as number) ^ 0xff;
+    await s3.primary.putObject('pgdr-primary', key, bad);
+    try {
+      const v = await runPgDr({ command: 'verify', 'backup-id': backupId, ...destinations() });
+      expect(v.outputs.status).toBe('failed');
+      expect(v.failed).toMatch(
+        new RegExp(
+          `at b2: ${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: SHA-256 [0-9a-f]{64} differs`,
+        ),
+      );
+      expect(v.failed).not.toMatch(/at r2/);
+
+      const url = await pg.createDatabase('target_fallback');
+      const r = await runPgDr({
+        command: 'restore',
+        'database-url': url,
+        'age-identity': identity,
+        ...destinations(),
+      });
+      expect(r.failed).toBeUndefined();
+      const report = JSON.parse(r.outputs.report as string);
+      expect(report.restoredFrom).toBe('r2');
+      expect(report.attempts[0]).toMatchObject({ destination: 'b2', ok: false });
+      expect(await tableRowCounts(pg, 'target_fallback')).toEqual(source);
+    } finally {
+      await s3.primary.putObject('pgdr-primary', key, original);
+    }
+  });
+
+  it('a missing object or manifest makes the backup incomplete: list marks it, restore refuses it', async () => {
+    const b = await runPgDr({
+      command: 'backup',
+      'database-url': pg.url('app'),
+      'age-recipients': recipient,
+      prefix: 'dmg/',
+      ...destinations(),
+    });
+    const id = b.outputs['backup-id'] as string;
+    const objects = JSON.parse(b.outputs.manifest as string).objects as {
+      name: string;
+      kind: string;
+    }[];
+    const cfg = objects.find((o) => o.kind === 'config')?.name;
+    // An object gone from the secondary only: still complete (and restorable) at the primary.
+    await s3.secondary.client().send(
+      new (await import('@aws-sdk/client-s3')).DeleteObjectCommand({
+        Bucket: 'pgdr-secondary',
+        Key: `dmg/${id}/${cfg}`,
+      }),
+    );
+    let l = await runPgDr({ command: 'list', prefix: 'dmg/', format: 'json', ...destinations() });
+    let listed = JSON.parse(l.outputs.report as string).backups[0];
+    expect(listed).toMatchObject({ id, complete: true });
+    expect(listed.destinations).toEqual([
+      expect.objectContaining({ name: 'b2', complete: true }),
+      expect.objectContaining({ name: 'r2', complete: false, problem: `${cfg} is missing` }),
+    ]);
+    // The primary's manifest removed too: incomplete everywhere.
+    await s3.primary.client().send(
+      new (await import('@aws-sdk/client-s3')).DeleteObjectCommand({
+        Bucket: 'pgdr-primary',
+        Key: `dmg/${id}/manifest.json`,
+      }),
+    );
+    l = await runPgDr({ command: 'list', prefix: 'dmg/', ...destinations() });
+    listed = JSON.parse(l.outputs.report as string).backups[0];
+    expect(listed).toMatchObject({ id, complete: false });
+    expect(l.tables[0]?.rows[0]?.[0]).toBe(`${id} (INCOMPLETE)`);
+    const url = await pg.createDatabase('target_incomplete');
+    const r = await runPgDr({
+      command: 'restore',
+      'backup-id': id,
+      prefix: 'dmg/',
+      'database-url': url,
+      'age-identity': identity,
+      ...destinations(),
+    });
+    expect(r.failed).toMatch(new RegExp(`Backup ${id} is incomplete everywhere: b2: no manifest`));
+    expect(await userTables('target_incomplete')).toBe(0);
+    const latest = await runPgDr({
+      command: 'restore',
+      prefix: 'dmg/',
+      'database-url': url,
+      'age-identity': identity,
+      ...destinations(),
+    });
+    expect(latest.failed).toMatch(/No complete backup/);
+  });
+
+  it('a backup-id that does not exist is named in the error', async () => {
+    const r = await runPgDr({
+      command: 'verify',
+      'backup-id': '20200101T000000Z-abcdef',
+      ...destinations(),
+    });
+    expect(r.failed).toMatch(/Backup 20200101T000000Z-abcdef does not exist at any destination/);
+  });
+});
+
+describe('list', () => {
+  it('shows complete backups newest first with their destinations and last verification', async () => {
+    const r = await runPgDr({ command: 'list', ...destinations() });
+    expect(r.failed).toBeUndefined();
+    const report = JSON.parse(r.outputs.report as string);
+    const b = report.backups.find((x: { id: string }) => x.id === backupId);
+    expect(b).toMatchObject({ complete: true, database: 'app' });
+    expect(b.destinations.map((d: { name: string }) => d.name)).toEqual(['b2', 'r2']);
+    expect(r.tables[0]?.header).toEqual([
+      'backup',
+      'time (UTC)',
+      'database',
+      'size',
+      'commit',
+      'destinations',
+      'last verification',
+    ]);
+  });
+});
