@@ -129,6 +129,7 @@ export async function restore(
               },
             },
             signal: deps.signal,
+            env: deps.env,
             onBytes: (n) => {
               read = n;
             },

@@ -189,6 +189,7 @@ async function verifyAt(
           }
         : {}),
       signal: deps.signal,
+      env: deps.env,
     });
     objects.push({
       name: o.name,

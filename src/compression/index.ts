@@ -1,5 +1,11 @@
 import { access, constants } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { Transform } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import { execa } from 'execa';
+import { Decompress as FzstdDecompress } from 'fzstd';
 
 export type Compression = 'zstd' | 'gzip' | 'none';
 export const COMPRESSIONS = ['zstd', 'gzip', 'none'] as const;
@@ -35,7 +41,94 @@ export async function findZstd(env: NodeJS.ProcessEnv = process.env): Promise<st
   return null;
 }
 
-/** The program that turns a stored dump back into a custom-format archive, if one is needed. */
-export function decompressorFor(compression: Compression): { file: 'zstd'; args: string[] } | null {
-  return compression === 'zstd' ? { file: 'zstd', args: zstdDecompressArgs() } : null;
+/** A running zstd decompression: write the compressed stream in, read the archive out. */
+export interface Decompressor {
+  readonly input: Writable;
+  readonly output: Readable;
+  /** Settles when decompression has finished; rejects on corrupt input. */
+  readonly done: Promise<void>;
+  kill(): void;
+  /** Which implementation runs: the zstd program, Node's zlib, or the JavaScript fallback. */
+  readonly via: 'zstd' | 'node:zlib' | 'fzstd';
+}
+
+/**
+ * zstd decompression wherever a restore runs: the multi-threaded `zstd` program when it is
+ * on PATH, else Node's own zlib (Node ≥ 22.15), else fzstd (pure JavaScript) — so a
+ * restore from a laptop needs nothing but Node, pg_restore and the credentials.
+ */
+export async function openZstdDecompressor(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Decompressor> {
+  const bin = await findZstd(env);
+  if (bin) {
+    const child = execa(bin, zstdDecompressArgs(), {
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: { stdout: false, stderr: true },
+    });
+    const done = child.then(
+      () => undefined,
+      (e: { stderr?: unknown; message?: string }) => {
+        throw new Error(
+          String(e.stderr || e.message)
+            .trim()
+            .split('\n')
+            .at(-1),
+        );
+      },
+    );
+    done.catch(() => undefined);
+    return {
+      input: child.stdin as Writable,
+      output: child.stdout as Readable,
+      done,
+      kill: () => child.kill('SIGKILL'),
+      via: 'zstd',
+    };
+  }
+  const native = (zlib as unknown as { createZstdDecompress?: () => Transform })
+    .createZstdDecompress;
+  const stream: Transform = native ? native() : fzstdTransform();
+  const done = finished(stream).then(() => undefined);
+  done.catch(() => undefined);
+  return {
+    input: stream,
+    output: stream,
+    done,
+    kill: () => stream.destroy(new Error('stopped')),
+    via: native ? 'node:zlib' : 'fzstd',
+  };
+}
+
+function fzstdTransform(): Transform {
+  let pending: Uint8Array[] = [];
+  const d = new FzstdDecompress((chunk) => {
+    pending.push(chunk);
+  });
+  const flush = (t: Transform) => {
+    for (const c of pending) t.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+    pending = [];
+  };
+  return new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      try {
+        d.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        flush(this);
+        cb();
+      } catch (e) {
+        cb(e as Error);
+      }
+    },
+    flush(cb) {
+      try {
+        d.push(new Uint8Array(0), true);
+        flush(this);
+        cb();
+      } catch (e) {
+        cb(e as Error);
+      }
+    },
+  });
 }

@@ -1,7 +1,6 @@
 import { PassThrough, type Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { execa } from 'execa';
-import { type Compression, decompressorFor } from '../compression/index.js';
+import { type Compression, openZstdDecompressor } from '../compression/index.js';
 import { type DecryptionSettings, decryptStream } from '../crypto/age.js';
 import { DigestStream } from '../crypto/digest.js';
 import type { Destination } from '../storage/destination.js';
@@ -40,6 +39,8 @@ export interface ReadBackOptions {
     readonly sink: Sink | null;
   };
   readonly signal?: AbortSignal;
+  /** Where the zstd binary is looked up (PATH). */
+  readonly env?: NodeJS.ProcessEnv;
   /** Bytes read so far, for progress. */
   readonly onBytes?: (n: number) => void;
 }
@@ -196,31 +197,20 @@ export async function readBack(opts: ReadBackOptions): Promise<ReadBackResult> {
       );
       const verified = Promise.all([downloaded, decryptedOk]);
       verified.catch(() => undefined);
-      const decompressor = decompressorFor(opts.decrypt.compression ?? 'none');
       let archive: Readable = plain;
       let decompressed: Promise<unknown> = Promise.resolve();
       let killDecompressor = () => undefined as unknown;
-      if (decompressor) {
-        const child = execa(decompressor.file, decompressor.args, {
-          stdin: 'pipe',
-          stdout: 'pipe',
-          stderr: 'pipe',
-          buffer: { stdout: false, stderr: true },
+      if (opts.decrypt.compression === 'zstd') {
+        const zstd = await openZstdDecompressor(opts.env ?? process.env);
+        const fed = pipeline(plain, zstd.input).catch(() => undefined);
+        decompressed = Promise.all([zstd.done, fed]).catch((e: Error) => {
+          throw new ReadBackError(
+            'decompress',
+            `${opts.key}: zstd decompression failed (${zstd.via}): ${e.message}`,
+          );
         });
-        const fed = pipeline(plain, child.stdin as Writable).catch(() => undefined);
-        decompressed = Promise.all([child, fed]).catch(
-          (e: { stderr?: unknown; message?: string }) => {
-            throw new ReadBackError(
-              'decompress',
-              `${opts.key}: zstd -d failed: ${String(e.stderr ?? e.message)
-                .trim()
-                .split('\n')
-                .at(-1)}`,
-            );
-          },
-        );
-        archive = child.stdout as Readable;
-        killDecompressor = () => child.kill('SIGKILL');
+        archive = zstd.output;
+        killDecompressor = () => zstd.kill();
       }
       if (sink) {
         const gated = archive.pipe(new EndGate(verified));

@@ -173,6 +173,16 @@ describe('restore', () => {
     expect(await readFile(join(configDir, 'deploy/run.sh'), 'utf8')).toBe('echo run\n');
   });
 
+  it('needs no zstd program: a laptop with Node and pg_restore is enough', async () => {
+    const url = await pg.createDatabase('target_nozstd');
+    const r = await runPgDr(
+      { command: 'restore', 'database-url': url, 'age-identity': identity, ...destinations() },
+      { PATH: '/nonexistent' },
+    );
+    expect(r.failed).toBeUndefined();
+    expect(await tableRowCounts(pg, 'target_nozstd')).toEqual(source);
+  });
+
   it('refuses a non-empty target without force, leaving it untouched', async () => {
     const url = await pg.createDatabase('target_busy');
     await pg.query(

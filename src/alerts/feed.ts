@@ -1,0 +1,321 @@
+import type { GitHubClient } from './github.js';
+import {
+  type AlertCondition,
+  type AlertState,
+  decide,
+  initialState,
+  isValidAlertKey,
+  parseMarker,
+  parseState,
+  renderBody,
+  renderChangeComment,
+  renderRecoveryComment,
+  renderTitle,
+} from './text.js';
+
+export type { AlertCondition } from './text.js';
+
+/** What happened to one alert. The feed never throws: API trouble is `failed`. */
+export type AlertOutcome =
+  /** opened: a new issue; updated: body updated and a comment posted (news);
+   *  unchanged: body updated quietly; closed: recovered comment posted and closed. */
+  | { state: 'opened' | 'updated' | 'unchanged' | 'closed'; key: string; issue: number; url: string }
+  /** clear() with no open issue for the key. */
+  | { state: 'none'; key: string }
+  /** No feed (no token, no repository). */
+  | { state: 'skipped'; key: string; reason: string }
+  /** The GitHub API refused or failed; a warning was logged. */
+  | { state: 'failed'; key: string; error: string };
+
+export interface OpenAlert {
+  key: string;
+  number: number;
+  /** First seen, ISO time. */
+  since: string;
+}
+
+export interface AlertFeed {
+  /** Opens the key's issue, or updates it (commenting only when it is news). */
+  raise(c: AlertCondition): Promise<AlertOutcome>;
+  /** Comments "✅ Recovered: …" and closes the key's open issue; `none` when there is none. */
+  clear(key: string, recovery: string): Promise<AlertOutcome>;
+  /** The open alerts (empty when they cannot be listed; a warning is logged). */
+  open(): Promise<OpenAlert[]>;
+}
+
+export interface AlertFeedOptions {
+  client: GitHubClient;
+  owner: string;
+  repo: string;
+  /** Put on every alert issue (created when missing) and used to find them again. */
+  labels: readonly string[];
+  /** Link to this workflow run, or null outside GitHub Actions. */
+  runUrl: string | null;
+  now: () => Date;
+  /** Warnings: every API failure ends up here, once. */
+  log: (warning: string) => void;
+}
+
+interface IssueRef {
+  number: number;
+  url: string;
+  body: string;
+  createdAt: string;
+}
+
+const LABEL_COLOR = 'b60205';
+const LABEL_DESCRIPTION = 'Disaster-recovery alert, opened and closed by pg-dr';
+
+/** Alerts as GitHub issues: one open issue per key, found by a hidden marker and the labels. */
+export function createAlertFeed(opts: AlertFeedOptions): AlertFeed {
+  const { client, owner, repo, runUrl, now, log } = opts;
+  const labels = [...new Set(opts.labels)];
+  /** Open alert issues by key, oldest first; listed once per feed, kept current by it. */
+  let index: Promise<Map<string, IssueRef[]>> | null = null;
+  let labelsReady: Promise<void> | null = null;
+
+  function loadIndex(): Promise<Map<string, IssueRef[]>> {
+    index ??= listOpen().catch((e: unknown) => {
+      index = null;
+      throw e;
+    });
+    return index;
+  }
+
+  async function listOpen(): Promise<Map<string, IssueRef[]>> {
+    const issues = await client.paginate(client.rest.issues.listForRepo, {
+      owner,
+      repo,
+      state: 'open',
+      ...(labels.length > 0 ? { labels: labels.join(',') } : {}),
+      sort: 'created',
+      direction: 'asc',
+      per_page: 100,
+    });
+    const byKey = new Map<string, IssueRef[]>();
+    for (const issue of issues) {
+      if (issue.pull_request) continue;
+      const key = parseMarker(issue.body);
+      if (key === null) continue;
+      const list = byKey.get(key) ?? [];
+      list.push({
+        number: issue.number,
+        url: issue.html_url,
+        body: issue.body ?? '',
+        createdAt: issue.created_at,
+      });
+      byKey.set(key, list);
+    }
+    for (const list of byKey.values()) list.sort((a, b) => a.number - b.number);
+    return byKey;
+  }
+
+  function ensureLabels(): Promise<void> {
+    labelsReady ??= (async () => {
+      for (const name of labels) {
+        try {
+          await client.rest.issues.getLabel({ owner, repo, name });
+          continue;
+        } catch (e) {
+          if (statusOf(e) !== 404) throw e;
+        }
+        try {
+          await client.rest.issues.createLabel({
+            owner,
+            repo,
+            name,
+            color: LABEL_COLOR,
+            description: LABEL_DESCRIPTION,
+          });
+        } catch (e) {
+          if (!isAlreadyExists(e)) throw e;
+        }
+      }
+    })().catch((e: unknown) => {
+      labelsReady = null;
+      throw e;
+    });
+    return labelsReady;
+  }
+
+  function warn(what: string, e: unknown): string {
+    index = null; // the cache may be stale after a half-done update
+    const error = describeError(e);
+    log(`${what} on ${owner}/${repo}: ${error}`);
+    return error;
+  }
+
+  function failed(key: string, action: string, e: unknown): AlertOutcome {
+    return { state: 'failed', key, error: warn(`Alert '${key}' could not be ${action}`, e) };
+  }
+
+  /** Closes all but the oldest open issue of a key (left by concurrent runs). */
+  async function closeDuplicates(key: string, list: IssueRef[]): Promise<IssueRef> {
+    const [keep, ...extra] = list;
+    if (keep === undefined) throw new Error(`no issue for ${key}`);
+    for (const dup of extra) {
+      await client.rest.issues.createComment({
+        owner,
+        repo,
+        issue_number: dup.number,
+        body: `Duplicate of #${keep.number}, which tracks alert \`${key}\`.`,
+      });
+      await client.rest.issues.update({
+        owner,
+        repo,
+        issue_number: dup.number,
+        state: 'closed',
+        state_reason: 'not_planned',
+      });
+    }
+    list.splice(1);
+    return keep;
+  }
+
+  return {
+    async raise(c) {
+      if (!isValidAlertKey(c.key)) return failed(c.key, 'raised', invalidKey(c.key));
+      try {
+        const at = now();
+        const byKey = await loadIndex();
+        const list = byKey.get(c.key) ?? [];
+        if (list.length === 0) {
+          await ensureLabels();
+          const state = initialState(c, at);
+          const body = renderBody(c, state, runUrl, at);
+          const { data } = await client.rest.issues.create({
+            owner,
+            repo,
+            title: renderTitle(c),
+            body,
+            labels: [...labels],
+          });
+          const ref = { number: data.number, url: data.html_url, body, createdAt: data.created_at };
+          byKey.set(c.key, [ref]);
+          return { state: 'opened', key: c.key, issue: ref.number, url: ref.url };
+        }
+        const issue = await closeDuplicates(c.key, list);
+        const prev: AlertState | null = parseState(issue.body);
+        const { reason, next } = decide(prev, c, at, prev?.since ?? issue.createdAt);
+        // Comment first: should the body update then fail, the next run tells again
+        // rather than never.
+        if (reason !== null)
+          await client.rest.issues.createComment({
+            owner,
+            repo,
+            issue_number: issue.number,
+            body: renderChangeComment(reason, c, prev, runUrl, at),
+          });
+        const body = renderBody(c, next, runUrl, at);
+        await client.rest.issues.update({
+          owner,
+          repo,
+          issue_number: issue.number,
+          title: renderTitle(c),
+          body,
+        });
+        issue.body = body;
+        return {
+          state: reason !== null ? 'updated' : 'unchanged',
+          key: c.key,
+          issue: issue.number,
+          url: issue.url,
+        };
+      } catch (e) {
+        return failed(c.key, 'raised', e);
+      }
+    },
+
+    async clear(key, recovery) {
+      if (!isValidAlertKey(key)) return failed(key, 'cleared', invalidKey(key));
+      try {
+        const at = now();
+        const byKey = await loadIndex();
+        const list = byKey.get(key) ?? [];
+        const [first] = list;
+        if (first === undefined) return { state: 'none', key };
+        const since = parseState(first.body)?.since ?? first.createdAt;
+        await client.rest.issues.createComment({
+          owner,
+          repo,
+          issue_number: first.number,
+          body: renderRecoveryComment(recovery, since, runUrl, at),
+        });
+        for (const issue of list)
+          await client.rest.issues.update({
+            owner,
+            repo,
+            issue_number: issue.number,
+            state: 'closed',
+            state_reason: 'completed',
+          });
+        byKey.delete(key);
+        return { state: 'closed', key, issue: first.number, url: first.url };
+      } catch (e) {
+        return failed(key, 'cleared', e);
+      }
+    },
+
+    async open() {
+      try {
+        const byKey = await loadIndex();
+        return [...byKey.entries()].flatMap(([key, list]) =>
+          list.slice(0, 1).map((i) => ({
+            key,
+            number: i.number,
+            since: parseState(i.body)?.since ?? i.createdAt,
+          })),
+        );
+      } catch (e) {
+        warn('Open alerts could not be listed', e);
+        return [];
+      }
+    },
+  };
+}
+
+/** A feed that does nothing: no token or no repository. Every call is `skipped`. */
+export function disabledFeed(reason: string): AlertFeed {
+  return {
+    raise: async (c) => ({ state: 'skipped', key: c.key, reason }),
+    clear: async (key) => ({ state: 'skipped', key, reason }),
+    open: async () => [],
+  };
+}
+
+function invalidKey(key: string): Error {
+  return new Error(
+    `invalid alert key "${key}" (expected e.g. backup-stale or destination-unreachable:<name>).`,
+  );
+}
+
+function statusOf(e: unknown): number | undefined {
+  const status = (e as { status?: unknown } | null)?.status;
+  return typeof status === 'number' ? status : undefined;
+}
+
+function isAlreadyExists(e: unknown): boolean {
+  if (statusOf(e) !== 422) return false;
+  const errors = (e as { response?: { data?: { errors?: unknown } } }).response?.data?.errors;
+  return Array.isArray(errors) && errors.some((x) => (x as { code?: unknown })?.code === 'already_exists');
+}
+
+/** One line a person can act on; never includes request headers (the token). */
+export function describeError(e: unknown): string {
+  const status = statusOf(e);
+  const message = (e instanceof Error ? e.message : String(e)).replace(/\s+/g, ' ').trim();
+  if (e instanceof Error && e.name === 'SecretInRequestError') return message;
+  if (status === undefined || !(e instanceof Error) || !('request' in e))
+    return `${message || 'unknown error'}.`;
+  const api = `GitHub API ${status} (${message})`;
+  if (status === 401) return `${api}: the github-token is invalid or expired.`;
+  if (status === 403 || status === 429) {
+    if (/rate limit/i.test(message)) return `${api}: rate limited; try again later.`;
+    return `${api}: the token may not write issues — give the job \`permissions: issues: write\`.`;
+  }
+  if (status === 404)
+    return `${api}: the repository is not visible to the token, or it has no issues.`;
+  if (status === 410) return `${api}: issues are turned off for this repository.`;
+  if (status >= 500) return `${api}: GitHub (or the network) failed, also after retries.`;
+  return `${api}.`;
+}

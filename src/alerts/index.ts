@@ -1,0 +1,96 @@
+import type { SummaryTable } from '../report/host.js';
+import { type AlertFeed, type AlertOutcome, createAlertFeed, disabledFeed } from './feed.js';
+import { apiUrlFromEnv, createGitHubClient, parseRepository } from './github.js';
+
+export {
+  type AlertFeed,
+  type AlertFeedOptions,
+  type AlertOutcome,
+  createAlertFeed,
+  describeError,
+  disabledFeed,
+  type OpenAlert,
+} from './feed.js';
+export {
+  apiUrlFromEnv,
+  createGitHubClient,
+  DEFAULT_API_URL,
+  type GitHubClient,
+  type GitHubClientOptions,
+  parseRepository,
+  SecretInRequestError,
+} from './github.js';
+export {
+  ALERT_KEYS,
+  type AlertCondition,
+  type AlertKind,
+  destinationUnreachableKey,
+  isValidAlertKey,
+} from './text.js';
+
+export interface AlertFeedFromEnvOptions {
+  /** `github-token`; '' gives a disabled feed. */
+  token: string;
+  labels: readonly string[];
+  /** GITHUB_REPOSITORY (owner/name) and GITHUB_API_URL are read from here. */
+  env: NodeJS.ProcessEnv;
+  runUrl: string | null;
+  log: (warning: string) => void;
+  now?: () => Date;
+  /** Other secrets no request may carry (the token always is one). */
+  secrets?: readonly string[];
+}
+
+/**
+ * The feed a command uses: real when there is a token and a repository, else a
+ * disabled one whose every call is `skipped` with the reason.
+ */
+export function alertFeedFromEnv(opts: AlertFeedFromEnvOptions): AlertFeed {
+  if (opts.token === '') return disabledFeed('no github-token');
+  const repository = parseRepository(opts.env);
+  if (repository === null)
+    return disabledFeed('GITHUB_REPOSITORY is not set (expected "owner/name")');
+  const client = createGitHubClient({
+    token: opts.token,
+    baseUrl: apiUrlFromEnv(opts.env),
+    log: opts.log,
+    ...(opts.secrets !== undefined ? { secrets: opts.secrets } : {}),
+  });
+  return createAlertFeed({
+    client,
+    ...repository,
+    labels: opts.labels,
+    runUrl: opts.runUrl,
+    now: opts.now ?? (() => new Date()),
+    log: opts.log,
+  });
+}
+
+/** A job-summary table of what the alert feed did; null when it did nothing. */
+export function alertsSummary(outcomes: readonly AlertOutcome[]): SummaryTable | null {
+  if (outcomes.length === 0) return null;
+  const rows = outcomes.map((o) => [o.key, describeOutcome(o)]);
+  const notes = outcomes
+    .filter((o) => o.state === 'failed')
+    .map((o) => `⚠️ Alert \`${o.key}\` failed: ${o.error} The command's own result stands.`);
+  return { title: 'Alerts', header: ['Alert', 'Issue'], rows, notes };
+}
+
+function describeOutcome(o: AlertOutcome): string {
+  switch (o.state) {
+    case 'opened':
+      return `opened #${o.issue} ${o.url}`;
+    case 'updated':
+      return `#${o.issue} updated, commented ${o.url}`;
+    case 'unchanged':
+      return `#${o.issue} still open, no news ${o.url}`;
+    case 'closed':
+      return `recovered, closed #${o.issue} ${o.url}`;
+    case 'none':
+      return 'fine (no open issue)';
+    case 'skipped':
+      return `not sent: ${o.reason}`;
+    case 'failed':
+      return `failed: ${o.error}`;
+  }
+}
