@@ -307,6 +307,8 @@ export function describeError(e: unknown): string {
   if (e instanceof Error && e.name === 'SecretInRequestError') return message;
   if (status === undefined || !(e instanceof Error) || !('request' in e))
     return `${message || 'unknown error'}.`;
+  if (!('response' in e) || e.response === undefined)
+    return `could not reach the GitHub API (${message}), also after retries.`;
   const api = `GitHub API ${status} (${message})`;
   if (status === 401) return `${api}: the github-token is invalid or expired.`;
   if (status === 403 || status === 429) {
