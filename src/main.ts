@@ -20,7 +20,7 @@ import {
 } from './report/host.js';
 import { describeSource } from './source/index.js';
 import { createDestination } from './storage/destination.js';
-import { openTunnel } from './tunnel/index.js';
+import { openTunnel, TunnelError } from './tunnel/index.js';
 
 export interface RunOptions {
   readonly inputs?: InputSource;
@@ -109,7 +109,8 @@ function safeCommand(inputs: InputSource): string {
 }
 
 function describeError(e: unknown): string {
-  if (e instanceof InputError || e instanceof BackupFailed) return e.message;
+  if (e instanceof InputError || e instanceof BackupFailed || e instanceof TunnelError)
+    return e.message;
   if (e instanceof Error) return `${e.name === 'Error' ? '' : `${e.name}: `}${e.message}`;
   return `Unexpected failure: ${String(e)}`;
 }

@@ -19,7 +19,12 @@ export type { AlertCondition } from './text.js';
 export type AlertOutcome =
   /** opened: a new issue; updated: body updated and a comment posted (news);
    *  unchanged: body updated quietly; closed: recovered comment posted and closed. */
-  | { state: 'opened' | 'updated' | 'unchanged' | 'closed'; key: string; issue: number; url: string }
+  | {
+      state: 'opened' | 'updated' | 'unchanged' | 'closed';
+      key: string;
+      issue: number;
+      url: string;
+    }
   /** clear() with no open issue for the key. */
   | { state: 'none'; key: string }
   /** No feed (no token, no repository). */
@@ -297,7 +302,10 @@ function statusOf(e: unknown): number | undefined {
 function isAlreadyExists(e: unknown): boolean {
   if (statusOf(e) !== 422) return false;
   const errors = (e as { response?: { data?: { errors?: unknown } } }).response?.data?.errors;
-  return Array.isArray(errors) && errors.some((x) => (x as { code?: unknown })?.code === 'already_exists');
+  return (
+    Array.isArray(errors) &&
+    errors.some((x) => (x as { code?: unknown })?.code === 'already_exists')
+  );
 }
 
 /** One line a person can act on; never includes request headers (the token). */

@@ -6,7 +6,7 @@ import { InputError } from '../errors.js';
 import type { RestoreSettings } from '../inputs/parse.js';
 import { pickBackups, scanAll } from '../manifest/catalog.js';
 import { backupPrefix } from '../manifest/id.js';
-import { dumpMajor, type Manifest } from '../manifest/schema.js';
+import { dumpMajor, type Manifest, rowCountMismatches } from '../manifest/schema.js';
 import { type ReadBackResult, readBack } from '../pipeline/readback.js';
 import { toolPath } from '../postgres/binaries.js';
 import { connect, pickClient } from '../postgres/clients.js';
@@ -279,7 +279,6 @@ async function compareRows(
   const session = await connect(target, settings.pgClients, env);
   try {
     const counts = await countRows(session, 'exact');
-    const actual = new Map(counts.map((c) => [`${c.schema}.${c.table}`, c.rows]));
     const method = manifest.database.rowCounts.method;
     if (method !== 'exact')
       return {
@@ -287,13 +286,7 @@ async function compareRows(
         mismatches: [],
         rowCounts: method === 'off' ? 'not recorded' : 'not compared (estimated in the manifest)',
       };
-    const mismatches = manifest.database.rowCounts.tables
-      .map((t) => ({
-        table: `${t.schema}.${t.table}`,
-        expected: t.rows,
-        actual: actual.get(`${t.schema}.${t.table}`) ?? null,
-      }))
-      .filter((m) => m.actual !== m.expected);
+    const mismatches = rowCountMismatches(manifest, counts);
     return { tables: counts.length, mismatches, rowCounts: 'compared' };
   } finally {
     await session.close();

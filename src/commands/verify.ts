@@ -8,7 +8,7 @@ import {
   scanAll,
 } from '../manifest/catalog.js';
 import { backupPrefix } from '../manifest/id.js';
-import { dumpMajor, type Manifest } from '../manifest/schema.js';
+import { dumpMajor, type Manifest, rowCountMismatches } from '../manifest/schema.js';
 import { type Verification, verificationKey } from '../manifest/verification.js';
 import { type ReadBackResult, readBack, type Sink } from '../pipeline/readback.js';
 import { toolPath } from '../postgres/binaries.js';
@@ -265,17 +265,7 @@ async function prepareDrill(
       const s = await connect(target, settings.pgClients, deps.env);
       try {
         const counts = await countRows(s, 'exact');
-        const actual = new Map(counts.map((c) => [`${c.schema}.${c.table}`, c.rows]));
-        const mismatches =
-          manifest.database.rowCounts.method === 'exact'
-            ? manifest.database.rowCounts.tables
-                .map((t) => ({
-                  table: `${t.schema}.${t.table}`,
-                  expected: t.rows,
-                  actual: actual.get(`${t.schema}.${t.table}`) ?? null,
-                }))
-                .filter((m) => m.actual !== m.expected)
-            : [];
+        const mismatches = rowCountMismatches(manifest, counts);
         return {
           ok: mismatches.length === 0,
           seconds,

@@ -93,3 +93,29 @@ export function dumpMajor(m: Manifest): number {
     formatServerVersion(m.database.serverVersionNum).major
   );
 }
+
+export interface RowCountMismatch {
+  readonly table: string;
+  readonly expected: number;
+  /** null: the table is missing. */
+  readonly actual: number | null;
+}
+
+/**
+ * Tables whose restored row count differs from the manifest's exact count. Empty when the
+ * manifest's counts were estimated or not taken: then there is nothing exact to compare.
+ */
+export function rowCountMismatches(
+  m: Manifest,
+  restored: readonly { schema: string; table: string; rows: number }[],
+): RowCountMismatch[] {
+  if (m.database.rowCounts.method !== 'exact') return [];
+  const actual = new Map(restored.map((c) => [`${c.schema}.${c.table}`, c.rows]));
+  return m.database.rowCounts.tables
+    .map((t) => ({
+      table: `${t.schema}.${t.table}`,
+      expected: t.rows,
+      actual: actual.get(`${t.schema}.${t.table}`) ?? null,
+    }))
+    .filter((x) => x.actual !== x.expected);
+}

@@ -125,7 +125,9 @@ const withVersion = (key: string, versionId: string | undefined): Target =>
  * DeleteObject per object on stores that refuse the batch call. In a versioned bucket
  * every version and delete marker under the backup's folder goes, found with
  * ListObjectVersions (this also clears files an earlier plain delete only hid). If the
- * manifest cannot be deleted nothing else is attempted. Per-object problems are reported,
+ * manifest cannot be deleted nothing else is attempted. In an unversioned bucket the
+ * manifest key is deleted first whether or not it is in `keys` (a catalog scan lists it
+ * apart from the objects); deleting a missing key succeeds. Per-object problems are reported,
  * never thrown; only a key outside the manifest's folder throws (a caller's bug).
  */
 export async function deleteBackupObjects(

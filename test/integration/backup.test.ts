@@ -368,7 +368,9 @@ describe('backup: bad input is refused before anything is written', () => {
   it('a wrong database password names the problem and uploads nothing', async () => {
     const url = pg.url('app').replace(/:[^:@/]+@/, ':wrong-password@');
     const r = await runPgDr(baseInputs({ 'database-url': url, prefix: 'wrongpw/' }), env());
-    expect(r.failed).toMatch(/Cannot connect to the database.*password authentication failed/);
+    expect(r.failed).toMatch(
+      /Cannot connect to postgres@127.0.0.1:\d+\/app: .*password authentication failed/,
+    );
     expect(await s3.primary.listKeys('pgdr-primary', 'wrongpw/')).toEqual([]);
     expect(r.log).not.toContain('wrong-password');
   });
