@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { INPUT_SPECS } from '../../src/inputs/spec.generated.js';
 import { backupIdTime } from '../../src/manifest/id.js';
+import { type PruneCandidate, planPrune } from '../../src/retention/plan.js';
 import {
   applyPolicy,
   isoWeek,
@@ -8,7 +9,6 @@ import {
   type TimedBackup,
   utcDay,
 } from '../../src/retention/policy.js';
-import { type PruneCandidate, planPrune } from '../../src/retention/plan.js';
 
 // Timelines are generated; every expected set below is written out by hand.
 
@@ -339,5 +339,47 @@ describe('planPrune safety rails', () => {
       ]);
       expect(p.decisions.filter((d) => d.action === 'keep')).toHaveLength(3);
     });
+  });
+
+  it('the README example', () => {
+    const v = (ok: boolean, iso: string) => ({ ok, at: new Date(iso) });
+    const p = planPrune({
+      entries: [
+        entry(at('2026-11-26T02:00')),
+        entry(at('2026-11-25T20:00'), false),
+        entry(at('2026-11-25T14:00')),
+        entry(at('2026-11-25T02:00')),
+        entry(at('2026-11-24T02:00'), true, v(false, '2026-11-25T05:00:00Z')),
+        entry(at('2026-11-23T02:00')),
+        entry(at('2026-11-22T02:00')),
+        entry(at('2026-11-21T02:00'), true, v(true, '2026-11-22T05:00:00Z')),
+        entry(at('2026-11-20T02:00'), false),
+        entry(at('2026-11-15T02:00')),
+        entry(at('2026-10-31T02:00')),
+        entry(at('2026-10-15T02:00')),
+      ],
+      rules: { last: 2, daily: 3, weekly: 2, monthly: 2, yearly: 2 },
+      now: new Date('2026-11-26T03:00:00Z'),
+      maxBackupAgeHours: 26,
+    });
+    expect(p.refused).toBeNull();
+    expect(p.decisions.map((d) => [d.id.slice(0, 13), d.action, d.reasons.join(', ')])).toEqual([
+      [
+        '20261126T0200',
+        'keep',
+        'newest, last, daily 2026-11-26, weekly 2026-W48, monthly 2026-11, yearly 2026',
+      ],
+      ['20261125T2000', 'keep', 'incomplete: in flight?'],
+      ['20261125T1400', 'keep', 'last, daily 2026-11-25'],
+      ['20261125T0200', 'delete', 'no keep rule matches'],
+      ['20261124T0200', 'keep', 'daily 2026-11-24'],
+      ['20261123T0200', 'delete', 'no keep rule matches'],
+      ['20261122T0200', 'keep', 'weekly 2026-W47'],
+      ['20261121T0200', 'keep', 'newest verified ok'],
+      ['20261120T0200', 'delete', 'incomplete, older than 24 h'],
+      ['20261115T0200', 'delete', 'no keep rule matches'],
+      ['20261031T0200', 'keep', 'monthly 2026-10'],
+      ['20261015T0200', 'keep', 'oldest yearly 2026'],
+    ]);
   });
 });
