@@ -1,5 +1,6 @@
 import { BackupFailed, backup } from './commands/backup.js';
 import { list } from './commands/list.js';
+import { prune } from './commands/prune.js';
 import { restore } from './commands/restore.js';
 import { verify } from './commands/verify.js';
 import { InputError } from './errors.js';
@@ -199,8 +200,16 @@ async function executeCommand(
               .map((d) => `${d.name}: ${d.error}`)
               .join('; ')} (set fail-on-degraded: false to accept one destination).`
           : null;
+      const pruned =
+        settings.pruneAfter && r.status !== 'failed'
+          ? await prune(
+              { ...settings, ...settings.pruneAfter, command: 'prune' },
+              { host, destinations, now: () => new Date() },
+            )
+          : null;
       return {
         outputs: {
+          ...(pruned ? { report: JSON.stringify({ prune: pruned.report }) } : {}),
           'backup-id': r.id,
           status: r.status,
           manifest: JSON.stringify(r.manifest),
@@ -216,8 +225,12 @@ async function executeCommand(
             })),
           ),
         },
-        tables: [r.summary],
-        failure,
+        tables: pruned ? [r.summary, pruned.summary] : [r.summary],
+        failure:
+          failure ??
+          (pruned && !pruned.report.ok
+            ? 'The backup succeeded, but pruning after it did not (see the prune table).'
+            : null),
       };
     }
     case 'verify': {
@@ -274,10 +287,23 @@ async function executeCommand(
       const r = await list(settings, { host, destinations });
       return { outputs: { report: JSON.stringify(r.report) }, tables: [r.summary], failure: null };
     }
+    case 'prune': {
+      const r = await prune(settings, { host, destinations, now: () => new Date() });
+      const refused = r.report.destinations.filter((d) => d.refused);
+      return {
+        outputs: { status: r.report.ok ? 'ok' : 'failed', report: JSON.stringify(r.report) },
+        tables: [r.summary],
+        failure: r.report.ok
+          ? null
+          : refused.length > 0
+            ? `Pruning refused: ${refused.map((d) => `${d.destination}: ${d.refused}`).join('; ')}`
+            : 'Some deletes failed (see the report).',
+      };
+    }
     default:
       throw new InputError(
         'command',
-        `Invalid 'command': "${settings.command}" is not available in pg-dr yet. Expected: backup, verify, restore or list.`,
+        `Invalid 'command': "${settings.command}" is not available in pg-dr yet. Expected: backup, verify, restore, list or prune.`,
       );
   }
 }

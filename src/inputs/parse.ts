@@ -10,6 +10,7 @@ import { VERIFY_LEVELS, type VerifyLevel } from '../manifest/verification.js';
 import type { RowCountMethod } from '../postgres/snapshot.js';
 import type { DatabaseTarget } from '../postgres/url.js';
 import { parseDatabaseUrl } from '../postgres/url.js';
+import type { RetentionRules } from '../retention/policy.js';
 import { type DestinationSettings, defaultRegion, parseEndpoint } from '../storage/client.js';
 import type { InputName, InputSource } from './source.js';
 
@@ -74,6 +75,11 @@ export interface BackupSettings extends CommonSettings {
   readonly rowCounts: RowCountMethod;
   /** Fail the step when only one destination got the backup. */
   readonly failOnDegraded: boolean;
+  /** Retention to apply after a successful backup (prune-after-backup), or null. */
+  readonly pruneAfter: Pick<
+    PruneSettings,
+    'rules' | 'dryRun' | 'maxBackupAgeHours' | 'maxVerifyAgeDays'
+  > | null;
 }
 
 /** `latest`, `recent` (verify: the last 7 days) or a backup id. */
@@ -111,12 +117,25 @@ export interface ListSettings extends CommonSettings {
   readonly command: 'list';
 }
 
+export interface PruneSettings extends CommonSettings {
+  readonly command: 'prune';
+  /** keep-last / keep-daily / keep-weekly / keep-monthly / keep-yearly. */
+  readonly rules: RetentionRules;
+  /** List what would go, delete nothing. */
+  readonly dryRun: boolean;
+  /** Pruning is refused while the newest complete backup is older than this. */
+  readonly maxBackupAgeHours: number;
+  /** The verification window of the safety rails. */
+  readonly maxVerifyAgeDays: number;
+}
+
 export type Settings =
   | BackupSettings
   | VerifySettings
   | RestoreSettings
   | ListSettings
-  | (CommonSettings & { readonly command: 'monitor' | 'prune' });
+  | PruneSettings
+  | (CommonSettings & { readonly command: 'monitor' });
 
 function expectOneOf<T extends string>(src: InputSource, name: InputName, values: readonly T[]): T {
   const v = src.get(name).trim();
@@ -406,9 +425,28 @@ export function parseSettings(src: InputSource, env: NodeJS.ProcessEnv = process
     }
     case 'list':
       return { ...common, command: 'list' };
+    case 'prune':
+      return { ...common, command: 'prune', ...parsePruneRules(src) };
     default:
       return { ...common, command: common.command };
   }
+}
+
+export function parsePruneRules(
+  src: InputSource,
+): Pick<PruneSettings, 'rules' | 'dryRun' | 'maxBackupAgeHours' | 'maxVerifyAgeDays'> {
+  return {
+    rules: {
+      last: parseWholeNumber(src, 'keep-last'),
+      daily: parseWholeNumber(src, 'keep-daily'),
+      weekly: parseWholeNumber(src, 'keep-weekly'),
+      monthly: parseWholeNumber(src, 'keep-monthly'),
+      yearly: parseWholeNumber(src, 'keep-yearly'),
+    },
+    dryRun: parseBoolean(src, 'dry-run'),
+    maxBackupAgeHours: parseWholeNumber(src, 'max-backup-age-hours', 1),
+    maxVerifyAgeDays: parseWholeNumber(src, 'max-verify-age-days', 1),
+  };
 }
 
 function parseBackup(src: InputSource, common: CommonSettings): BackupSettings {
@@ -422,5 +460,6 @@ function parseBackup(src: InputSource, common: CommonSettings): BackupSettings {
     compression: expectOneOf<Compression>(src, 'compression', COMPRESSIONS),
     rowCounts: expectOneOf<RowCountMethod>(src, 'row-counts', ['exact', 'estimate', 'off']),
     failOnDegraded: parseBoolean(src, 'fail-on-degraded'),
+    pruneAfter: parseBoolean(src, 'prune-after-backup') ? parsePruneRules(src) : null,
   };
 }

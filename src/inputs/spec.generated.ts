@@ -30,6 +30,7 @@ export const INPUT_SPECS = {
   "passphrase": { default: "", description: "Passphrase for age scrypt encryption (and decryption for `verify`/`restore`), instead of `age-recipients`. Secret." },
   "compression": { default: "zstd", description: "`zstd` (pg_dump -Z0 into multi-threaded zstd; falls back to `gzip` with a warning when no zstd binary is on PATH), `gzip` (pg_dump's own) or `none`." },
   "row-counts": { default: "exact", description: "Per-table row counts recorded in the manifest, taken in the dump's snapshot: `exact`, `estimate` (planner statistics) or `off`." },
+  "prune-after-backup": { default: "false", description: "After a successful backup, apply the retention policy (`keep-*`, same rules and safety rails as `prune`)." },
   "fail-on-degraded": { default: "true", description: "Fail the step when only one destination received the backup." },
   "backup-id": { default: "latest", description: "Backup to verify or restore: `latest` (newest complete), an id such as `20261126T020000Z-7f3a9c`, or `recent` (verify: every complete backup of the last 7 days)." },
   "verify-level": { default: "checksum", description: "`checksum` (re-read every byte, compare SHA-256), `decrypt` (also decrypt, decompress and open the archive) or `restore` (also a restore drill into `drill-database-url`)." },

@@ -29,6 +29,8 @@ export interface RunningUpload {
 /** An S3-compatible bucket, behind the operations pg-dr needs. */
 export interface Destination {
   readonly settings: DestinationSettings;
+  /** The S3 client itself, for operations beyond this interface (versioned deletes). */
+  readonly client: S3Client;
   /** Fails with an InputError when the bucket does not exist, a plain error when unreachable. */
   check(): Promise<void>;
   upload(key: string, body: Readable, shape: UploadShape, contentType: string): RunningUpload;
@@ -60,6 +62,7 @@ export function createDestination(
   const Bucket = settings.bucket;
   return {
     settings,
+    client,
     async check() {
       try {
         await client.send(new HeadBucketCommand({ Bucket }));

@@ -293,6 +293,34 @@ describe('backup', () => {
     expect(tolerant.failed).toBeUndefined();
   });
 
+  it('prune-after-backup applies the retention policy once the backup is stored', async () => {
+    const inputs = baseInputs({
+      prefix: 'pab/',
+      'prune-after-backup': 'true',
+      'keep-last': '1',
+      'keep-daily': '0',
+      'keep-weekly': '0',
+      'keep-monthly': '0',
+      'keep-yearly': '0',
+    });
+    const first = await runPgDr(inputs, env());
+    const second = await runPgDr(inputs, env());
+    expect(second.failed).toBeUndefined();
+    const ids = (keys: string[]) => [...new Set(keys.map((k) => k.split('/')[1]))];
+    expect(ids(await s3.primary.listKeys('pgdr-primary', 'pab/'))).toEqual([
+      second.outputs['backup-id'],
+    ]);
+    expect(ids(await s3.secondary.listKeys('pgdr-secondary', 'pab/'))).toEqual([
+      second.outputs['backup-id'],
+    ]);
+    const report = JSON.parse(second.outputs.report as string);
+    const deleted = report.prune.destinations[0].backups.find(
+      (b: { id: string }) => b.id === first.outputs['backup-id'],
+    );
+    expect(deleted.result).toBe('deleted');
+    expect(second.tables.map((t) => t.title)).toEqual(['pg-dr backup: ok', 'pg-dr prune: ok']);
+  });
+
   it('fails with no manifest anywhere when pg_dump fails after uploads began', async () => {
     // A role that may connect but not read one table: pg_dump fails on it.
     await pg.query('app', "CREATE ROLE limited LOGIN PASSWORD 'limited-pw-123'");

@@ -353,6 +353,8 @@ function memoryDestination(name: string, options: { failAfter?: number } = {}) {
   };
   const destination: Destination = {
     settings,
+    // replicate() never reaches for the raw client.
+    client: undefined as unknown as Destination['client'],
     async check() {},
     upload(key, body, _shape, contentType): RunningUpload {
       state.contentType = contentType;

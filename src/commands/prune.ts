@@ -1,0 +1,147 @@
+import type { PruneSettings } from '../inputs/parse.js';
+import {
+  type BackupAtDestination,
+  latestVerification,
+  scanDestination,
+} from '../manifest/catalog.js';
+import { backupIdTime, backupPrefix, MANIFEST_NAME } from '../manifest/id.js';
+import type { Host, SummaryTable } from '../report/host.js';
+import { type PruneCandidate, planPrune } from '../retention/plan.js';
+import { deleteBackupObjects, describeLock } from '../storage/delete.js';
+import type { Destination } from '../storage/destination.js';
+import { describeS3Error } from '../storage/destination.js';
+
+export interface PruneDeps {
+  readonly host: Host;
+  readonly destinations: readonly Destination[];
+  readonly now: () => Date;
+}
+
+export interface PrunedBackup {
+  readonly id: string;
+  readonly complete: boolean;
+  /** What the plan decided, and what happened: `deleted`, `would delete` (dry run), `kept`, `kept: locked until …`, `delete failed: …`. */
+  readonly action: 'keep' | 'delete';
+  readonly result: string;
+  readonly reasons: readonly string[];
+}
+
+export interface PruneAtDestination {
+  readonly destination: string;
+  /** Why nothing was pruned at this destination (stale newest backup, listing failed). */
+  readonly refused: string | null;
+  readonly backups: readonly PrunedBackup[];
+}
+
+export interface PruneReport {
+  readonly ok: boolean;
+  readonly dryRun: boolean;
+  readonly destinations: readonly PruneAtDestination[];
+}
+
+/** Applies the retention policy to each destination on its own. */
+export async function prune(
+  settings: PruneSettings,
+  deps: PruneDeps,
+): Promise<{ report: PruneReport; summary: SummaryTable }> {
+  const out: PruneAtDestination[] = [];
+  for (const dest of deps.destinations) {
+    out.push(
+      await deps.host.group(
+        `Prune ${dest.settings.name}${settings.dryRun ? ' (dry run)' : ''}`,
+        () => pruneAt(settings, deps, dest),
+      ),
+    );
+  }
+  const ok = out.every(
+    (d) => d.refused === null && d.backups.every((b) => !b.result.startsWith('delete failed')),
+  );
+  const report: PruneReport = { ok, dryRun: settings.dryRun, destinations: out };
+  return { report, summary: pruneSummary(report) };
+}
+
+async function pruneAt(
+  settings: PruneSettings,
+  deps: PruneDeps,
+  dest: Destination,
+): Promise<PruneAtDestination> {
+  const name = dest.settings.name;
+  let found: BackupAtDestination[];
+  try {
+    found = await scanDestination(dest, settings.prefix);
+  } catch (e) {
+    const why = `cannot list the bucket: ${describeS3Error(e)}`;
+    deps.host.warning(`${name}: ${why}`);
+    return { destination: name, refused: why, backups: [] };
+  }
+  const candidates: PruneCandidate[] = [];
+  for (const b of found) {
+    const v = b.problem === null ? await latestVerification(dest, b) : null;
+    candidates.push({
+      id: b.id,
+      time: backupIdTime(b.id),
+      complete: b.problem === null,
+      latestVerification: v ? { ok: v.ok, at: new Date(v.startedAt) } : null,
+    });
+  }
+  if (candidates.length === 0) return { destination: name, refused: null, backups: [] };
+  const plan = planPrune({
+    entries: candidates,
+    rules: settings.rules,
+    now: deps.now(),
+    maxBackupAgeHours: settings.maxBackupAgeHours,
+    verifyWindowDays: settings.maxVerifyAgeDays,
+  });
+  if (plan.refused) deps.host.error(`${name}: pruning refused: ${plan.refused}`);
+  const backups: PrunedBackup[] = [];
+  for (const d of plan.decisions) {
+    const b = found.find((x) => x.id === d.id) as BackupAtDestination;
+    const base = { id: d.id, complete: b.problem === null, action: d.action, reasons: d.reasons };
+    if (d.action === 'keep') {
+      backups.push({ ...base, result: 'kept' });
+      continue;
+    }
+    if (settings.dryRun) {
+      backups.push({ ...base, result: 'would delete' });
+      continue;
+    }
+    const folder = backupPrefix(settings.prefix, d.id);
+    const keys = [...[...b.objects.keys()].map((k) => `${folder}${k}`), ...b.verificationKeys];
+    const r = await deleteBackupObjects(dest.client, dest.settings.bucket, keys, {
+      manifestKey: `${folder}${MANIFEST_NAME}`,
+    });
+    for (const n of r.notes) deps.host.info(`${name}: ${n}`);
+    let result: string;
+    if (r.failed.length > 0)
+      result = `delete failed: ${r.failed.map((f) => `${f.key}: ${f.error}`).join('; ')}`;
+    else if (r.locked.length > 0) result = r.locked.map((l) => describeLock(l)).join('; ');
+    else if (r.skipped.length > 0) result = `kept: ${r.skipped.length} objects not attempted`;
+    else result = 'deleted';
+    deps.host.info(`${name}: ${d.id} ${result} (${d.reasons.join(', ')})`);
+    backups.push({ ...base, result });
+  }
+  return { destination: name, refused: plan.refused, backups };
+}
+
+function pruneSummary(r: PruneReport): SummaryTable {
+  const rows: string[][] = [];
+  for (const d of r.destinations) {
+    if (d.refused) rows.push([d.destination, '—', '⛔ refused', d.refused]);
+    for (const b of d.backups)
+      rows.push([
+        d.destination,
+        b.complete ? b.id : `${b.id} (incomplete)`,
+        b.result === 'deleted' || b.result === 'would delete'
+          ? `🗑 ${b.result}`
+          : b.result.startsWith('delete failed')
+            ? `❌ ${b.result}`
+            : `✅ ${b.result}`,
+        b.reasons.join(', '),
+      ]);
+  }
+  return {
+    title: `pg-dr prune${r.dryRun ? ' (dry run)' : ''}: ${r.ok ? 'ok' : 'NOT OK'}`,
+    header: ['destination', 'backup', 'result', 'rule'],
+    rows,
+  };
+}
