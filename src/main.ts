@@ -1,5 +1,16 @@
+import { backupDegraded, backupFailed, verificationFailed } from './alerts/conditions.js';
+import {
+  type AlertFeed,
+  type AlertOutcome,
+  alertFeedFromEnv,
+  alertsSummary,
+  apiUrlFromEnv,
+  createGitHubClient,
+  parseRepository,
+} from './alerts/index.js';
 import { BackupFailed, backup } from './commands/backup.js';
 import { list } from './commands/list.js';
+import { monitor, type RunHistory } from './commands/monitor.js';
 import { prune } from './commands/prune.js';
 import { restore } from './commands/restore.js';
 import { verify } from './commands/verify.js';
@@ -55,7 +66,15 @@ export async function run(options: RunOptions = {}): Promise<void> {
   try {
     maskSecrets(inputs, host);
     const settings = parseSettings(inputs, env);
-    const result = await execute(settings, host, env, cancel.signal);
+    const feed = alertFeedFromEnv({
+      token: settings.githubToken,
+      labels: settings.alertLabels,
+      env,
+      runUrl: await runUrlOf(env, settings.workspace),
+      log: (w) => host.warning(w),
+      secrets: secretValues(inputs),
+    });
+    const result = await execute(settings, { host, env, feed, cancel: cancel.signal });
     for (const [k, v] of Object.entries(result.outputs)) host.setOutput(k, v);
     await host.summary(result.tables);
     if (result.failure) host.fail(result.failure);
@@ -100,6 +119,36 @@ function maskSecrets(inputs: InputSource, host: Host): void {
   }
 }
 
+function withAlerts(tables: SummaryTable[], alerts: readonly AlertOutcome[]): SummaryTable[] {
+  const t = alertsSummary(alerts);
+  return t ? [...tables, t] : tables;
+}
+
+/** Every secret input's value: no request to GitHub may carry one. */
+function secretValues(inputs: InputSource): string[] {
+  return SECRET_INPUTS.map((n) => inputs.get(n).trim()).filter((v) => v.length >= 6);
+}
+
+/** The last completed runs of a workflow, through the one GitHub client; null without a token. */
+function runHistory(token: string, env: NodeJS.ProcessEnv, host: Host): RunHistory | null {
+  const repository = parseRepository(env);
+  if (token === '' || !repository) return null;
+  const client = createGitHubClient({
+    token,
+    baseUrl: apiUrlFromEnv(env),
+    log: (w) => host.warning(w),
+  });
+  return async (file) => {
+    const { data } = await client.rest.actions.listWorkflowRuns({
+      ...repository,
+      workflow_id: file,
+      status: 'completed',
+      per_page: 10,
+    });
+    return data.workflow_runs.map((r) => ({ conclusion: r.conclusion ?? null, url: r.html_url }));
+  };
+}
+
 async function runUrlOf(env: NodeJS.ProcessEnv, workspace: string): Promise<string | null> {
   return (await describeSource(env, workspace)).runUrl;
 }
@@ -130,14 +179,18 @@ function databaseRoute(settings: Settings): { ssh: SshSettings; target: Database
  * (host key checked, the database reached from the bastion) before the first PostgreSQL
  * connection, a drop stops the command, and it is closed however the command ends.
  */
-async function execute(
-  settings: Settings,
-  host: Host,
-  env: NodeJS.ProcessEnv,
-  cancel: AbortSignal,
-): Promise<CommandResult> {
+/** What every command runs with. */
+interface Context {
+  readonly host: Host;
+  readonly env: NodeJS.ProcessEnv;
+  readonly feed: AlertFeed;
+  readonly cancel: AbortSignal;
+}
+
+async function execute(settings: Settings, ctx: Context): Promise<CommandResult> {
+  const { host, cancel } = ctx;
   const route = databaseRoute(settings);
-  if (!route) return executeCommand(settings, host, env, cancel, undefined);
+  if (!route) return executeCommand(settings, ctx, undefined);
   const t0 = Date.now();
   const tunnel = await host.group(
     `Open SSH tunnel via ${route.ssh.user}@${route.ssh.host}:${route.ssh.port}`,
@@ -161,9 +214,7 @@ async function execute(
   try {
     return await executeCommand(
       settings,
-      host,
-      env,
-      stop.signal,
+      { ...ctx, cancel: stop.signal },
       viaLocalPort(route.target, tunnel.localPort),
     );
   } finally {
@@ -174,11 +225,10 @@ async function execute(
 
 async function executeCommand(
   settings: Settings,
-  host: Host,
-  env: NodeJS.ProcessEnv,
-  signal: AbortSignal,
+  ctx: Context,
   target: DatabaseTarget | undefined,
 ): Promise<CommandResult> {
+  const { host, env, feed, cancel: signal } = ctx;
   const destinations = settings.destinations.map((d) => createDestination(d));
   const via = target ? { target } : {};
   switch (settings.command) {
@@ -191,7 +241,16 @@ async function executeCommand(
         signal,
         env,
         ...via,
+      }).catch(async (e: unknown) => {
+        await feed.raise(backupFailed(describeError(e), settings.database.database));
+        throw e;
       });
+      const alerts = [
+        await feed.clear('backup-failed', `backup ${r.id} completed (${r.status}).`),
+        r.status === 'degraded'
+          ? await feed.raise(backupDegraded(r.manifest))
+          : await feed.clear('backup-degraded', `backup ${r.id} is complete at every destination.`),
+      ];
       const db = r.manifest.objects.find((o) => o.kind === 'database');
       const failure =
         r.status === 'degraded' && settings.failOnDegraded
@@ -225,7 +284,7 @@ async function executeCommand(
             })),
           ),
         },
-        tables: pruned ? [r.summary, pruned.summary] : [r.summary],
+        tables: withAlerts(pruned ? [r.summary, pruned.summary] : [r.summary], alerts),
         failure:
           failure ??
           (pruned && !pruned.report.ok
@@ -244,13 +303,30 @@ async function executeCommand(
         ...(target ? { drillTarget: target } : {}),
       });
       const ids = [...new Set(r.report.verifications.map((v) => v.backupId))];
+      const failedV = r.report.verifications.filter((v) => !v.ok);
+      const alerts = [
+        failedV.length > 0
+          ? await feed.raise(verificationFailed(failedV))
+          : await feed.clear(
+              'verification-failed',
+              `backup ${ids.join(', ')} verified (${settings.level}) at every destination.`,
+            ),
+        ...(failedV.length === 0
+          ? [
+              await feed.clear(
+                'verification-stale',
+                `a verification (${settings.level}) just passed.`,
+              ),
+            ]
+          : []),
+      ];
       return {
         outputs: {
           'backup-id': ids.join(','),
           status: r.report.ok ? 'ok' : 'failed',
           report: JSON.stringify(r.report),
         },
-        tables: [r.summary],
+        tables: withAlerts([r.summary], alerts),
         failure: r.report.ok
           ? null
           : `Verification failed: ${r.report.verifications
@@ -300,11 +376,25 @@ async function executeCommand(
             : 'Some deletes failed (see the report).',
       };
     }
-    default:
-      throw new InputError(
-        'command',
-        `Invalid 'command': "${settings.command}" is not available in pg-dr yet. Expected: backup, verify, restore, list or prune.`,
-      );
+    case 'monitor': {
+      const r = await monitor(settings, {
+        host,
+        destinations,
+        now: () => new Date(),
+        feed,
+        runs: runHistory(settings.githubToken, env, host),
+      });
+      return {
+        outputs: { status: r.report.ok ? 'ok' : 'failed', report: JSON.stringify(r.report) },
+        tables: withAlerts([r.summary, r.trends], r.report.alerts),
+        // Monitoring reports through the feed; its own step fails only when it cannot check.
+        failure: null,
+      };
+    }
+    default: {
+      const unknown: never = settings;
+      throw new Error(`internal: no handler for ${JSON.stringify(unknown)}`);
+    }
   }
 }
 

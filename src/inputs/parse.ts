@@ -129,13 +129,22 @@ export interface PruneSettings extends CommonSettings {
   readonly maxVerifyAgeDays: number;
 }
 
+export interface MonitorSettings extends CommonSettings {
+  readonly command: 'monitor';
+  readonly maxBackupAgeHours: number;
+  readonly maxVerifyAgeDays: number;
+  /** Workflow file whose runs give the success rate; null: that check is skipped. */
+  readonly backupWorkflow: string | null;
+  readonly minSuccessRate: number;
+}
+
 export type Settings =
   | BackupSettings
   | VerifySettings
   | RestoreSettings
   | ListSettings
   | PruneSettings
-  | (CommonSettings & { readonly command: 'monitor' });
+  | MonitorSettings;
 
 function expectOneOf<T extends string>(src: InputSource, name: InputName, values: readonly T[]): T {
   const v = src.get(name).trim();
@@ -427,8 +436,22 @@ export function parseSettings(src: InputSource, env: NodeJS.ProcessEnv = process
       return { ...common, command: 'list' };
     case 'prune':
       return { ...common, command: 'prune', ...parsePruneRules(src) };
-    default:
-      return { ...common, command: common.command };
+    case 'monitor': {
+      const workflow = src.get('backup-workflow').trim();
+      if (workflow !== '' && !/^[\w.-]+\.ya?ml$|^\d+$/.test(workflow))
+        throw new InputError(
+          'backup-workflow',
+          `Invalid 'backup-workflow': "${workflow}". Expected a workflow file name such as dr-backup.yml (or its numeric id).`,
+        );
+      return {
+        ...common,
+        command: 'monitor',
+        maxBackupAgeHours: parseWholeNumber(src, 'max-backup-age-hours', 1),
+        maxVerifyAgeDays: parseWholeNumber(src, 'max-verify-age-days', 1),
+        backupWorkflow: workflow === '' ? null : workflow,
+        minSuccessRate: parseFraction(src, 'min-success-rate'),
+      };
+    }
   }
 }
 

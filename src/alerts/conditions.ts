@@ -1,0 +1,48 @@
+import type { Manifest } from '../manifest/schema.js';
+import type { AlertCondition } from './text.js';
+
+/** The alert `backup` raises when it fails: nothing was committed anywhere. */
+export function backupFailed(error: string, database: string | null): AlertCondition {
+  return {
+    key: 'backup-failed',
+    title: `pg-dr: the backup${database ? ` of ${database}` : ''} failed`,
+    detail: `The last backup run failed and committed nothing:\n\n> ${error.replace(/\n/g, '\n> ')}`,
+    nextStep:
+      'Read the run log (the failing phase is a collapsed group), fix the cause, then run the backup workflow by hand (workflow_dispatch). The previous complete backups are untouched.',
+  };
+}
+
+/** The alert `backup` raises when only some destinations got the backup. */
+export function backupDegraded(m: Manifest): AlertCondition {
+  const failed = m.destinations.filter((d) => !d.ok);
+  const stored = m.destinations.filter((d) => d.ok).map((d) => d.name);
+  return {
+    key: 'backup-degraded',
+    title: `pg-dr: backup stored at ${stored.join(', ')} only`,
+    detail: `Backup ${m.id} of ${m.database.name} is complete at ${stored.join(', ')} but not at: ${failed.map((d) => `${d.name} (${d.error})`).join('; ')}.`,
+    figure: failed.length,
+    lastGood: { id: m.id, time: m.createdAt, where: stored },
+    nextStep: `Check ${failed.map((d) => d.name).join(', ')}: credentials, bucket, provider status. The next backup repairs this once the destination is back.`,
+  };
+}
+
+/** The alert `verify` raises when a verification failed. */
+export function verificationFailed(
+  failures: readonly {
+    backupId: string;
+    destination: string;
+    level: string;
+    error: string | null;
+  }[],
+): AlertCondition {
+  return {
+    key: 'verification-failed',
+    title: `pg-dr: verification failed (${[...new Set(failures.map((f) => f.destination))].join(', ')})`,
+    detail: failures
+      .map((f) => `- ${f.backupId} at ${f.destination} (${f.level}): ${f.error ?? 'failed'}`)
+      .join('\n'),
+    figure: failures.length,
+    nextStep:
+      'Read the verification records under verifications/ and the run log. A damaged object at one destination: restore from the other (restore-from) and take a new backup now.',
+  };
+}

@@ -1,0 +1,201 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAlertFeed, createGitHubClient } from '../../src/alerts/index.js';
+import { monitor } from '../../src/commands/monitor.js';
+import { type MonitorSettings, parseSettings } from '../../src/inputs/parse.js';
+import { cliInputSource } from '../../src/inputs/source.js';
+import { createCliHost } from '../../src/report/host.js';
+import { createDestination } from '../../src/storage/destination.js';
+import { seedDatabase } from '../harness/fixtures.js';
+import { type FakeGitHubApi, startGitHubApi } from '../harness/github-api.js';
+import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import { destinationInputs, runPgDr } from '../harness/run.js';
+import { type S3Pair, startS3Pair } from '../harness/s3.js';
+
+let pg: PgCluster;
+let s3: S3Pair;
+let gh: FakeGitHubApi;
+let recipient: string;
+const token = `ghs_${randomBytes(18).toString('hex')}`;
+const HOUR = 3600 * 1000;
+
+beforeAll(async () => {
+  [pg, s3] = await Promise.all([startPostgres({ name: 'monitor' }), startS3Pair()]);
+  gh = await startGitHubApi({ token, owner: 'acme', repo: 'platform' });
+  await pg.createDatabase('app');
+  await seedDatabase(pg, 'app');
+  recipient = await identityToRecipient(await generateX25519Identity());
+});
+afterAll(async () => {
+  await Promise.all([pg?.stop(), s3?.stop(), gh?.stop()]);
+});
+
+const ghEnv = () => ({ GITHUB_REPOSITORY: 'acme/platform', GITHUB_API_URL: gh.url });
+
+function monitorSettings(extra: Record<string, string> = {}): MonitorSettings {
+  const argv = Object.entries({
+    command: 'monitor',
+    ...destinationInputs(s3.primary, s3.secondary),
+    ...extra,
+  }).map(([k, v]) => `--${k}=${v}`);
+  return parseSettings(cliInputSource(argv, {}), {}) as MonitorSettings;
+}
+
+/** The monitor command at a chosen time, with the real feed against the local GitHub API. */
+async function runMonitor(at: Date, settings = monitorSettings()) {
+  let log = '';
+  const host = createCliHost(
+    new Writable({
+      write(c, _e, cb) {
+        log += String(c);
+        cb();
+      },
+    }),
+  );
+  const client = createGitHubClient({
+    token,
+    baseUrl: gh.url,
+    retries: 1,
+    retryBaseMs: 1,
+    paceWrites: false,
+  });
+  const feed = createAlertFeed({
+    client,
+    owner: 'acme',
+    repo: 'platform',
+    labels: ['disaster-recovery'],
+    runUrl: 'https://github.example/acme/platform/actions/runs/1',
+    now: () => at,
+    log: (w) => host.warning(w),
+  });
+  const r = await monitor(settings, {
+    host,
+    destinations: settings.destinations.map((d) => createDestination(d)),
+    now: () => at,
+    feed,
+    runs: null,
+  });
+  return { ...r, log };
+}
+
+describe('monitor and the alert feed', () => {
+  it('stale → one issue; an hour later → the same issue, no comment; a fresh backup → recovered and closed', async () => {
+    const b = await runPgDr({
+      command: 'backup',
+      'database-url': pg.url('app'),
+      'age-recipients': recipient,
+      ...destinationInputs(s3.primary, s3.secondary),
+    });
+    expect(b.failed).toBeUndefined();
+    const later = new Date(Date.now() + 30 * HOUR);
+    const first = await runMonitor(later);
+    const stale = first.report.checks.find((c) => c.key === 'backup-stale');
+    expect(stale?.state).toBe('alert');
+    let open = gh.state.issues.filter(
+      (i) => i.state === 'open' && i.title.includes('no fresh backup'),
+    );
+    expect(open.length).toBe(1);
+    const issue = open[0];
+    expect(issue?.labels).toContain('disaster-recovery');
+    expect(issue?.body).toContain(b.outputs['backup-id']);
+    expect(issue?.body).toContain('https://github.example/acme/platform/actions/runs/1');
+    const commentsBefore = issue?.comments.length;
+
+    await runMonitor(new Date(later.getTime() + HOUR));
+    open = gh.state.issues.filter((i) => i.state === 'open' && i.title.includes('no fresh backup'));
+    expect(open.length).toBe(1);
+    expect(open[0]?.number).toBe(issue?.number);
+    expect(open[0]?.comments.length).toBe(commentsBefore);
+
+    const fresh = await runPgDr({
+      command: 'backup',
+      'database-url': pg.url('app'),
+      'age-recipients': recipient,
+      ...destinationInputs(s3.primary, s3.secondary),
+    });
+    expect(fresh.failed).toBeUndefined();
+    const ok = await runMonitor(new Date(Date.now() + HOUR));
+    expect(ok.report.checks.find((c) => c.key === 'backup-stale')?.state).toBe('ok');
+    const closed = gh.state.issues.find((i) => i.number === issue?.number);
+    expect(closed?.state).toBe('closed');
+    expect(closed?.comments.at(-1)?.body).toMatch(/Recovered/);
+    // The summary a person reads: a traffic light per check, then the trends.
+    expect(ok.summary.header).toEqual(['check', 'state', 'detail', 'since']);
+    expect(ok.trends.rows.some((r) => r[0]?.startsWith('storage at b2'))).toBe(true);
+    console.log(
+      `--- backup-stale issue #${closed?.number} body ---\n${closed?.body}\n--- comments ---\n${closed?.comments.map((c) => c.body).join('\n---\n')}`,
+    );
+  });
+
+  it('an unreachable secondary opens destination-unreachable:r2, and closes it when it is back', async () => {
+    const down = await runMonitor(
+      new Date(),
+      monitorSettings({ 'secondary-endpoint': 'http://127.0.0.1:9' }),
+    );
+    expect(down.report.checks.find((c) => c.key === 'destination-unreachable:r2')?.state).toBe(
+      'alert',
+    );
+    const issue = gh.state.issues.find((i) => i.state === 'open' && i.title.includes('r2'));
+    expect(issue).toBeDefined();
+    console.log(`--- destination-unreachable:r2 issue #${issue?.number} body ---\n${issue?.body}`);
+    const back = await runMonitor(new Date());
+    expect(back.report.checks.find((c) => c.key === 'destination-unreachable:r2')?.state).toBe(
+      'ok',
+    );
+    expect(gh.state.issues.find((i) => i.number === issue?.number)?.state).toBe('closed');
+  });
+
+  it('a failed backup opens backup-failed; the next good one closes it', async () => {
+    const inputs = {
+      command: 'backup',
+      'age-recipients': recipient,
+      'github-token': token,
+      ...destinationInputs(s3.primary, s3.secondary),
+    };
+    const bad = await runPgDr(
+      { ...inputs, 'database-url': pg.url('app').replace(/:[^:@/]+@/, ':wrong-password@') },
+      ghEnv(),
+    );
+    expect(bad.outputs.status).toBe('failed');
+    const issue = gh.state.issues.find(
+      (i) => i.state === 'open' && i.title.includes('backup of app failed'),
+    );
+    expect(issue?.body).toMatch(/password authentication failed/);
+    expect(issue?.body).not.toContain('wrong-password');
+    expect(JSON.stringify(gh.state)).not.toContain(token);
+    const good = await runPgDr({ ...inputs, 'database-url': pg.url('app') }, ghEnv());
+    expect(good.failed).toBeUndefined();
+    expect(gh.state.issues.find((i) => i.number === issue?.number)?.state).toBe('closed');
+  });
+
+  it('GitHub answering 403 or 500 changes nothing about the command’s own result', async () => {
+    gh.failNext(403, Number.POSITIVE_INFINITY);
+    try {
+      const r = await runPgDr(
+        {
+          command: 'backup',
+          'database-url': pg.url('app'),
+          'age-recipients': recipient,
+          'github-token': token,
+          ...destinationInputs(s3.primary, s3.secondary),
+        },
+        ghEnv(),
+      );
+      expect(r.failed).toBeUndefined();
+      expect(r.outputs.status).toBe('ok');
+      expect(r.log).toMatch(/warning: .*403/);
+    } finally {
+      gh.clearFailures();
+    }
+    gh.failNext(500, Number.POSITIVE_INFINITY);
+    try {
+      const m = await runMonitor(new Date(Date.now() + 40 * HOUR));
+      expect(m.report.checks.find((c) => c.key === 'backup-stale')?.state).toBe('alert');
+      expect(m.report.alerts.some((a) => a.state === 'failed')).toBe(true);
+    } finally {
+      gh.clearFailures();
+    }
+  });
+});
