@@ -23,6 +23,7 @@ import {
   passwordForms,
   viaLocalPort,
 } from './postgres/url.js';
+import { uploadAudit } from './report/artifact.js';
 import {
   createActionHost,
   createCliHost,
@@ -76,7 +77,30 @@ export async function run(options: RunOptions = {}): Promise<void> {
     });
     const result = await execute(settings, { host, env, feed, cancel: cancel.signal });
     for (const [k, v] of Object.entries(result.outputs)) host.setOutput(k, v);
-    await host.summary(result.tables);
+    const audit = await uploadAudit({
+      command: settings.command,
+      id: result.outputs['backup-id']?.split(',')[0] || null,
+      now: new Date(),
+      files: Object.fromEntries(
+        (['manifest', 'report'] as const)
+          .filter((k) => result.outputs[k])
+          .map((k) => [
+            `${k}.json`,
+            `${JSON.stringify(JSON.parse(result.outputs[k] as string), null, 2)}\n`,
+          ]),
+      ),
+      retentionDays: settings.artifactRetentionDays,
+      env,
+      host,
+    });
+    await host.summary(
+      audit.state === 'failed'
+        ? [
+            ...result.tables,
+            { title: 'Audit artifact', header: ['', ''], rows: [['⚠️ not uploaded', audit.error]] },
+          ]
+        : result.tables,
+    );
     if (result.failure) host.fail(result.failure);
   } catch (e) {
     const message = describeError(e);

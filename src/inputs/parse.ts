@@ -45,6 +45,8 @@ export interface CommonSettings {
   readonly format: 'table' | 'json';
   /** Where PostgreSQL client programs come from. */
   readonly pgClients: PgClientSettings;
+  /** Days to keep the audit artifact; null = the repository's default. */
+  readonly artifactRetentionDays: number | null;
 }
 
 export interface PgClientSettings {
@@ -334,7 +336,19 @@ function parseCommon(src: InputSource, env: NodeJS.ProcessEnv): CommonSettings {
     workspace,
     format: expectOneOf(src, 'format', ['table', 'json'] as const),
     pgClients: { binDir: parsePgBinDir(src), install: parseBoolean(src, 'install-client') },
+    artifactRetentionDays: parseRetentionDays(src),
   };
+}
+
+function parseRetentionDays(src: InputSource): number | null {
+  if (src.get('artifact-retention-days').trim() === '') return null;
+  const n = parseWholeNumber(src, 'artifact-retention-days', 1);
+  if (n > 90)
+    throw new InputError(
+      'artifact-retention-days',
+      `Invalid 'artifact-retention-days': "${n}". Expected a whole number from 1 to 90.`,
+    );
+  return n;
 }
 
 function parsePgBinDir(src: InputSource): string {

@@ -18,6 +18,7 @@ export const INPUT_SPECS = {
   "force-path-style": { default: "true", description: "Address buckets as `<endpoint>/<bucket>` (path style) instead of `<bucket>.<endpoint>`. Both B2 and R2 accept path style." },
   "github-token": { default: "${{ github.token }}", description: "Token for the alert feed (GitHub issues) and the workflow-run success rate." },
   "alert-labels": { default: "disaster-recovery", description: "Comma-separated labels put on alert issues; created when missing." },
+  "artifact-retention-days": { default: "", description: "Days to keep the audit artifact (the manifest and the command's report, uploaded to the run). Empty: the repository's default." },
   "database-url": { default: "", description: "PostgreSQL connection URL of the database to back up (`backup`) or restore into (`restore`), e.g. `postgresql://user:password@host:5432/app?sslmode=require`. Secret." },
   "ssh-host": { default: "", description: "Bastion to tunnel PostgreSQL connections through: `host` or `host:port`. Empty: connect directly." },
   "ssh-user": { default: "", description: "User on the bastion." },
