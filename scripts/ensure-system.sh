@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages pg-dr's tests and demo run against, when missing:
-# a PostgreSQL server and clients, age, zstd, an SSH server, tar and git.
+# a PostgreSQL server and clients, age, zstd, an SSH server, tar, git, iproute2, the AWS
+# CLI and jq.
 set -euo pipefail
 
 missing=()
@@ -15,6 +16,9 @@ have zstd || missing+=(zstd)
 have ssh || missing+=(openssh-client)
 have tar || missing+=(tar)
 have git || missing+=(git)
+have ip || missing+=(iproute2)      # network namespaces: the tunnel test proves the path
+have aws || missing+=(awscli)       # the runbook test follows the manual restore path
+have jq || missing+=(jq)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

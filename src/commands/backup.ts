@@ -74,7 +74,9 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
     );
   }
 
-  const live = await host.group('Check destinations', () => checkDestinations(deps));
+  const { live, unreachable } = await host.group('Check destinations', () =>
+    checkDestinations(deps),
+  );
 
   const session = await host.group('Connect to PostgreSQL', async () => {
     host.info(`Connecting to ${describeTarget(settings.database)}`);
@@ -234,10 +236,12 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
   }
 }
 
-const unreachable = new WeakMap<Destination, string>();
-
-async function checkDestinations(deps: BackupDeps): Promise<Destination[]> {
+/** The destinations that answered, and why the others did not. */
+async function checkDestinations(
+  deps: BackupDeps,
+): Promise<{ live: Destination[]; unreachable: Map<Destination, string> }> {
   const live: Destination[] = [];
+  const unreachable = new Map<Destination, string>();
   for (const d of deps.destinations) {
     try {
       await d.check();
@@ -256,7 +260,7 @@ async function checkDestinations(deps: BackupDeps): Promise<Destination[]> {
       `No destination is reachable: ${[...deps.destinations].map((d) => unreachable.get(d)).join('; ')}`,
       null,
     );
-  return live;
+  return { live, unreachable };
 }
 
 async function resolveCompression(wanted: Compression, deps: BackupDeps): Promise<Compression> {
