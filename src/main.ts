@@ -93,14 +93,24 @@ export async function run(options: RunOptions = {}): Promise<void> {
       env,
       host,
     });
-    await host.summary(
-      audit.state === 'failed'
-        ? [
-            ...result.tables,
-            { title: 'Audit artifact', header: ['', ''], rows: [['⚠️ not uploaded', audit.error]] },
-          ]
-        : result.tables,
-    );
+    await host
+      .summary(
+        audit.state === 'failed'
+          ? [
+              ...result.tables,
+              {
+                title: 'Audit artifact',
+                header: ['', ''],
+                rows: [['⚠️ not uploaded', audit.error]],
+              },
+            ]
+          : result.tables,
+      )
+      // The summary is a report of the result, not part of it: a backup that is committed
+      // stays a success even when the summary file cannot be written.
+      .catch((e: unknown) =>
+        host.warning(`Could not write the job summary: ${(e as Error).message}`),
+      );
     if (result.failure) host.fail(result.failure);
   } catch (e) {
     const message = describeError(e);

@@ -318,7 +318,11 @@ describe('backup', () => {
       (b: { id: string }) => b.id === first.outputs['backup-id'],
     );
     expect(deleted.result).toBe('deleted');
-    expect(second.tables.map((t) => t.title)).toEqual(['pg-dr backup: ok', 'pg-dr prune: ok', 'Alerts']);
+    expect(second.tables.map((t) => t.title)).toEqual([
+      'pg-dr backup: ok',
+      'pg-dr prune: ok',
+      'Alerts',
+    ]);
   });
 
   it('fails with no manifest anywhere when pg_dump fails after uploads began', async () => {

@@ -1,0 +1,375 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+/**
+ * Every workflow file — the project's own, the reusable workflows users call, and the
+ * examples they copy — read as data. actionlint (npm run lint:workflows) checks syntax and
+ * expressions; this checks what actionlint cannot know: pins, least permissions, the
+ * schedules the examples promise, and that every input handed to the action or to a reusable
+ * workflow exists there (actionlint cannot read `./.pg-dr/action.yml` or a remote workflow).
+ */
+
+type Yaml = Record<string, unknown>;
+
+interface WorkflowFile {
+  readonly path: string;
+  readonly text: string;
+  readonly doc: Yaml;
+}
+
+const DIRS = ['.github/workflows', 'examples/workflows'];
+const REUSABLE = ['dr-backup.yml', 'dr-verify.yml', 'dr-monitor.yml'] as const;
+/** How the examples name this project (a placeholder the user replaces). */
+const SELF = 'your-org/pg-dr';
+
+/** Third-party actions whose commit SHAs were verified for their tags; nothing else is allowed. */
+const VERIFIED_PINS: Readonly<Record<string, { sha: string; version: string }>> = {
+  'actions/checkout': { sha: '11bd71901bbe5b1630ceea73d27597364c9af683', version: 'v4.2.2' },
+  'actions/setup-node': { sha: '49933ea5288caeca8642d1e84afbd3f7d6820020', version: 'v4.4.0' },
+  'actions/upload-artifact': {
+    sha: 'ea165f8d65b6e75b540449e92b4886f43607fa02',
+    version: 'v4.6.2',
+  },
+};
+
+const files: WorkflowFile[] = DIRS.flatMap((dir) =>
+  readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => {
+      const path = join(dir, f);
+      const text = readFileSync(path, 'utf8');
+      return { path, text, doc: parse(text) as Yaml };
+    }),
+);
+
+const action = parse(readFileSync('action.yml', 'utf8')) as {
+  inputs: Record<string, { default?: string }>;
+};
+
+function file(path: string): WorkflowFile {
+  const f = files.find((x) => x.path === path);
+  if (!f) throw new Error(`${path} is missing`);
+  return f;
+}
+
+/** A GitHub expression as written in YAML: expr('inputs.x') is `${{ inputs.x }}`. */
+const expr = (inner: string): string => `\${{ ${inner} }}`;
+const obj = (v: unknown): Yaml => (v && typeof v === 'object' ? (v as Yaml) : {});
+const jobsOf = (f: WorkflowFile): [string, Yaml][] =>
+  Object.entries(obj(f.doc.jobs)).map(([k, v]) => [k, obj(v)]);
+const stepsOf = (job: Yaml): Yaml[] => (Array.isArray(job.steps) ? job.steps.map(obj) : []);
+
+/** Every `uses:` in a file: job-level (reusable workflow calls) and step-level. */
+function usesOf(f: WorkflowFile): { uses: string; with: Yaml; secrets: unknown; job: string }[] {
+  return jobsOf(f).flatMap(([name, job]) => [
+    ...(typeof job.uses === 'string'
+      ? [{ uses: job.uses, with: obj(job.with), secrets: job.secrets, job: name }]
+      : []),
+    ...stepsOf(job)
+      .filter((s) => typeof s.uses === 'string')
+      .map((s) => ({ uses: s.uses as string, with: obj(s.with), secrets: undefined, job: name })),
+  ]);
+}
+
+/** The reusable workflow a `uses:` calls, when it is one of this project's. */
+function calledWorkflow(uses: string): WorkflowFile | null {
+  const m = /^(?:your-org\/pg-dr\/|\.\/)\.github\/workflows\/([\w.-]+\.ya?ml)(?:@.+)?$/.exec(uses);
+  return m ? file(`.github/workflows/${m[1]}`) : null;
+}
+
+/** `uses:` values that run the pg-dr action itself. */
+function isPgDrAction(uses: string): boolean {
+  return uses === './' || uses === './.pg-dr' || uses.startsWith(`${SELF}@`);
+}
+
+function cronsOf(f: WorkflowFile): string[] {
+  const on = obj(f.doc.on);
+  return Array.isArray(on.schedule) ? on.schedule.map((s) => String(obj(s).cron)) : [];
+}
+
+const example = (name: string) => file(`examples/workflows/${name}`);
+
+describe('the workflow files', () => {
+  it('are all found: the reusable workflows, CI and every example', () => {
+    const paths = files.map((f) => f.path);
+    for (const name of [...REUSABLE, 'ci.yml'])
+      expect(paths).toContain(`.github/workflows/${name}`);
+    for (const name of [
+      'pg-dr-backup.yml',
+      'pg-dr-verify.yml',
+      'pg-dr-monitor.yml',
+      'pg-dr-prune.yml',
+      'pg-dr-backup-matrix.yml',
+      'pg-dr-backup-self-hosted.yml',
+    ])
+      expect(paths).toContain(`examples/workflows/${name}`);
+  });
+
+  it.each(files.map((f) => [f.path, f] as const))(
+    '%s pins every third-party action by a verified commit SHA with its version comment',
+    (_path, f) => {
+      for (const { uses } of usesOf(f)) {
+        if (uses.startsWith('./') || uses === SELF || uses.startsWith(`${SELF}/`)) continue;
+        if (uses.startsWith(`${SELF}@`)) continue; // this project, as the user names it
+        expect(uses, `${f.path}: ${uses}`).toMatch(/^[\w.-]+\/[\w.-]+(\/[^@]+)?@[0-9a-f]{40}$/);
+        const [name, sha] = uses.split('@') as [string, string];
+        const pin = VERIFIED_PINS[name];
+        expect(pin, `${f.path}: ${name} is not among the verified pins`).toBeDefined();
+        expect(sha, `${f.path}: ${name}`).toBe(pin?.sha);
+        // The line itself carries `# vX.Y.Z`, the version the SHA is.
+        const lines = f.text.split('\n').filter((l) => l.includes(`uses: ${uses}`));
+        expect(lines.length).toBeGreaterThan(0);
+        for (const line of lines) expect(line).toMatch(new RegExp(`# ${pin?.version}$`));
+      }
+    },
+  );
+
+  it.each(files.map((f) => [f.path, f] as const))(
+    '%s sets permissions and grants nothing beyond contents: read, issues: write, actions: read',
+    (_path, f) => {
+      const grants: Yaml[] = [obj(f.doc.permissions)];
+      expect(f.doc.permissions, `${f.path}: workflow-level permissions`).toBeDefined();
+      for (const [, job] of jobsOf(f)) if (job.permissions) grants.push(obj(job.permissions));
+      for (const g of grants)
+        for (const [scope, level] of Object.entries(g)) {
+          const allowed = { contents: 'read', issues: 'write', actions: 'read' } as Yaml;
+          expect(level, `${f.path}: ${scope}: ${String(level)}`).toBe(allowed[scope]);
+        }
+    },
+  );
+
+  it.each(files.map((f) => [f.path, f] as const))('%s gives every job a timeout', (_path, f) => {
+    for (const [name, job] of jobsOf(f)) {
+      if (typeof job.uses === 'string') continue; // the called workflow sets its own
+      expect(job['timeout-minutes'], `${f.path}: job ${name}`).toBeDefined();
+    }
+  });
+
+  it.each(files.map((f) => [f.path, f] as const))(
+    '%s passes the pg-dr action only inputs that action.yml declares',
+    (_path, f) => {
+      for (const u of usesOf(f).filter((x) => isPgDrAction(x.uses)))
+        for (const key of Object.keys(u.with))
+          expect(Object.keys(action.inputs), `${f.path}: ${u.uses} with ${key}`).toContain(key);
+    },
+  );
+
+  it.each(files.map((f) => [f.path, f] as const))(
+    '%s calls the reusable workflows with declared inputs and secrets, required ones included',
+    (_path, f) => {
+      for (const u of usesOf(f)) {
+        const called = calledWorkflow(u.uses);
+        if (!called) continue;
+        const call = obj(obj(called.doc.on).workflow_call);
+        const inputs = obj(call.inputs);
+        const secrets = obj(call.secrets);
+        for (const key of Object.keys(u.with))
+          expect(Object.keys(inputs), `${f.path} → ${called.path}: input ${key}`).toContain(key);
+        for (const [key, spec] of Object.entries(inputs))
+          if (obj(spec).required === true)
+            expect(Object.keys(u.with), `${f.path} → ${called.path}: required ${key}`).toContain(
+              key,
+            );
+        if (u.secrets === 'inherit') continue;
+        for (const key of Object.keys(obj(u.secrets)))
+          expect(Object.keys(secrets), `${f.path} → ${called.path}: secret ${key}`).toContain(key);
+        for (const [key, spec] of Object.entries(secrets))
+          if (obj(spec).required === true)
+            expect(Object.keys(obj(u.secrets)), `${f.path}: required secret ${key}`).toContain(key);
+      }
+    },
+  );
+});
+
+describe('the reusable workflows', () => {
+  const expected = {
+    'dr-backup.yml': {
+      timeout: 30,
+      permissions: { contents: 'read', issues: 'write' },
+    },
+    'dr-verify.yml': {
+      timeout: 60,
+      permissions: { contents: 'read', issues: 'write' },
+    },
+    'dr-monitor.yml': {
+      timeout: 5,
+      permissions: { contents: 'read', issues: 'write', actions: 'read' },
+    },
+  } as const;
+
+  it.each(REUSABLE)('%s is called with workflow_call and typed inputs and secrets', (name) => {
+    const call = obj(obj(file(`.github/workflows/${name}`).doc.on).workflow_call);
+    const inputs = Object.entries(obj(call.inputs));
+    expect(inputs.length).toBeGreaterThan(10);
+    for (const [key, spec] of inputs) {
+      expect(['string', 'number', 'boolean'], `input ${key}`).toContain(obj(spec).type);
+      expect(obj(spec).description, `input ${key}`).toBeTruthy();
+    }
+    expect(Object.keys(obj(call.secrets))).toEqual(
+      expect.arrayContaining(['PRIMARY_ACCESS_KEY_ID', 'PRIMARY_SECRET_ACCESS_KEY']),
+    );
+    expect(obj(call.inputs)['pg-dr-repository']).toMatchObject({ required: true });
+    expect(obj(call.inputs)['database-name']).toMatchObject({ required: true });
+  });
+
+  it.each(REUSABLE)(
+    '%s: least permissions, one concurrency group per database never cancelled, a timeout input',
+    (name) => {
+      const f = file(`.github/workflows/${name}`);
+      const want = expected[name];
+      expect(f.doc.permissions).toEqual({});
+      const jobs = jobsOf(f);
+      expect(jobs).toHaveLength(1);
+      const [, job] = jobs[0] as [string, Yaml];
+      expect(job.permissions).toEqual(want.permissions);
+      const concurrency = obj(job.concurrency);
+      expect(concurrency['cancel-in-progress']).toBe(false);
+      expect(String(concurrency.group)).toContain(expr('inputs.database-name'));
+      expect(job['timeout-minutes']).toBe(expr('inputs.timeout-minutes'));
+      const input = obj(obj(obj(obj(f.doc.on).workflow_call).inputs)['timeout-minutes']);
+      expect(input).toMatchObject({ type: 'number', default: want.timeout });
+    },
+  );
+
+  it.each(REUSABLE)(
+    '%s runs pg-dr from its own checkout at pg-dr-ref and always writes a summary line last',
+    (name) => {
+      const [, job] = jobsOf(file(`.github/workflows/${name}`))[0] as [string, Yaml];
+      const steps = stepsOf(job);
+      const checkout = steps.find((s) => obj(s.with).path === '.pg-dr');
+      expect(obj(checkout?.with)).toMatchObject({
+        repository: expr('inputs.pg-dr-repository'),
+        ref: expr('inputs.pg-dr-ref'),
+        'persist-credentials': false,
+      });
+      const run = steps.findIndex((s) => s.uses === './.pg-dr');
+      expect(run).toBeGreaterThan(steps.indexOf(checkout as Yaml));
+      const last = steps.at(-1) as Yaml;
+      expect(last.if).toBe('always()');
+      expect(String(last.run)).toContain('>> "$GITHUB_STEP_SUMMARY"');
+      // Expressions reach the shell through env, never inline (no script injection).
+      for (const s of steps) expect(String(s.run ?? '')).not.toContain('${{');
+    },
+  );
+
+  it("dr-backup's config-paths default is the action's, and never bundles pg-dr's checkout", () => {
+    const f = file('.github/workflows/dr-backup.yml');
+    const inputs = obj(obj(obj(f.doc.on).workflow_call).inputs);
+    const lines = (s: unknown) =>
+      String(s)
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
+    expect(lines(obj(inputs['config-paths']).default)).toEqual(
+      lines(action.inputs['config-paths']?.default),
+    );
+    const [, job] = jobsOf(f)[0] as [string, Yaml];
+    const step = stepsOf(job).find((s) => s.uses === './.pg-dr');
+    expect(lines(obj(step?.with)['config-paths'])).toEqual([
+      expr('inputs.config-paths'),
+      '!.pg-dr/**',
+    ]);
+  });
+
+  it('dr-verify drills into a postgres:<major> service (default 17) with extra packages', () => {
+    const f = file('.github/workflows/dr-verify.yml');
+    const inputs = obj(obj(obj(f.doc.on).workflow_call).inputs);
+    expect(inputs['postgres-major']).toMatchObject({ type: 'string', default: '17' });
+    expect(inputs['drill-packages']).toMatchObject({ type: 'string', default: '' });
+    expect(inputs['verify-level']).toMatchObject({ default: 'restore' });
+    const [, job] = jobsOf(f)[0] as [string, Yaml];
+    const drill = obj(obj(job.services).drill);
+    expect(String(drill.image)).toContain("format('postgres:{0}', inputs.postgres-major)");
+    const step = stepsOf(job).find((s) => s.uses === './.pg-dr');
+    expect(String(obj(step?.with)['drill-database-url'])).toContain(
+      "job.services.drill.ports['5432']",
+    );
+    const install = stepsOf(job).find((s) => String(s.run ?? '').includes('docker exec'));
+    expect(install?.if).toBe("inputs.drill-packages != ''");
+  });
+});
+
+describe('the examples', () => {
+  it('back up nightly at 02:00 UTC, and by hand with optional inputs', () => {
+    const f = example('pg-dr-backup.yml');
+    expect(cronsOf(f)).toEqual(['0 2 * * *']);
+    const dispatch = obj(obj(f.doc.on).workflow_dispatch);
+    const inputs = Object.values(obj(dispatch.inputs)).map(obj);
+    expect(inputs.length).toBeGreaterThan(0);
+    for (const i of inputs) expect(i.required ?? false).toBe(false);
+  });
+
+  it('verify weekly, Sunday 03:00 UTC, with a restore drill', () => {
+    const f = example('pg-dr-verify.yml');
+    expect(cronsOf(f)).toEqual(['0 3 * * 0']);
+    expect(usesOf(f)[0]?.with['verify-level']).toBe('restore');
+  });
+
+  it('monitor hourly at an off-peak minute (not :00), against the backup example', () => {
+    const f = example('pg-dr-monitor.yml');
+    const [cron] = cronsOf(f);
+    const [minute, ...rest] = String(cron).split(' ');
+    expect(rest).toEqual(['*', '*', '*', '*']);
+    expect(Number(minute)).toBeGreaterThanOrEqual(1);
+    expect(Number(minute)).toBeLessThanOrEqual(59);
+    expect(usesOf(f)[0]?.with['backup-workflow']).toBe('pg-dr-backup.yml');
+  });
+
+  it('prune with the action itself', () => {
+    const f = example('pg-dr-prune.yml');
+    expect(cronsOf(f)).toHaveLength(1);
+    const u = usesOf(f).find((x) => isPgDrAction(x.uses));
+    expect(u?.with.command).toBe('prune');
+  });
+
+  it('back up several databases with a matrix: own prefix, group and feed each, no fail-fast', () => {
+    const f = example('pg-dr-backup-matrix.yml');
+    expect(cronsOf(f)).toEqual(['0 2 * * *']);
+    const [, job] = jobsOf(f)[0] as [string, Yaml];
+    const strategy = obj(job.strategy);
+    expect(strategy['fail-fast']).toBe(false);
+    const include = obj(strategy.matrix).include as Yaml[];
+    expect(new Set(include.map((i) => i.database)).size).toBeGreaterThan(1);
+    expect(obj(job.with)['database-name']).toBe(expr('matrix.database'));
+    expect(String(obj(job.with).prefix)).toContain(expr('matrix.database'));
+  });
+
+  it('back up from a self-hosted runner without a tunnel', () => {
+    const f = example('pg-dr-backup-self-hosted.yml');
+    const u = usesOf(f)[0];
+    expect(String(u?.with['runs-on'])).toContain('self-hosted');
+    expect(Object.keys(u?.with ?? {}).some((k) => k.startsWith('ssh-'))).toBe(false);
+  });
+
+  it('call the reusable workflows at one ref and check pg-dr out at the same project', () => {
+    for (const f of files.filter((x) => x.path.startsWith('examples/'))) {
+      for (const u of usesOf(f).filter((x) => calledWorkflow(x.uses))) {
+        expect(u.uses).toMatch(new RegExp(`^${SELF}/\\.github/workflows/dr-[a-z]+\\.yml@v0$`));
+        expect(u.with['pg-dr-repository']).toBe(SELF);
+        expect(u.with['pg-dr-ref'] ?? 'v0').toBe('v0');
+      }
+    }
+  });
+});
+
+describe('ci.yml', () => {
+  it('keeps lint, dist and test, and runs the action itself against PostgreSQL and S3', () => {
+    const f = file('.github/workflows/ci.yml');
+    const jobs = Object.fromEntries(jobsOf(f));
+    expect(Object.keys(jobs)).toEqual(expect.arrayContaining(['lint', 'dist', 'test', 'action']));
+    const lint = stepsOf(jobs.lint as Yaml).map((s) => String(s.run ?? ''));
+    expect(lint).toContain('npm run lint:workflows');
+    const job = jobs.action as Yaml;
+    const images = Object.values(obj(job.services)).map((s) => String(obj(s).image));
+    expect(images.some((i) => i.startsWith('postgres:'))).toBe(true);
+    expect(images.some((i) => i.startsWith('adobe/s3mock:'))).toBe(true);
+    const commands = stepsOf(job)
+      .filter((s) => s.uses === './')
+      .map((s) => obj(s.with).command);
+    expect(commands).toEqual(['backup', 'verify', 'restore']);
+    expect(stepsOf(job).some((s) => /SELECT count\(\*\)/.test(String(s.run ?? '')))).toBe(true);
+  });
+});
