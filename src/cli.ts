@@ -1,4 +1,5 @@
 #!/usr/bin/env node
 import { runCli } from './main.js';
 
-process.exitCode = await runCli(process.argv.slice(2));
+// Exit at once with the result: stray sockets must not keep a finished command alive.
+process.exit(await runCli(process.argv.slice(2)));

@@ -59,11 +59,13 @@ export async function run(options: RunOptions = {}): Promise<void> {
   const inputs = options.inputs ?? actionInputSource(env);
   const cancel = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
+    if (cancel.signal.aborted) return;
     host.warning(`Received ${sig}: stopping; nothing will be committed.`);
     cancel.abort(new Error(`cancelled by ${sig}`));
   };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
+  // `on`, not `once`: execa re-raises a signal when it finds itself the only listener.
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   try {
     maskSecrets(inputs, host);
     const settings = parseSettings(inputs, env);
@@ -290,7 +292,7 @@ async function executeCommand(
         r.status === 'degraded' && settings.failOnDegraded
           ? `Backup ${r.id} is degraded: ${r.manifest.destinations
               .filter((d) => !d.ok)
-              .map((d) => `${d.name}: ${d.error}`)
+              .map((d) => (d.error?.startsWith(`${d.name}:`) ? d.error : `${d.name}: ${d.error}`))
               .join('; ')} (set fail-on-degraded: false to accept one destination).`
           : null;
       const pruned =

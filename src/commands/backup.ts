@@ -213,7 +213,8 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
         `${reasonOf(deps.signal)} before the commit point; nothing was committed.`,
         id,
       );
-    const committed = await host.group('Commit (manifest)', () => commit(manifest, folder, deps));
+    const final = await host.group('Commit (manifest)', () => commit(manifest, folder, deps));
+    const committed = final.destinations.filter((d) => d.ok).map((d) => d.name);
     const status: BackupStatus =
       committed.length === 0
         ? 'failed'
@@ -221,15 +222,20 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
           ? 'degraded'
           : 'ok';
     if (status === 'failed') {
-      await cleanup(folder, deps);
       throw new BackupFailed(
-        `Backup ${id} failed at every destination: ${manifest.destinations.map((d) => `${d.name}: ${d.error}`).join('; ')}`,
+        `Backup ${id} failed at every destination: ${final.destinations.map((d) => `${d.name}: ${d.error}`).join('; ')}`,
         id,
       );
     }
-    return { id, status, manifest, summary: backupSummary(manifest, status, committed) };
+    return { id, status, manifest: final, summary: backupSummary(final, status, committed) };
   } catch (e) {
-    if (e instanceof BackupFailed && e.id) await cleanup(backupPrefix(settings.prefix, e.id), deps);
+    // Bounded: after a cancel the job must end within the runner's grace period, and a
+    // hanging destination would not let it. What is left, prune removes (incomplete, > 24 h).
+    if (e instanceof BackupFailed && e.id)
+      await Promise.race([
+        cleanup(backupPrefix(settings.prefix, e.id), deps),
+        new Promise((r) => setTimeout(r, deps.signal.aborted ? 2000 : 10_000).unref()),
+      ]);
     throw e;
   } finally {
     await session.close();
@@ -378,26 +384,37 @@ function idOf(key: string): string | null {
   return /(\d{8}T\d{6}Z-[0-9a-f]{6})\//.exec(key)?.[1] ?? null;
 }
 
-/** Writes the manifest to each destination where every object is stored; returns those names. */
-async function commit(manifest: Manifest, folder: string, deps: BackupDeps): Promise<string[]> {
+/**
+ * Writes the manifest to each destination where every object is stored. Returns the
+ * manifest as it stands after the commit: a destination whose manifest could not be
+ * written is not complete there, and says why.
+ */
+async function commit(manifest: Manifest, folder: string, deps: BackupDeps): Promise<Manifest> {
   const body = `${JSON.stringify(manifest, null, 2)}\n`;
-  const committed: string[] = [];
+  const failed = new Map<string, string>();
   for (const d of deps.destinations) {
     const entry = manifest.destinations.find((x) => x.name === d.settings.name);
     if (!entry?.ok) continue;
     try {
       await d.put(`${folder}${MANIFEST_NAME}`, body, 'application/json');
-      committed.push(d.settings.name);
       deps.host.info(
         `${d.settings.name}: manifest written — backup ${manifest.id} is complete there`,
       );
     } catch (e) {
+      failed.set(d.settings.name, `manifest not written: ${describeS3Error(e)}`);
       deps.host.warning(
         `${d.settings.name}: manifest could not be written (${describeS3Error(e)}): the backup is incomplete there`,
       );
     }
   }
-  return committed;
+  return {
+    ...manifest,
+    destinations: manifest.destinations.map((x) =>
+      failed.has(x.name)
+        ? { ...x, ok: false, error: failed.get(x.name) ?? 'manifest not written' }
+        : x,
+    ),
+  };
 }
 
 /** Best effort: removes the objects a failed backup left (never a manifest: none was written). */

@@ -244,7 +244,7 @@ async function prepareDrill(
       'drill-database-url',
       `'drill-database-url' names database "${target.database}", the backup's source database. The drill empties it first: use a scratch database, or set force: true if this really is a copy.`,
     );
-  const session = await connect(target, settings.pgClients, deps.env);
+  const session = await connect(target, settings.pgClients, deps.env, 'drill-database-url');
   try {
     const before = await countUserTables(session);
     if (before > 0) deps.host.info(`Emptying the drill database (${before} relations)`);
@@ -262,7 +262,7 @@ async function prepareDrill(
     },
     async finish(read, seconds) {
       if (!read.ok) return { ok: false, seconds, tables: 0, mismatches: [], error: read.error };
-      const s = await connect(target, settings.pgClients, deps.env);
+      const s = await connect(target, settings.pgClients, deps.env, 'drill-database-url');
       try {
         const counts = await countRows(s, 'exact');
         const mismatches = rowCountMismatches(manifest, counts);

@@ -231,6 +231,11 @@ function parseDestination(
       `Invalid '${n('name')}': "${name}". Expected letters, digits, '.', '-', '_'.`,
     );
   const region = src.get(n('region')).trim() || defaultRegion(endpoint);
+  if (!/^[a-z0-9-]{1,64}$/.test(region))
+    throw new InputError(
+      n('region'),
+      `Invalid '${n('region')}': "${region}". Expected a region name such as us-west-004 or auto.`,
+    );
   return {
     name,
     role,

@@ -54,12 +54,15 @@ export async function connect(
   target: DatabaseTarget,
   clients: PgClientSettings,
   env: NodeJS.ProcessEnv,
+  input = 'database-url',
 ): Promise<PsqlSession> {
   const psql = selectClient(await findClients('psql', clients.binDir, env), 0);
   if (!psql) throw new ClientVersionError('No psql client found: install postgresql-client.');
   try {
     return await openPsql(toolPath(psql, 'psql'), target);
   } catch (e) {
-    throw new Error(`Cannot connect to ${describeTarget(target)}: ${(e as Error).message}`);
+    throw new Error(
+      `Cannot connect to ${describeTarget(target)}: ${(e as Error).message} (check '${input}').`,
+    );
   }
 }

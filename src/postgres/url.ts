@@ -32,6 +32,14 @@ const PARAM_ENV: Record<string, string> = {
   channel_binding: 'PGCHANNELBINDING',
 };
 
+/** Parameters whose values libpq would only reject at connect time: checked up front. */
+const PARAM_VALUES: Record<string, readonly string[]> = {
+  sslmode: ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'],
+  gssencmode: ['disable', 'prefer', 'require'],
+  channel_binding: ['disable', 'prefer', 'require'],
+  target_session_attrs: ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby'],
+};
+
 /**
  * Parses `postgresql://user:password@host:port/database?sslmode=…`. Errors name `input`
  * and never echo the value (it may hold a password).
@@ -58,8 +66,20 @@ export function parseDatabaseUrl(input: string, value: string): DatabaseTarget {
   let socketHost: string | undefined;
   for (const [k, v] of url.searchParams) {
     if (k === 'host') socketHost = v;
-    else if (k in PARAM_ENV) params[k] = v;
-    else
+    else if (k in PARAM_ENV) {
+      const allowed = PARAM_VALUES[k];
+      if (allowed && !allowed.includes(v))
+        throw new InputError(
+          input,
+          `Invalid '${input}': ${k}="${v}". Expected one of: ${allowed.join(', ')}.`,
+        );
+      if (k === 'connect_timeout' && !/^\d{1,5}$/.test(v))
+        throw new InputError(
+          input,
+          `Invalid '${input}': connect_timeout="${v}". Expected whole seconds.`,
+        );
+      params[k] = v;
+    } else
       throw new InputError(
         input,
         `Invalid '${input}': unsupported parameter "${k}". Supported: host, ${Object.keys(PARAM_ENV).join(', ')}.`,

@@ -65,6 +65,8 @@ export interface DeleteOptions {
 
 /** Batch errors after which DeleteObjects is given up for per-object DeleteObject. */
 const BATCH_UNSUPPORTED = new Set(['MissingContentMD5', 'NotImplemented', 'InvalidRequest']);
+/** Backblaze B2 refuses the SDK's flexible-checksum headers on DeleteObjects with InvalidArgument. */
+const UNSUPPORTED_HEADER = /unsupported header|checksum/i;
 const LOCK_WORDS = /retention|legal[ -]?hold|object[ -]?lock|\blocked\b|\bworm\b/i;
 
 interface Target {
@@ -103,7 +105,11 @@ function isLockRefusal(e: ErrorShape): boolean {
 
 function isBatchUnsupported(e: unknown): boolean {
   const s = errorShape(e);
-  return BATCH_UNSUPPORTED.has(s.code) || s.status === 501;
+  return (
+    BATCH_UNSUPPORTED.has(s.code) ||
+    s.status === 501 ||
+    (s.code === 'InvalidArgument' && UNSUPPORTED_HEADER.test(s.message))
+  );
 }
 
 /** The backup folder of a manifest key, checked: deleting must never reach past one backup. */

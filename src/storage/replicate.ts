@@ -90,6 +90,8 @@ export function replicate(
     abort(reason) {
       fan.destroy(reason);
       input.destroy(reason);
+      // Parts already in flight are stopped too, not left to finish (GitHub's cancel grace is short).
+      for (const u of uploads) void u.up.abort();
     },
   };
 }
