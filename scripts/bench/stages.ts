@@ -1,0 +1,330 @@
+// One stage run of the benchmark's stage breakdown, in its own process (the S3 servers
+// live in the parent, whose event loop must stay free for them). Builds the backup
+// pipeline from pg-dr's own modules — startDump, encryptStream, DigestStream, replicate —
+// up to a given stage, runs it once and prints one JSON line: seconds, bytes, CPU.
+//
+//   tsx scripts/bench/stages.ts '<json config>'
+import { randomBytes } from 'node:crypto';
+import { PassThrough, Readable, type Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { execa } from 'execa';
+import { encryptStream } from '../../src/crypto/age.js';
+import { DigestStream } from '../../src/crypto/digest.js';
+import { startDump } from '../../src/postgres/dump.js';
+import { libpqEnv, parseDatabaseUrl } from '../../src/postgres/url.js';
+import { createDestination } from '../../src/storage/destination.js';
+import { chooseUploadShape, type UploadShape } from '../../src/storage/part-size.js';
+import { replicate } from '../../src/storage/replicate.js';
+import { nativeAgeEncrypt } from './age-native.js';
+import { workerAgeEncrypt } from './age-worker.js';
+
+export interface StageConfig {
+  readonly stage: string;
+  readonly databaseUrl: string;
+  readonly pgDump: string;
+  readonly zstd: string;
+  readonly recipient: string;
+  readonly dbSizeBytes: number;
+  readonly destinations: readonly { name: string; endpoint: string; bucket: string }[];
+  readonly key: string;
+  /** Bytes for the in-memory (isolated) stages. */
+  readonly isolatedBytes: number;
+}
+
+export interface StageResult {
+  readonly stage: string;
+  readonly seconds: number;
+  /** Bytes out of pg_dump (archive), or fed to an isolated stage. */
+  readonly inBytes: number;
+  /** Bytes at the end of the pipeline (what would be stored). */
+  readonly outBytes: number;
+  /** CPU seconds of this process (all threads), user+system. */
+  readonly nodeCpuSeconds: number;
+}
+
+/** What a pipeline stage list looks like. */
+interface Plan {
+  readonly compression: 'zstd' | 'none';
+  readonly zstdArgs?: readonly string[];
+  readonly age: 'js' | 'native' | 'worker' | null;
+  readonly sha: boolean;
+  readonly upload: UploadShape | 'default' | null;
+}
+
+const MiB = 1024 * 1024;
+
+/** The stage breakdown (cumulative) and the tuning experiments, by name. */
+export const PLANS: Readonly<Record<string, Plan>> = {
+  'pg_dump → node': { compression: 'none', age: null, sha: false, upload: null },
+  '+ zstd -3 -T0': { compression: 'zstd', age: null, sha: false, upload: null },
+  '+ age (JS)': { compression: 'zstd', age: 'js', sha: false, upload: null },
+  '+ sha256 ×2': { compression: 'zstd', age: 'js', sha: true, upload: null },
+  '+ uploads ×2 (= pg-dr pipeline)': {
+    compression: 'zstd',
+    age: 'js',
+    sha: true,
+    upload: 'default',
+  },
+  'x: age native (node:crypto)': {
+    compression: 'zstd',
+    age: 'native',
+    sha: true,
+    upload: 'default',
+  },
+  'x: age JS in a worker': { compression: 'zstd', age: 'worker', sha: true, upload: 'default' },
+  'x: zstd -1 -T0': {
+    compression: 'zstd',
+    zstdArgs: ['-q', '-c', '-1', '-T0'],
+    age: 'js',
+    sha: true,
+    upload: 'default',
+  },
+  'x: parts 16 MiB × 4': {
+    compression: 'zstd',
+    age: 'js',
+    sha: true,
+    upload: { partSize: 16 * MiB, queueSize: 4 },
+  },
+  'x: parts 8 MiB × 8': {
+    compression: 'zstd',
+    age: 'js',
+    sha: true,
+    upload: { partSize: 8 * MiB, queueSize: 8 },
+  },
+  'x: parts 8 MiB × 2': {
+    compression: 'zstd',
+    age: 'js',
+    sha: true,
+    upload: { partSize: 8 * MiB, queueSize: 2 },
+  },
+  'x: zstd -3 --single-thread': {
+    compression: 'zstd',
+    zstdArgs: ['-q', '-c', '-3', '--single-thread'],
+    age: 'js',
+    sha: true,
+    upload: 'default',
+  },
+  'x: age native + zstd -1': {
+    compression: 'zstd',
+    zstdArgs: ['-q', '-c', '-1', '-T0'],
+    age: 'native',
+    sha: true,
+    upload: 'default',
+  },
+  'x: none, age JS': { compression: 'none', age: 'js', sha: true, upload: 'default' },
+  'x: none, age native': { compression: 'none', age: 'native', sha: true, upload: 'default' },
+};
+
+export const CORE_STAGES = [
+  'pg_dump → node',
+  '+ zstd -3 -T0',
+  '+ age (JS)',
+  '+ sha256 ×2',
+  '+ uploads ×2 (= pg-dr pipeline)',
+] as const;
+
+export const ISOLATED = [
+  'iso: age JS (memory)',
+  'iso: age native (memory)',
+  'iso: sha256 (memory)',
+  'iso: uploads ×2 only',
+] as const;
+
+function sink(): Writable {
+  return new Writable({
+    highWaterMark: MiB,
+    write(_c, _e, cb) {
+      cb();
+    },
+  });
+}
+
+function counter(): { stream: Transform; bytes: () => number } {
+  let n = 0;
+  const p = new PassThrough({ highWaterMark: MiB });
+  p.on('data', (c: Buffer) => {
+    n += c.length;
+  });
+  return { stream: p, bytes: () => n };
+}
+
+async function encrypt(kind: 'js' | 'native' | 'worker', recipient: string, input: Readable) {
+  if (kind === 'js') return encryptStream({ mode: 'recipients', recipients: [recipient] }, input);
+  const t = kind === 'native' ? nativeAgeEncrypt([recipient]) : workerAgeEncrypt([recipient]);
+  input.on('error', (e) => t.destroy(e));
+  return input.pipe(t);
+}
+
+async function runPlan(
+  cfg: StageConfig,
+  plan: Plan,
+): Promise<{ inBytes: number; outBytes: number }> {
+  const target = parseDatabaseUrl('database-url', cfg.databaseUrl);
+  let dump: { stream: Readable; done: Promise<void>; rawBytes: () => number | null };
+  if (plan.zstdArgs) {
+    // A zstd variant: the same shape as startDump, other arguments.
+    const pd = execa(cfg.pgDump, ['--format=custom', '--no-password', '--compress=0'], {
+      env: libpqEnv(target),
+      extendEnv: false,
+      stdout: 'pipe',
+      buffer: false,
+    });
+    const z = execa(cfg.zstd, [...plan.zstdArgs], { stdin: 'pipe', stdout: 'pipe', buffer: false });
+    let raw = 0;
+    pd.stdout?.on('data', (c: Buffer) => {
+      raw += c.length;
+    });
+    const fed = pipeline(pd.stdout as Readable, z.stdin as Writable);
+    dump = {
+      stream: z.stdout as Readable,
+      done: Promise.all([pd, z, fed]).then(() => undefined),
+      rawBytes: () => raw,
+    };
+  } else {
+    const d = startDump({
+      pgDump: cfg.pgDump,
+      target,
+      snapshot: null,
+      compression: plan.compression,
+      zstd: plan.compression === 'zstd' ? cfg.zstd : null,
+    });
+    dump = { stream: d.stream, done: d.done, rawBytes: d.rawBytes };
+  }
+  let stream: Readable = dump.stream;
+  let hashing: Promise<void> = Promise.resolve();
+  if (plan.sha) {
+    const plain = new DigestStream();
+    hashing = pipeline(stream, plain);
+    stream = plain;
+  }
+  if (plan.age) stream = await encrypt(plan.age, cfg.recipient, stream);
+  let cipher: DigestStream | null = null;
+  if (plan.sha) {
+    cipher = new DigestStream();
+    const from = stream;
+    from.on('error', (e) => cipher?.destroy(e));
+    stream = from.pipe(cipher);
+  }
+  let outBytes = 0;
+  if (plan.upload) {
+    const shape = plan.upload === 'default' ? chooseUploadShape(cfg.dbSizeBytes) : plan.upload;
+    const dests = cfg.destinations.map((d, i) =>
+      createDestination({
+        name: d.name,
+        role: i === 0 ? 'primary' : 'secondary',
+        endpoint: d.endpoint,
+        region: 'us-east-1',
+        bucket: d.bucket,
+        accessKeyId: 'S3RVER',
+        secretAccessKey: 'S3RVER',
+        forcePathStyle: true,
+      }),
+    );
+    stream.on('data', (c: Buffer) => {
+      outBytes += c.length;
+    });
+    const gate = Promise.all([dump.done, hashing]);
+    const rep = replicate(stream, dests, cfg.key, shape, 'application/octet-stream', gate);
+    const results = await rep.results;
+    const bad = results.filter((r) => !r.ok);
+    if (bad.length > 0) throw new Error(`upload failed: ${bad.map((r) => r.error).join('; ')}`);
+    for (const d of dests) d.client.destroy();
+  } else {
+    const c = counter();
+    await pipeline(stream, c.stream, sink());
+    outBytes = c.bytes();
+  }
+  await Promise.all([dump.done, hashing]);
+  return { inBytes: dump.rawBytes() ?? 0, outBytes };
+}
+
+async function runIsolated(cfg: StageConfig): Promise<{ inBytes: number; outBytes: number }> {
+  const block = randomBytes(4 * MiB);
+  const total = Math.max(block.length, Math.floor(cfg.isolatedBytes / block.length) * block.length);
+  const source = () =>
+    Readable.from(
+      (function* () {
+        // 64 KiB chunks, as a pipe delivers them.
+        for (let off = 0; off < total; off += 64 * 1024) {
+          const i = off % block.length;
+          yield block.subarray(i, i + 64 * 1024);
+        }
+      })(),
+      { objectMode: false, highWaterMark: MiB },
+    );
+  let out = 0;
+  const count = new Writable({
+    highWaterMark: MiB,
+    write(c: Buffer, _e, cb) {
+      out += c.length;
+      cb();
+    },
+  });
+  if (cfg.stage === 'iso: sha256 (memory)') {
+    await pipeline(source(), new DigestStream(), count);
+  } else if (cfg.stage === 'iso: uploads ×2 only') {
+    const dests = cfg.destinations.map((d, i) =>
+      createDestination({
+        name: d.name,
+        role: i === 0 ? 'primary' : 'secondary',
+        endpoint: d.endpoint,
+        region: 'us-east-1',
+        bucket: d.bucket,
+        accessKeyId: 'S3RVER',
+        secretAccessKey: 'S3RVER',
+        forcePathStyle: true,
+      }),
+    );
+    const rep = replicate(
+      source(),
+      dests,
+      cfg.key,
+      chooseUploadShape(cfg.dbSizeBytes),
+      'application/octet-stream',
+      Promise.resolve(),
+    );
+    const results = await rep.results;
+    if (results.some((r) => !r.ok)) throw new Error('upload failed');
+    for (const d of dests) d.client.destroy();
+    out = total;
+  } else {
+    const kind = cfg.stage.includes('native') ? 'native' : 'js';
+    await pipeline(await encrypt(kind, cfg.recipient, source()), count);
+  }
+  return { inBytes: total, outBytes: out };
+}
+
+async function main(): Promise<void> {
+  const cfg = JSON.parse(process.argv[2] ?? '{}') as StageConfig;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const plan = PLANS[cfg.stage];
+  const r = cfg.stage.startsWith('iso:')
+    ? await runIsolated(cfg)
+    : plan
+      ? await runPlan(cfg, plan)
+      : null;
+  if (!r) throw new Error(`unknown stage ${cfg.stage}`);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const result: StageResult = {
+    stage: cfg.stage,
+    seconds,
+    inBytes: r.inBytes,
+    outBytes: r.outBytes,
+    nodeCpuSeconds: (cpu.user + cpu.system) / 1e6,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().then(
+    () => process.exit(0),
+    (e: unknown) => {
+      process.stderr.write(
+        `stage failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+      );
+      process.exit(1);
+    },
+  );
+}

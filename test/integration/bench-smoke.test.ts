@@ -1,0 +1,122 @@
+// The benchmark itself is not run in CI (its figures are in BENCHMARKS.md); this runs it
+// in its tiny mode, so `npm run bench` keeps working: every method and every stage of
+// the breakdown must report positive figures, and the targets must be judged.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKUP_METHODS, type BenchResult, RESTORE_METHODS } from '../../scripts/bench/report.js';
+import { CORE_STAGES } from '../../scripts/bench/stages.js';
+
+/** The cells of the markdown table row whose first cell is `name`. */
+function row(md: string, name: string): string[] {
+  const line = md.split('\n').find((l) => l.startsWith(`| ${name} |`));
+  if (!line) throw new Error(`no row for "${name}" in:\n${md}`);
+  return line
+    .split('|')
+    .slice(1, -1)
+    .map((c) => c.trim());
+}
+
+/** A cell's leading number: "0.81", "1.02×", "123", "105 (node)". */
+function num(cell: string | undefined): number {
+  return Number(/^-?\d+(?:\.\d+)?/.exec(cell ?? '')?.[0] ?? Number.NaN);
+}
+
+describe('npm run bench (tiny smoke run)', () => {
+  let dir: string;
+  let md: string;
+  let result: BenchResult;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pg-dr-bench-smoke-'));
+    const out = join(dir, 'bench.md');
+    const run = await execa(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'scripts/bench.ts',
+        '--size',
+        'tiny',
+        '--reps',
+        '1',
+        '--experiments',
+        'off',
+        '--out',
+        out,
+        '--run-timeout',
+        '60',
+        '--max-minutes',
+        '3',
+      ],
+      {
+        reject: false,
+        timeout: 170_000,
+        env: { PG_DR_TEST_PG_BIN: process.env.PG_DR_TEST_PG_BIN ?? '' },
+      },
+    );
+    expect(run.exitCode, run.stderr.slice(-3000)).toBe(0);
+    md = await readFile(out, 'utf8');
+    result = JSON.parse(await readFile(join(dir, 'bench.json'), 'utf8')) as BenchResult;
+  }, 180_000);
+
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('has a row with positive figures for every backup method', () => {
+    for (const m of BACKUP_METHODS) {
+      const [, wall, range, mbps, stored, rss] = row(md, m);
+      expect(num(wall), `${m} wall`).toBeGreaterThan(0);
+      expect(num(range), `${m} min`).toBeGreaterThan(0);
+      expect(num(mbps), `${m} MB/s`).toBeGreaterThan(0);
+      expect(num(rss), `${m} RSS`).toBeGreaterThan(0);
+      if (m !== 'floor') expect(num(stored), `${m} stored`).toBeGreaterThan(0);
+      if (m.startsWith('pg-dr')) {
+        const cells = row(md, m);
+        for (const ratio of cells.slice(-3)) expect(num(ratio), `${m} ratios`).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  it('has a row with positive figures for both restores and every stage', () => {
+    for (const m of RESTORE_METHODS) {
+      const [, wall, , mbps, rss, , , ratio] = row(md, m);
+      expect(num(wall), `${m} wall`).toBeGreaterThan(0);
+      expect(num(mbps), `${m} MB/s`).toBeGreaterThan(0);
+      expect(num(rss), `${m} RSS`).toBeGreaterThan(0);
+      expect(num(ratio), `${m} ratio`).toBeGreaterThan(0);
+    }
+    for (const s of CORE_STAGES) {
+      const [, wall, mbps, , inMb, outMb] = row(md, s);
+      expect(num(wall), `${s} wall`).toBeGreaterThan(0);
+      expect(num(mbps), `${s} MB/s`).toBeGreaterThan(0);
+      expect(num(inMb), `${s} in`).toBeGreaterThan(0);
+      expect(num(outMb), `${s} out`).toBeGreaterThan(0);
+    }
+  });
+
+  it('measured real work: every run succeeded, data was dumped, pg-dr wrote no temp file', () => {
+    expect(result.runs.filter((r) => !r.ok)).toEqual([]);
+    const size = result.sizes[0];
+    expect(size?.sizeBytes).toBeGreaterThan(8e6);
+    expect(size?.archiveBytes).toBeGreaterThan(1e6);
+    const full = result.runs.find((r) => r.name === '+ uploads ×2 (= pg-dr pipeline)');
+    // The stage reads the whole archive out of pg_dump and stores a compressed, encrypted copy.
+    expect(full?.stage?.inBytes).toBeGreaterThan(0.9 * (size?.archiveBytes ?? 0));
+    expect(full?.stage?.outBytes).toBeLessThan(full?.stage?.inBytes ?? 0);
+    for (const r of result.runs.filter((x) => x.name.startsWith('pg-dr ')))
+      expect(r.stats?.tmpPeakBytes, r.name).toBe(0);
+    // The peer pipeline does write its dump to the temp dir: the measurement can see files.
+    const peer = result.runs.find((r) => r.name === 'peer');
+    expect(peer?.stats?.tmpPeakBytes).toBeGreaterThan(0);
+  });
+
+  it('judges the targets', () => {
+    expect(md).toContain('### Targets');
+    expect(md).toMatch(/\| pg-dr backup ≤ 1\.15× native pipeline .* \| (PASS|MISS) \|/);
+    expect(md).toMatch(/\| restore ≤ 1\.3× pg_restore .* \| (PASS|MISS) \|/);
+  });
+});
