@@ -686,8 +686,10 @@ describe('cancelled (SIGTERM to the CLI, as GitHub cancels a run)', () => {
     });
     const afterSigterm = primaryProxy.stats().up - atSigterm;
     await expectCancelled(run, before);
-    // Aborted: the primary receives little more than what was on the wire.
-    expect(afterSigterm).toBeLessThan(300_000);
+    // Aborted: the primary receives little more than what was on the wire when the signal
+    // came (~256 KiB/s for a moment), not the rest of the 8 MiB part, which at this rate
+    // would still be flowing (≈1.9 MB) when GitHub's 7.5 s grace period ends.
+    expect(afterSigterm).toBeLessThan(1_000_000);
   });
 
   // BUG (same cause, and cleanup() has no deadline): with one destination hanging, a
