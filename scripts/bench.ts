@@ -12,9 +12,9 @@
 // (in this process, so every command is spawned asynchronously), the built CLI
 // (`node dist/cli/index.js`). Each run is bounded by --run-timeout; the whole by
 // --max-minutes (what is left is skipped and said so in the report).
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -42,7 +42,7 @@ import {
   renderReport,
   type SizeInfo,
 } from './bench/report.js';
-import { type TreeStats, watchTree } from './bench/sampler.js';
+import { killTree, type TreeStats, watchTree } from './bench/sampler.js';
 import {
   CORE_STAGES,
   ISOLATED,
@@ -54,9 +54,11 @@ import {
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const PRESETS: Record<string, number> = { tiny: 12e6, small: 150e6, large: 1500e6 };
-const CLI = resolve('dist/cli/index.js');
+const BUILT_CLI = resolve('dist/cli/index.js');
 const RESTORE_PREFIX = 'restore-source/';
 const HAVE_TIME = existsSync('/usr/bin/time');
+/** Root pids of the measured commands running now. */
+const running = new Set<number>();
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -157,7 +159,8 @@ async function requireTools(): Promise<void> {
     throw new Error(
       `Missing tools: ${missing.join(', ')} (Debian: apt-get install zstd age gnupg coreutils).`,
     );
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run package\` first.`);
+  if (!existsSync(BUILT_CLI))
+    throw new Error(`${BUILT_CLI} is missing: run \`npm run package\` first.`);
 }
 
 /** One command, measured: wall time, the process tree's memory/CPU/writes, the temp dir. */
@@ -189,7 +192,7 @@ class Bench {
   async measure(
     cmd: string,
     args: readonly string[],
-    o: { env: Record<string, string>; tmpDir?: string; timeoutS: number },
+    o: { env: Record<string, string>; tmpDir?: string; timeoutS: number; cwd?: string },
   ): Promise<Measured> {
     const timeFile = join(this.work, `time-${++this.n}.txt`);
     const loadBefore = loadAverage();
@@ -200,6 +203,7 @@ class Bench {
       ? ['/usr/bin/time', ['-f', '%M', '-o', timeFile, cmd, ...args]]
       : [cmd, [...args]];
     const child = execa(file, argv, {
+      ...(o.cwd ? { cwd: o.cwd } : {}),
       env: o.env,
       extendEnv: false,
       stdin: 'ignore',
@@ -209,12 +213,14 @@ class Bench {
       maxBuffer: 64 * 1024 * 1024,
       cleanup: true,
     });
+    running.add(child.pid as number);
     const watch = watchTree(child.pid as number, {
       ...(o.tmpDir ? { tmpDir: o.tmpDir } : {}),
       alsoCpu: [this.postmaster],
     });
     const r = await child;
     const seconds = (performance.now() - t0) / 1000;
+    running.delete(child.pid as number);
     const stats = watch.stop();
     const cpu = process.cpuUsage(cpu0);
     let timeMaxRss: number | null = null;
@@ -270,6 +276,28 @@ async function objectSize(server: S3Server, bucket: string, key: string): Promis
   }
 }
 
+/**
+ * Copies the code under test — the built CLI, and src/ plus scripts/bench/ for the stage
+ * runs — into the work dir, so a rebuild or an edit in the checkout during a long run
+ * cannot change (or break) what is measured half-way.
+ */
+async function snapshotCode(
+  work: string,
+): Promise<{ root: string; cli: string; cliSha256: string }> {
+  const root = join(work, 'code');
+  await cp('dist/cli', join(root, 'dist/cli'), { recursive: true });
+  await cp('src', join(root, 'src'), { recursive: true });
+  await cp('scripts/bench', join(root, 'scripts/bench'), { recursive: true });
+  await cp('package.json', join(root, 'package.json'));
+  await symlink(resolve('node_modules'), join(root, 'node_modules'));
+  const cli = join(root, 'dist/cli/index.js');
+  return {
+    root,
+    cli,
+    cliSha256: createHash('sha256').update(readFileSync(cli)).digest('hex'),
+  };
+}
+
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   await requireTools();
@@ -277,7 +305,19 @@ async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   log(`bench: load average ${loadAverage()}; starting PostgreSQL and two s3rver`);
   const work = await mkdtemp(join(tmpdir(), 'pg-dr-bench-'));
+  const code = await snapshotCode(work);
+  const CLI = code.cli;
   const [pg, s3] = await Promise.all([startPostgres({ name: 'bench' }), startS3Pair()]);
+  // Interrupted (Ctrl-C, a timeout): stop what runs, the cluster and the servers, then exit.
+  const stopAll = (signal: NodeJS.Signals) => {
+    log(`bench: ${signal}, stopping`);
+    for (const pid of running) killTree(pid);
+    void Promise.all([pg.stop(), s3.stop()])
+      .then(() => rm(work, { recursive: true, force: true }))
+      .finally(() => process.exit(130));
+  };
+  process.once('SIGINT', stopAll);
+  process.once('SIGTERM', stopAll);
   const notes: string[] = [];
   try {
     const postmaster = Number(
@@ -293,6 +333,12 @@ async function main(): Promise<void> {
       aws,
       serverVersion: ver?.v ?? '?',
     });
+    const head = await execa('git', ['rev-parse', '--short', 'HEAD'], { reject: false });
+    const dirty = await execa('git', ['status', '--porcelain', '--', 'dist', 'src'], {
+      reject: false,
+    });
+    (machine.versions as Record<string, string>)['pg-dr'] =
+      `${head.stdout.trim() || '?'}${dirty.stdout.trim() ? ' + uncommitted changes' : ''}, dist/cli/index.js sha256 ${code.cliSha256.slice(0, 12)}`;
     const result: BenchResult = {
       startedAt,
       finishedAt: startedAt,
@@ -492,7 +538,7 @@ async function main(): Promise<void> {
               if (a !== b || a === 0) throw new Error(`native: object sizes differ (${a} vs ${b})`);
               stored = a;
               if (!nativeChecked) {
-                await checkNativeObject(
+                await checkAgeObject(
                   s3.primary,
                   key,
                   identityFile,
@@ -657,6 +703,7 @@ async function main(): Promise<void> {
                 { name: 'secondary', endpoint: s3.secondary.endpoint, bucket: SECONDARY_BUCKET },
               ],
               key: `stages/${spec.label}-${rep}.bin`,
+              archiveBytes,
               isolatedBytes: Math.min(
                 256 * 2 ** 20,
                 Math.max(16 * 2 ** 20, compressed ?? archiveBytes / 3),
@@ -666,6 +713,7 @@ async function main(): Promise<void> {
               opts.node,
               ['--import', 'tsx', 'scripts/bench/stages.ts', JSON.stringify(cfg)],
               {
+                cwd: code.root,
                 env: { ...baseEnv, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
                 timeoutS,
               },
@@ -675,13 +723,31 @@ async function main(): Promise<void> {
               if (m.ok)
                 stage_ = JSON.parse(m.stdout.trim().split('\n').at(-1) ?? '') as StageResult;
             } catch {}
-            record(
-              stage,
-              'stage',
-              rep,
-              m.ok && !stage_ ? { ...m, ok: false, error: 'no result line' } : m,
-              stage_ ? { stage: stage_ } : {},
-            );
+            let checked: Measured =
+              m.ok && !stage_ ? { ...m, ok: false, error: 'no result line' } : m;
+            // The experimental age writer must produce what the age CLI reads.
+            if (
+              checked.ok &&
+              stage.includes('age native') &&
+              !stage.startsWith('iso:') &&
+              rep === 1
+            ) {
+              try {
+                await checkAgeObject(
+                  s3.primary,
+                  cfg.key,
+                  identityFile,
+                  pgRestore,
+                  baseEnv,
+                  archiveBytes,
+                  timeoutS,
+                  !stage.includes('none'),
+                );
+              } catch (e) {
+                checked = { ...checked, ok: false, error: (e as Error).message };
+              }
+            }
+            record(stage, 'stage', rep, checked, stage_ ? { stage: stage_ } : {});
             await bench.clean();
           }
         }
@@ -738,8 +804,8 @@ function rotate<T>(xs: readonly T[], k: number): T[] {
   return [...xs.slice(n), ...xs.slice(0, n)];
 }
 
-/** The native pipeline's object decrypts with `age`, decompresses and is a whole archive. */
-async function checkNativeObject(
+/** An object decrypts with the `age` CLI, decompresses and is a whole archive. */
+async function checkAgeObject(
   server: S3Server,
   key: string,
   identityFile: string,
@@ -747,6 +813,7 @@ async function checkNativeObject(
   env: Record<string, string>,
   archiveBytes: number,
   timeoutS: number,
+  zstd = true,
 ): Promise<void> {
   const c = server.client();
   try {
@@ -756,7 +823,7 @@ async function checkNativeObject(
       'bash',
       [
         '-c',
-        'set -euo pipefail; age -d -i "$ID" | zstd -q -d -c > "$FILE"; stat -c %s "$FILE"; "$PG_RESTORE" --list "$FILE" | grep -c "TABLE DATA"; rm -f "$FILE"',
+        `set -euo pipefail; age -d -i "$ID" | ${zstd ? 'zstd -q -d -c' : 'cat'} > "$FILE"; stat -c %s "$FILE"; "$PG_RESTORE" --list "$FILE" | grep -c "TABLE DATA"; rm -f "$FILE"`,
       ],
       {
         env: {
@@ -772,12 +839,12 @@ async function checkNativeObject(
     );
     const [n, tables] = r.stdout.trim().split('\n').map(Number);
     if (r.exitCode !== 0 || !tables || tables < 4 || !n)
-      throw new Error(`native pipeline object is not a whole archive: ${r.stderr}`);
+      throw new Error(`${key}: not a whole archive after age -d: ${r.stderr}`);
     // The archive size can differ by a few bytes (pg_dump writes its run's timestamp).
     if (Math.abs(n - archiveBytes) > archiveBytes * 0.01)
-      throw new Error(`native pipeline object holds ${n} archive bytes, expected ~${archiveBytes}`);
+      throw new Error(`${key}: holds ${n} archive bytes, expected ~${archiveBytes}`);
     log(
-      `   native pipeline object checked: age -d | zstd -d | pg_restore --list → ${tables} tables, ${n} bytes`,
+      `   ${key} checked: age -d${zstd ? ' | zstd -d' : ''} | pg_restore --list → ${tables} tables, ${n} bytes`,
     );
   } finally {
     c.destroy();

@@ -210,3 +210,15 @@ export function watchTree(
     },
   };
 }
+
+/** SIGTERM to `root` and every descendant (deepest first). */
+export function killTree(root: number): void {
+  const pids = [...treeOf([root]).keys()].reverse();
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+}

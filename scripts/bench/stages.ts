@@ -4,10 +4,12 @@
 // up to a given stage, runs it once and prints one JSON line: seconds, bytes, CPU.
 //
 //   tsx scripts/bench/stages.ts '<json config>'
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable, type Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
+import { zstdCompressArgs } from '../../src/compression/index.js';
 import { encryptStream } from '../../src/crypto/age.js';
 import { DigestStream } from '../../src/crypto/digest.js';
 import { startDump } from '../../src/postgres/dump.js';
@@ -29,6 +31,8 @@ export interface StageConfig {
   readonly key: string;
   /** Bytes for the in-memory (isolated) stages. */
   readonly isolatedBytes: number;
+  /** Size of the -Z0 archive, for stages where node never sees it (an OS pipe). */
+  readonly archiveBytes: number;
 }
 
 export interface StageResult {
@@ -46,6 +50,8 @@ export interface StageResult {
 interface Plan {
   readonly compression: 'zstd' | 'none';
   readonly zstdArgs?: readonly string[];
+  /** pg_dump's stdout handed to zstd as its stdin (a kernel pipe, as in a shell). */
+  readonly osPipe?: boolean;
   readonly age: 'js' | 'native' | 'worker' | null;
   readonly sha: boolean;
   readonly upload: UploadShape | 'default' | null;
@@ -90,6 +96,21 @@ export const PLANS: Readonly<Record<string, Plan>> = {
     age: 'js',
     sha: true,
     upload: { partSize: 8 * MiB, queueSize: 8 },
+  },
+  'x: pg_dump → zstd OS pipe': {
+    compression: 'zstd',
+    osPipe: true,
+    age: 'js',
+    sha: true,
+    upload: 'default',
+  },
+  'x: OS pipe + age native + zstd -1': {
+    compression: 'zstd',
+    osPipe: true,
+    zstdArgs: ['-q', '-c', '-1', '-T0'],
+    age: 'native',
+    sha: true,
+    upload: 'default',
   },
   'x: parts 8 MiB × 2': {
     compression: 'zstd',
@@ -161,7 +182,26 @@ async function runPlan(
 ): Promise<{ inBytes: number; outBytes: number }> {
   const target = parseDatabaseUrl('database-url', cfg.databaseUrl);
   let dump: { stream: Readable; done: Promise<void>; rawBytes: () => number | null };
-  if (plan.zstdArgs) {
+  if (plan.osPipe) {
+    // Node never touches the archive: zstd reads pg_dump's stdout directly.
+    const pd = spawn(cfg.pgDump, ['--format=custom', '--no-password', '--compress=0'], {
+      env: libpqEnv(target),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const z = spawn(cfg.zstd, [...(plan.zstdArgs ?? zstdCompressArgs())], {
+      stdio: [pd.stdout, 'pipe', 'inherit'],
+    });
+    pd.stdout?.destroy();
+    const exited = (c: ReturnType<typeof spawn>, name: string) =>
+      new Promise<void>((ok, fail) =>
+        c.on('close', (code) => (code === 0 ? ok() : fail(new Error(`${name} exited ${code}`)))),
+      );
+    dump = {
+      stream: z.stdout as Readable,
+      done: Promise.all([exited(pd, 'pg_dump'), exited(z, 'zstd')]).then(() => undefined),
+      rawBytes: () => cfg.archiveBytes,
+    };
+  } else if (plan.zstdArgs) {
     // A zstd variant: the same shape as startDump, other arguments.
     const pd = execa(cfg.pgDump, ['--format=custom', '--no-password', '--compress=0'], {
       env: libpqEnv(target),
