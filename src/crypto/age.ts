@@ -1,7 +1,8 @@
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { Decrypter, Encrypter, identityToRecipient } from 'age-encryption';
+import { createCipheriv, randomBytes, scrypt } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { Decrypter, Encrypter, identityToRecipient, type Recipient, Stanza } from 'age-encryption';
 import { InputError } from '../errors.js';
+import { PayloadOpener, PayloadSealer, payloadKey, TAG } from './stream.js';
 
 /** How backups are encrypted: public keys (recommended) or a passphrase (age scrypt). */
 export type EncryptionSettings =
@@ -83,14 +84,82 @@ function encrypter(settings: EncryptionSettings): Encrypter {
   return e;
 }
 
-/** Encrypts a stream into the age format (readable by the `age` CLI). */
+/**
+ * The age header and payload nonce for `settings`, and the payload key. age-encryption
+ * writes the header (one stanza per recipient, or the scrypt stanza, and the MAC): it
+ * encrypts an empty file, whose output is header ‖ 16-byte nonce ‖ the empty last chunk
+ * (a 16-byte tag), and a recipient of ours that adds no stanza hands over the file key.
+ */
+async function openPayload(settings: EncryptionSettings): Promise<{ head: Buffer; key: Buffer }> {
+  let fileKey: Uint8Array | null = null;
+  const capture: Recipient = {
+    wrapFileKey(k: Uint8Array) {
+      fileKey = k;
+      return [];
+    },
+  };
+  const e = new Encrypter();
+  if (settings.mode === 'passphrase') {
+    e.addRecipient(new NodeScryptRecipient(settings.passphrase));
+  } else {
+    for (const r of settings.recipients) e.addRecipient(r);
+  }
+  e.addRecipient(capture);
+  const empty = Buffer.from(await e.encrypt(new Uint8Array(0)));
+  const head = empty.subarray(0, empty.length - TAG);
+  // The header's last line ("--- <mac>") ends just before the nonce.
+  if (fileKey === null || head[head.length - NONCE - 1] !== 0x0a)
+    throw new Error('age-encryption did not produce the expected header');
+  return { head, key: payloadKey(fileKey, head.subarray(head.length - NONCE)) };
+}
+
+const NONCE = 16;
+const SCRYPT_LOG_N = 18;
+
+/**
+ * age's scrypt recipient (passphrase mode), with Node's scrypt: the same stanza as
+ * age-encryption's, in a form that also hands over the file key. N = 2^18, r = 8, p = 1
+ * (age's default work factor) needs 256 MiB for the derivation, freed right after.
+ */
+class NodeScryptRecipient implements Recipient {
+  constructor(private readonly passphrase: string) {}
+
+  async wrapFileKey(fileKey: Uint8Array): Promise<Stanza[]> {
+    const salt = randomBytes(16);
+    const label = Buffer.from('age-encryption.org/v1/scrypt');
+    const key = await new Promise<Buffer>((ok, fail) =>
+      scrypt(
+        this.passphrase,
+        Buffer.concat([label, salt]),
+        32,
+        { N: 2 ** SCRYPT_LOG_N, r: 8, p: 1, maxmem: 300 * 2 ** 20 },
+        (err, k) => (err ? fail(err) : ok(k)),
+      ),
+    );
+    const c = createCipheriv('chacha20-poly1305', key, Buffer.alloc(12), { authTagLength: TAG });
+    const body = Buffer.concat([c.update(fileKey), c.final(), c.getAuthTag()]);
+    return [
+      new Stanza(
+        ['scrypt', salt.toString('base64').replace(/=+$/, ''), String(SCRYPT_LOG_N)],
+        body,
+      ),
+    ];
+  }
+}
+
+/**
+ * Encrypts a stream into the age format (readable by the `age` CLI): the header from
+ * age-encryption, the payload sealed by OpenSSL's ChaCha20-Poly1305 (src/crypto/stream.ts).
+ */
 export async function encryptStream(
   settings: EncryptionSettings,
   input: Readable,
 ): Promise<Readable> {
-  const web = Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>;
-  const out = await encrypter(settings).encrypt(web);
-  return Readable.fromWeb(out as unknown as WebReadableStream<Uint8Array>);
+  const { head, key } = await openPayload(settings);
+  const sealer = new PayloadSealer(key, head);
+  input.on('error', (e) => sealer.destroy(e));
+  input.pipe(sealer);
+  return sealer;
 }
 
 /** Encrypts a small buffer (the manifest never is; the config bundle may be). */
@@ -101,9 +170,16 @@ export async function encryptBuffer(
   return encrypter(settings).encrypt(data);
 }
 
+/** Longest header read before giving up: many recipients, post-quantum ones included. */
+const MAX_HEADER = 1024 * 1024;
+const MAGIC = Buffer.from('age-encryption.org/v1\n');
+const MAC_LINE = Buffer.from('\n--- ');
+
 /**
- * Decrypts an age stream. The header is read before this resolves, so a wrong key
- * fails here, before any plaintext is produced.
+ * Decrypts an age stream. The header is read and checked (a key that matches, the MAC)
+ * before this resolves, so a wrong key fails here, before any plaintext is produced.
+ * The header is age-encryption's work; the payload is opened by OpenSSL's
+ * ChaCha20-Poly1305 (src/crypto/stream.ts).
  */
 export async function decryptStream(
   settings: DecryptionSettings,
@@ -112,7 +188,79 @@ export async function decryptStream(
   const d = new Decrypter();
   if (settings.mode === 'passphrase') d.addPassphrase(settings.passphrase);
   else for (const i of settings.identities) d.addIdentity(i);
-  const web = Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>;
-  const out = await d.decrypt(web);
-  return Readable.fromWeb(out as unknown as WebReadableStream<Uint8Array>);
+  const { header, nonce, rest } = await readHeader(input);
+  const fileKey = await d.decryptHeader(header);
+  const opener = new PayloadOpener(payloadKey(fileKey, nonce));
+  input.on('error', (e) => opener.destroy(e));
+  if (rest.length > 0) opener.write(rest);
+  input.pipe(opener);
+  return opener;
+}
+
+/** Reads the header and the payload nonce off `input`; `rest` is what followed them. */
+async function readHeader(
+  input: Readable,
+): Promise<{ header: Buffer; nonce: Buffer; rest: Buffer }> {
+  let buf: Buffer = Buffer.alloc(0);
+  let headerEnd = -1;
+  for (;;) {
+    if (headerEnd < 0) {
+      if (buf.length >= MAGIC.length && !buf.subarray(0, MAGIC.length).equals(MAGIC))
+        throw new Error(
+          buf.subarray(0, 10).toString('latin1') === '-----BEGIN'
+            ? 'the object is ASCII-armored age: not what pg-dr writes'
+            : 'not an age-encryption.org/v1 file',
+        );
+      const mac = buf.indexOf(MAC_LINE);
+      const eol = mac < 0 ? -1 : buf.indexOf(0x0a, mac + MAC_LINE.length);
+      if (eol >= 0) headerEnd = eol + 1;
+      else if (buf.length > MAX_HEADER)
+        throw new Error(`no end of the age header in the first ${MAX_HEADER} bytes`);
+    }
+    if (headerEnd >= 0 && buf.length >= headerEnd + NONCE) {
+      return {
+        header: buf.subarray(0, headerEnd),
+        nonce: buf.subarray(headerEnd, headerEnd + NONCE),
+        rest: buf.subarray(headerEnd + NONCE),
+      };
+    }
+    const chunk = await nextChunk(input);
+    if (chunk === null)
+      throw new Error(
+        `the age file ends after ${buf.length} bytes, inside its ${headerEnd < 0 ? 'header' : 'payload nonce'}`,
+      );
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+  }
+}
+
+/** The next chunk of a paused readable, or null at its end; rejects on its error. */
+function nextChunk(input: Readable): Promise<Buffer | null> {
+  const c = input.read() as Buffer | null;
+  if (c !== null) return Promise.resolve(c);
+  if (input.readableEnded) return Promise.resolve(null);
+  if (input.errored) return Promise.reject(input.errored);
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      input.off('readable', onReadable);
+      input.off('end', onEnd);
+      input.off('error', onError);
+    };
+    const onReadable = () => {
+      const r = input.read() as Buffer | null;
+      if (r === null) return;
+      done();
+      resolve(r);
+    };
+    const onEnd = () => {
+      done();
+      resolve(null);
+    };
+    const onError = (e: Error) => {
+      done();
+      reject(e);
+    };
+    input.on('readable', onReadable);
+    input.on('end', onEnd);
+    input.on('error', onError);
+  });
 }

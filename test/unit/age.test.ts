@@ -1,6 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   decryptStream,
@@ -316,5 +320,142 @@ describe('encryptStream / decryptStream', () => {
       Readable.from([tampered]),
     );
     await expect(digest(plain)).rejects.toThrow();
+  });
+});
+
+// The payload is sealed by our own code (src/crypto/stream.ts) and the header by
+// age-encryption: the result must be age v1 for every reader, at every chunk boundary.
+describe('age v1 payload format (native ChaCha20-Poly1305)', () => {
+  const CHUNK = 64 * 1024;
+  const SIZES = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 777];
+
+  async function ours(data: Buffer, recipients: string[]): Promise<Buffer> {
+    // Uneven input pieces, so chunk boundaries never line up with writes.
+    const pieces: Buffer[] = [];
+    for (let i = 0; i < data.length; i += 7_919) pieces.push(data.subarray(i, i + 7_919));
+    return collect(await encryptStream({ mode: 'recipients', recipients }, Readable.from(pieces)));
+  }
+
+  it.each(SIZES)('%i bytes: the library and the age CLI decrypt what we write', async (n) => {
+    const data = randomBytes(n);
+    const encrypted = await ours(data, [alice.recipient, bob.recipient]);
+    // age: header, 16-byte nonce, ceil(n / 64 KiB) chunks (one when empty) of +16 bytes.
+    const chunks = Math.max(1, Math.ceil(n / CHUNK));
+    const headerEnd = encrypted.indexOf('\n---') + 1;
+    const header = encrypted.subarray(0, encrypted.indexOf(0x0a, headerEnd) + 1);
+    expect(encrypted.length).toBe(header.length + 16 + n + 16 * chunks);
+
+    const d = new Decrypter();
+    d.addIdentity(bob.identity);
+    expect(Buffer.from(await d.decrypt(encrypted)).equals(data)).toBe(true);
+
+    const dir = await mkdtemp(join(tmpdir(), 'age-cli-'));
+    try {
+      await writeFile(join(dir, 'key'), `${alice.identity}\n`, { mode: 0o600 });
+      const r = await execa('age', ['-d', '-i', join(dir, 'key')], {
+        input: encrypted,
+        encoding: 'buffer',
+        reject: false,
+      });
+      expect(r.exitCode).toBe(0);
+      expect(Buffer.from(r.stdout).equals(data)).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each(SIZES)('%i bytes: we decrypt what age-encryption writes', async (n) => {
+    const data = randomBytes(n);
+    const e = new Encrypter();
+    e.addRecipient(alice.recipient);
+    const encrypted = Buffer.from(await e.encrypt(data));
+    // Delivered in 1000-byte pieces: the header, the nonce and chunks straddle them.
+    const pieces: Buffer[] = [];
+    for (let i = 0; i < encrypted.length; i += 1000) pieces.push(encrypted.subarray(i, i + 1000));
+    const out = await collect(
+      await decryptStream(
+        { mode: 'identities', identities: [alice.identity] },
+        Readable.from(pieces),
+      ),
+    );
+    expect(out.equals(data)).toBe(true);
+  });
+
+  it('the age CLI decrypts what it encrypted, through decryptStream', async () => {
+    const data = randomBytes(3 * CHUNK + 5);
+    const r = await execa('age', ['-r', alice.recipient], { input: data, encoding: 'buffer' });
+    const out = await collect(
+      await decryptStream(
+        { mode: 'identities', identities: [alice.identity] },
+        Readable.from([Buffer.from(r.stdout)]),
+      ),
+    );
+    expect(out.equals(data)).toBe(true);
+  });
+
+  /** Decrypts fully; the plaintext released before the failure, and the error. */
+  async function attempt(encrypted: Buffer): Promise<{ released: number; error: Error | null }> {
+    let released = 0;
+    try {
+      const s = await decryptStream(
+        { mode: 'identities', identities: [alice.identity] },
+        Readable.from([encrypted]),
+      );
+      for await (const c of s) released += (c as Buffer).length;
+      return { released, error: null };
+    } catch (e) {
+      return { released, error: e as Error };
+    }
+  }
+
+  it('a cut at a chunk boundary, inside a chunk, or inside the header fails; trailing bytes fail', async () => {
+    const data = randomBytes(3 * CHUNK + 100);
+    const encrypted = await ours(data, [alice.recipient]);
+    const payloadStart = encrypted.length - (data.length + 4 * 16);
+    const atBoundary = encrypted.subarray(0, payloadStart + 2 * (CHUNK + 16));
+    const cut = await attempt(atBoundary);
+    expect(cut.error?.message).toMatch(/chunk 1 \(the last one read\) fails authentication/);
+    // Chunk 0 was whole and authentic; chunk 1 was never released.
+    expect(cut.released).toBeLessThanOrEqual(CHUNK);
+
+    expect((await attempt(encrypted.subarray(0, encrypted.length - 50))).error?.message).toMatch(
+      /fails authentication/,
+    );
+    expect((await attempt(encrypted.subarray(0, payloadStart + 10))).error?.message).toMatch(
+      /truncated/,
+    );
+    expect((await attempt(encrypted.subarray(0, payloadStart - 5))).error?.message).toMatch(
+      /inside its payload nonce/,
+    );
+    expect((await attempt(encrypted.subarray(0, 40))).error?.message).toMatch(/inside its header/);
+    expect((await attempt(Buffer.concat([encrypted, Buffer.from('x')]))).error?.message).toMatch(
+      /fails authentication/,
+    );
+    expect(
+      (await attempt(Buffer.from('PGDMP not age at all, a plain archive'))).error?.message,
+    ).toMatch(/not an age-encryption.org\/v1 file/);
+    expect((await attempt(encrypted)).error).toBeNull();
+  });
+
+  it('a modified chunk is never released; the chunks before it are', async () => {
+    const data = randomBytes(4 * CHUNK);
+    const encrypted = Buffer.from(await ours(data, [alice.recipient]));
+    const payloadStart = encrypted.length - (data.length + 4 * 16);
+    const at = payloadStart + 2 * (CHUNK + 16) + 123; // inside chunk 2
+    encrypted[at] = (encrypted[at] ?? 0) ^ 0x80;
+    const r = await attempt(encrypted);
+    expect(r.error?.message).toMatch(/chunk 2 fails authentication/);
+    expect(r.released).toBeLessThanOrEqual(2 * CHUNK);
+  });
+
+  it('a passphrase file (our scrypt stanza) is read by age-encryption', async () => {
+    const data = randomBytes(CHUNK + 3);
+    const encrypted = await collect(
+      await encryptStream({ mode: 'passphrase', passphrase: 'tr0ub4dor&3' }, Readable.from([data])),
+    );
+    expect(encrypted.toString('latin1')).toMatch(/\n-> scrypt [A-Za-z0-9+/]{22} 18\n/);
+    const d = new Decrypter();
+    d.addPassphrase('tr0ub4dor&3');
+    expect(Buffer.from(await d.decrypt(encrypted)).equals(data)).toBe(true);
   });
 });
