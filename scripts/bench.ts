@@ -725,13 +725,8 @@ async function main(): Promise<void> {
             } catch {}
             let checked: Measured =
               m.ok && !stage_ ? { ...m, ok: false, error: 'no result line' } : m;
-            // The experimental age writer must produce what the age CLI reads.
-            if (
-              checked.ok &&
-              stage.includes('age native') &&
-              !stage.startsWith('iso:') &&
-              rep === 1
-            ) {
+            // What pg-dr's own age writer stored must be what the age CLI reads.
+            if (checked.ok && (stage.startsWith('+ uploads') || stage === 'x: none') && rep === 1) {
               try {
                 await checkAgeObject(
                   s3.primary,

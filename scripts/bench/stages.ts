@@ -8,6 +8,8 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable, type Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { Encrypter } from 'age-encryption';
 import { execa } from 'execa';
 import { zstdCompressArgs } from '../../src/compression/index.js';
 import { encryptStream } from '../../src/crypto/age.js';
@@ -17,8 +19,6 @@ import { libpqEnv, parseDatabaseUrl } from '../../src/postgres/url.js';
 import { createDestination } from '../../src/storage/destination.js';
 import { chooseUploadShape, type UploadShape } from '../../src/storage/part-size.js';
 import { replicate } from '../../src/storage/replicate.js';
-import { nativeAgeEncrypt } from './age-native.js';
-import { workerAgeEncrypt } from './age-worker.js';
 
 export interface StageConfig {
   readonly stage: string;
@@ -52,101 +52,44 @@ interface Plan {
   readonly zstdArgs?: readonly string[];
   /** pg_dump's stdout handed to zstd as its stdin (a kernel pipe, as in a shell). */
   readonly osPipe?: boolean;
-  readonly age: 'js' | 'native' | 'worker' | null;
+  /** pg-dr's encryptStream (payload by node:crypto), or age-encryption's own JS cipher. */
+  readonly age: 'pg-dr' | 'js' | null;
   readonly sha: boolean;
   readonly upload: UploadShape | 'default' | null;
 }
 
 const MiB = 1024 * 1024;
+const FULL = { compression: 'zstd', age: 'pg-dr', sha: true, upload: 'default' } as const;
 
 /** The stage breakdown (cumulative) and the tuning experiments, by name. */
 export const PLANS: Readonly<Record<string, Plan>> = {
   'pg_dump → node': { compression: 'none', age: null, sha: false, upload: null },
   '+ zstd -3 -T0': { compression: 'zstd', age: null, sha: false, upload: null },
-  '+ age (JS)': { compression: 'zstd', age: 'js', sha: false, upload: null },
-  '+ sha256 ×2': { compression: 'zstd', age: 'js', sha: true, upload: null },
-  '+ uploads ×2 (= pg-dr pipeline)': {
-    compression: 'zstd',
-    age: 'js',
-    sha: true,
-    upload: 'default',
-  },
-  'x: age native (node:crypto)': {
-    compression: 'zstd',
-    age: 'native',
-    sha: true,
-    upload: 'default',
-  },
-  'x: age JS in a worker': { compression: 'zstd', age: 'worker', sha: true, upload: 'default' },
-  'x: zstd -1 -T0': {
-    compression: 'zstd',
-    zstdArgs: ['-q', '-c', '-1', '-T0'],
-    age: 'js',
-    sha: true,
-    upload: 'default',
-  },
-  'x: parts 16 MiB × 4': {
-    compression: 'zstd',
-    age: 'js',
-    sha: true,
-    upload: { partSize: 16 * MiB, queueSize: 4 },
-  },
-  'x: parts 8 MiB × 8': {
-    compression: 'zstd',
-    age: 'js',
-    sha: true,
-    upload: { partSize: 8 * MiB, queueSize: 8 },
-  },
-  'x: pg_dump → zstd OS pipe': {
-    compression: 'zstd',
-    osPipe: true,
-    age: 'js',
-    sha: true,
-    upload: 'default',
-  },
-  'x: OS pipe + age native + zstd -1': {
-    compression: 'zstd',
-    osPipe: true,
-    zstdArgs: ['-q', '-c', '-1', '-T0'],
-    age: 'native',
-    sha: true,
-    upload: 'default',
-  },
-  'x: parts 8 MiB × 2': {
-    compression: 'zstd',
-    age: 'js',
-    sha: true,
-    upload: { partSize: 8 * MiB, queueSize: 2 },
-  },
-  'x: zstd -3 --single-thread': {
-    compression: 'zstd',
-    zstdArgs: ['-q', '-c', '-3', '--single-thread'],
-    age: 'js',
-    sha: true,
-    upload: 'default',
-  },
-  'x: age native + zstd -1': {
-    compression: 'zstd',
-    zstdArgs: ['-q', '-c', '-1', '-T0'],
-    age: 'native',
-    sha: true,
-    upload: 'default',
-  },
-  'x: none, age JS': { compression: 'none', age: 'js', sha: true, upload: 'default' },
-  'x: none, age native': { compression: 'none', age: 'native', sha: true, upload: 'default' },
+  '+ age': { compression: 'zstd', age: 'pg-dr', sha: false, upload: null },
+  '+ sha256 ×2': { compression: 'zstd', age: 'pg-dr', sha: true, upload: null },
+  '+ uploads ×2 (= pg-dr pipeline)': FULL,
+  'x: age JS cipher (age-encryption, before)': { ...FULL, age: 'js' },
+  'x: zstd -1 -T0': { ...FULL, zstdArgs: ['-q', '-c', '-1', '-T0'] },
+  'x: zstd -3 --single-thread': { ...FULL, zstdArgs: ['-q', '-c', '-3', '--single-thread'] },
+  'x: pg_dump → zstd OS pipe': { ...FULL, osPipe: true },
+  'x: parts 8 MiB × 2': { ...FULL, upload: { partSize: 8 * MiB, queueSize: 2 } },
+  'x: parts 8 MiB × 8': { ...FULL, upload: { partSize: 8 * MiB, queueSize: 8 } },
+  'x: parts 16 MiB × 4': { ...FULL, upload: { partSize: 16 * MiB, queueSize: 4 } },
+  'x: none': { ...FULL, compression: 'none' },
+  'x: none, age JS cipher (before)': { ...FULL, compression: 'none', age: 'js' },
 };
 
 export const CORE_STAGES = [
   'pg_dump → node',
   '+ zstd -3 -T0',
-  '+ age (JS)',
+  '+ age',
   '+ sha256 ×2',
   '+ uploads ×2 (= pg-dr pipeline)',
 ] as const;
 
 export const ISOLATED = [
-  'iso: age JS (memory)',
-  'iso: age native (memory)',
+  'iso: age, pg-dr (memory)',
+  'iso: age JS cipher (memory)',
   'iso: sha256 (memory)',
   'iso: uploads ×2 only',
 ] as const;
@@ -169,11 +112,14 @@ function counter(): { stream: Transform; bytes: () => number } {
   return { stream: p, bytes: () => n };
 }
 
-async function encrypt(kind: 'js' | 'native' | 'worker', recipient: string, input: Readable) {
-  if (kind === 'js') return encryptStream({ mode: 'recipients', recipients: [recipient] }, input);
-  const t = kind === 'native' ? nativeAgeEncrypt([recipient]) : workerAgeEncrypt([recipient]);
-  input.on('error', (e) => t.destroy(e));
-  return input.pipe(t);
+async function encrypt(kind: 'pg-dr' | 'js', recipient: string, input: Readable) {
+  if (kind === 'pg-dr')
+    return encryptStream({ mode: 'recipients', recipients: [recipient] }, input);
+  // age-encryption on its own: header and payload in JavaScript (what pg-dr did before).
+  const e = new Encrypter();
+  e.addRecipient(recipient);
+  const web = Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>;
+  return Readable.fromWeb((await e.encrypt(web)) as unknown as WebReadableStream<Uint8Array>);
 }
 
 async function runPlan(
@@ -328,7 +274,7 @@ async function runIsolated(cfg: StageConfig): Promise<{ inBytes: number; outByte
     for (const d of dests) d.client.destroy();
     out = total;
   } else {
-    const kind = cfg.stage.includes('native') ? 'native' : 'js';
+    const kind = cfg.stage.includes('JS') ? 'js' : 'pg-dr';
     await pipeline(await encrypt(kind, cfg.recipient, source()), count);
   }
   return { inBytes: total, outBytes: out };
