@@ -67,9 +67,9 @@ function branch(fan: FanOut, i: number) {
 }
 
 describe('chooseUploadShape', () => {
-  it('gives small databases 8 MiB parts, four at a time', () => {
+  it('gives small databases 8 MiB parts, two at a time', () => {
     for (const size of [0, 1, 100 * MiB, GiB, 10 * GiB, 38 * GiB])
-      expect(chooseUploadShape(size)).toEqual({ partSize: DEFAULT_PART_SIZE, queueSize: 4 });
+      expect(chooseUploadShape(size)).toEqual({ partSize: DEFAULT_PART_SIZE, queueSize: 2 });
     expect(DEFAULT_PART_SIZE).toBe(8 * MiB);
   });
 
@@ -98,7 +98,9 @@ describe('chooseUploadShape', () => {
       expect(partSize).toBeLessThanOrEqual(MAX_PART_SIZE);
       expect(Math.ceil(stream / partSize), `size ${size}`).toBeLessThanOrEqual(MAX_PARTS);
       expect(maxStreamBytes(partSize)).toBeGreaterThanOrEqual(stream);
-      expect([1, 2, 4]).toContain(queueSize);
+      expect([1, 2]).toContain(queueSize);
+      // Part buffers per destination stay within 3 parts, and 2 parts above 128 MiB.
+      expect(partSize * (queueSize + 1)).toBeLessThanOrEqual(Math.max(3 * 128 * MiB, 2 * partSize));
     }
   });
 
@@ -113,7 +115,7 @@ describe('chooseUploadShape', () => {
       expect(shape.partSize * (shape.queueSize + 1)).toBeLessThanOrEqual(512 * MiB);
       last = shape;
     }
-    expect(chooseUploadShape(100 * GiB)).toEqual({ partSize: 21 * MiB, queueSize: 4 });
+    expect(chooseUploadShape(100 * GiB)).toEqual({ partSize: 21 * MiB, queueSize: 2 });
     expect(chooseUploadShape(300 * GiB)).toEqual({ partSize: 63 * MiB, queueSize: 2 });
   });
 
