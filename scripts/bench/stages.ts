@@ -72,7 +72,7 @@ export const PLANS: Readonly<Record<string, Plan>> = {
   'x: zstd -1 -T0': { ...FULL, zstdArgs: ['-q', '-c', '-1', '-T0'] },
   'x: zstd -3 --single-thread': { ...FULL, zstdArgs: ['-q', '-c', '-3', '--single-thread'] },
   'x: pg_dump → zstd OS pipe': { ...FULL, osPipe: true },
-  'x: parts 8 MiB × 2': { ...FULL, upload: { partSize: 8 * MiB, queueSize: 2 } },
+  'x: parts 8 MiB × 4 (before)': { ...FULL, upload: { partSize: 8 * MiB, queueSize: 4 } },
   'x: parts 8 MiB × 8': { ...FULL, upload: { partSize: 8 * MiB, queueSize: 8 } },
   'x: parts 16 MiB × 4': { ...FULL, upload: { partSize: 16 * MiB, queueSize: 4 } },
   'x: none': { ...FULL, compression: 'none' },

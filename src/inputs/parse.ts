@@ -245,7 +245,18 @@ function parseDestination(
     accessKeyId: required(src, n('access-key-id'), 'the access key id'),
     secretAccessKey: required(src, n('secret-access-key'), 'the secret access key', true),
     forcePathStyle: parseBoolean(src, 'force-path-style'),
+    idleTimeoutMs: parseStorageTimeout(src) * 1000,
   };
+}
+
+function parseStorageTimeout(src: InputSource): number {
+  const n = parseWholeNumber(src, 'storage-timeout-seconds', 1);
+  if (n > 3600)
+    throw new InputError(
+      'storage-timeout-seconds',
+      `Invalid 'storage-timeout-seconds': "${n}". Expected a whole number of seconds from 1 to 3600.`,
+    );
+  return n;
 }
 
 function parseEncryption(src: InputSource): EncryptionSettings {

@@ -16,6 +16,7 @@ export const INPUT_SPECS = {
   "secondary-access-key-id": { default: "", description: "Access key id of the secondary destination." },
   "secondary-secret-access-key": { default: "", description: "Secret access key of the secondary destination. Secret." },
   "force-path-style": { default: "true", description: "Address buckets as `<endpoint>/<bucket>` (path style) instead of `<bucket>.<endpoint>`. Both B2 and R2 accept path style." },
+  "storage-timeout-seconds": { default: "120", description: "Seconds a storage request may go without a byte moving before it is abandoned and retried (up to 6 attempts). A destination that stops answering is then dropped, and a backup completes on the other one (degraded) instead of hanging until the job's timeout." },
   "github-token": { default: "${{ github.token }}", description: "Token for the alert feed (GitHub issues) and the workflow-run success rate." },
   "alert-labels": { default: "disaster-recovery", description: "Comma-separated labels put on alert issues; created when missing." },
   "artifact-retention-days": { default: "", description: "Days to keep the audit artifact (the manifest and the command's report, uploaded to the run). Empty: the repository's default." },

@@ -13,7 +13,12 @@ export interface DestinationSettings {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
   readonly forcePathStyle: boolean;
+  /** A request with no byte moving for this long is abandoned (and retried). */
+  readonly idleTimeoutMs?: number;
 }
+
+/** Default of `storage-timeout-seconds`. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 
 /** Checks an endpoint input: an http(s) URL without credentials or a path. */
 export function parseEndpoint(input: string, value: string): string {
@@ -44,7 +49,9 @@ export function defaultRegion(endpoint: string): string {
 /**
  * The one place S3 clients are made. Checksums only WHEN_REQUIRED: B2 rejects the SDK's
  * default checksum headers and s3rver silently corrupts streamed bodies with them.
- * Standard retries cover 500/503 and throttling.
+ * Standard retries cover 500/503 and throttling. Without a socket timeout the SDK waits
+ * forever on a server that accepted a request and went quiet; the fan-out, paced by the
+ * slower destination, would then stall the healthy one with it.
  */
 export function createS3Client(d: DestinationSettings): S3Client {
   return new S3Client({
@@ -56,5 +63,11 @@ export function createS3Client(d: DestinationSettings): S3Client {
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 6,
     retryMode: 'standard',
+    // Options for the SDK's own NodeHttpHandler. socketTimeout is an idle timeout (no
+    // byte in either direction), so a slow but moving upload is never cut.
+    requestHandler: {
+      connectionTimeout: Math.min(15_000, d.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS),
+      socketTimeout: d.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    },
   });
 }

@@ -205,6 +205,27 @@ const CASES: readonly BadInput[] = [
     expected: /Expected true or false/,
   },
   {
+    command: 'backup',
+    what: 'storage-timeout-seconds 0',
+    set: () => ({ 'storage-timeout-seconds': '0' }),
+    input: 'storage-timeout-seconds',
+    expected: /Expected a whole number ≥ 1/,
+  },
+  {
+    command: 'verify',
+    what: 'storage-timeout-seconds not a number',
+    set: () => ({ 'storage-timeout-seconds': '2m' }),
+    input: 'storage-timeout-seconds',
+    expected: /"2m"/,
+  },
+  {
+    command: 'backup',
+    what: 'storage-timeout-seconds over an hour',
+    set: () => ({ 'storage-timeout-seconds': '86400' }),
+    input: 'storage-timeout-seconds',
+    expected: /Expected a whole number of seconds from 1 to 3600/,
+  },
+  {
     command: 'list',
     what: 'artifact-retention-days 0',
     set: () => ({ 'artifact-retention-days': '0' }),

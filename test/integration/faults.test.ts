@@ -430,6 +430,28 @@ describe('a destination fails', () => {
     expect(parts.length).toBeGreaterThanOrEqual(2);
   });
 
+  it('one destination hangs mid-upload (accepts, then never answers): dropped after storage-timeout-seconds, degraded, the other complete', async () => {
+    faultsTested.push(
+      'primary hangs mid-upload: every byte held after 1 MB, new connections too (storage-timeout-seconds 1)',
+    );
+    primaryProxy.set({ kind: 'stall', afterBytes: 1_000_000, direction: 'up' });
+    const r = await runPgDr(
+      backupInputs({
+        'database-url': databaseUrlVia(pgProxy.port, 'big'),
+        'storage-timeout-seconds': '1',
+      }),
+      env(),
+    );
+    expect(primaryProxy.tripped).toBe(true);
+    const id = await expectDegraded(r, 'r2');
+    expect(r.failed).toMatch(/b2/);
+    expect(r.log).toMatch(/timed out after 1000 ms of inactivity/);
+    // The secondary has the whole backup, as it would without the hang.
+    const keys = await backupKeys(id);
+    expect(keys.r2).toContain(`disaster_recovery/${id}/manifest.json`);
+    expect(keys.r2).toContain(`disaster_recovery/${id}/database.dump.zst.age`);
+  });
+
   it('one destination answering 503 and 500 for a while: retried, ok, complete at both', async () => {
     faultsTested.push('primary answers 503 SlowDown (3 requests, then 1 s of uploads)');
     faultsTested.push('secondary answers 500 InternalError to 2 uploads');

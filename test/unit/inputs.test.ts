@@ -257,6 +257,7 @@ describe('parseSettings: backup', () => {
         accessKeyId: '0054a1b2c3d4e5f0000000001',
         secretAccessKey: SECRET_KEY,
         forcePathStyle: true,
+        idleTimeoutMs: 120_000,
       },
     ]);
   });
@@ -268,6 +269,7 @@ describe('parseSettings: backup', () => {
       'row-counts': 'estimate',
       'fail-on-degraded': 'FALSE',
       'force-path-style': 'false',
+      'storage-timeout-seconds': '45',
       'alert-labels': ' dr, ops ,,oncall ',
       'primary-name': 'b2',
       'primary-region': 'eu-central-003',
@@ -285,6 +287,7 @@ describe('parseSettings: backup', () => {
       name: 'b2',
       region: 'eu-central-003',
       forcePathStyle: false,
+      idleTimeoutMs: 45_000,
     });
   });
 
