@@ -64,12 +64,13 @@ const FULL = { compression: 'zstd', age: 'pg-dr', sha: true, upload: 'default' }
 /** The stage breakdown (cumulative) and the tuning experiments, by name. */
 export const PLANS: Readonly<Record<string, Plan>> = {
   'pg_dump → node': { compression: 'none', age: null, sha: false, upload: null },
-  '+ zstd -3 -T0': { compression: 'zstd', age: null, sha: false, upload: null },
+  '+ zstd -3 -T0 -B2MiB': { compression: 'zstd', age: null, sha: false, upload: null },
   '+ age': { compression: 'zstd', age: 'pg-dr', sha: false, upload: null },
   '+ sha256 ×2': { compression: 'zstd', age: 'pg-dr', sha: true, upload: null },
   '+ uploads ×2 (= pg-dr pipeline)': FULL,
   'x: age JS cipher (age-encryption, before)': { ...FULL, age: 'js' },
-  'x: zstd -1 -T0': { ...FULL, zstdArgs: ['-q', '-c', '-1', '-T0'] },
+  'x: zstd -3 -T0, default job size (before)': { ...FULL, zstdArgs: ['-q', '-c', '-3', '-T0'] },
+  'x: zstd -1 -T0 -B2MiB': { ...FULL, zstdArgs: ['-q', '-c', '-1', '-T0', '-B2097152'] },
   'x: zstd -3 --single-thread': { ...FULL, zstdArgs: ['-q', '-c', '-3', '--single-thread'] },
   'x: pg_dump → zstd OS pipe': { ...FULL, osPipe: true },
   'x: parts 8 MiB × 4 (before)': { ...FULL, upload: { partSize: 8 * MiB, queueSize: 4 } },
@@ -81,7 +82,7 @@ export const PLANS: Readonly<Record<string, Plan>> = {
 
 export const CORE_STAGES = [
   'pg_dump → node',
-  '+ zstd -3 -T0',
+  '+ zstd -3 -T0 -B2MiB',
   '+ age',
   '+ sha256 ×2',
   '+ uploads ×2 (= pg-dr pipeline)',

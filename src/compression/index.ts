@@ -20,8 +20,16 @@ export const DUMP_EXTENSION: Record<Compression, string> = { zstd: 'zst', gzip: 
 /** zstd level used: fast enough to keep up with pg_dump -Z0 on two cores, ~3-4× on SQL data. */
 export const ZSTD_LEVEL = 3;
 
+/**
+ * One worker per core (-T0), each compressing 2 MiB jobs (-B). zstd's default job at
+ * level 3 is several times larger, and each worker holds its job's input and output: 71 MiB
+ * with 2 threads and 95 MiB with 4 on a 400 MB sample, against 23 and 35 MiB with 2 MiB
+ * jobs, for 0.2% more output (BENCHMARKS.md). Plain bytes: every zstd reads them.
+ */
+export const ZSTD_JOB_BYTES = 2 * 1024 * 1024;
+
 export function zstdCompressArgs(level = ZSTD_LEVEL): string[] {
-  return ['-q', '-c', `-${level}`, '-T0'];
+  return ['-q', '-c', `-${level}`, '-T0', `-B${ZSTD_JOB_BYTES}`];
 }
 
 export function zstdDecompressArgs(): string[] {
