@@ -95,6 +95,22 @@ export const ISOLATED = [
   'iso: uploads ×2 only',
 ] as const;
 
+/** The benchmark's two s3rver destinations, as pg-dr builds them. */
+function destinationsOf(cfg: StageConfig) {
+  return cfg.destinations.map((d, i) =>
+    createDestination({
+      name: d.name,
+      role: i === 0 ? 'primary' : 'secondary',
+      endpoint: d.endpoint,
+      region: 'us-east-1',
+      bucket: d.bucket,
+      accessKeyId: 'S3RVER',
+      secretAccessKey: 'S3RVER',
+      forcePathStyle: true,
+    }),
+  );
+}
+
 function sink(): Writable {
   return new Writable({
     highWaterMark: MiB,
@@ -195,18 +211,7 @@ async function runPlan(
   let outBytes = 0;
   if (plan.upload) {
     const shape = plan.upload === 'default' ? chooseUploadShape(cfg.dbSizeBytes) : plan.upload;
-    const dests = cfg.destinations.map((d, i) =>
-      createDestination({
-        name: d.name,
-        role: i === 0 ? 'primary' : 'secondary',
-        endpoint: d.endpoint,
-        region: 'us-east-1',
-        bucket: d.bucket,
-        accessKeyId: 'S3RVER',
-        secretAccessKey: 'S3RVER',
-        forcePathStyle: true,
-      }),
-    );
+    const dests = destinationsOf(cfg);
     stream.on('data', (c: Buffer) => {
       outBytes += c.length;
     });
@@ -250,18 +255,7 @@ async function runIsolated(cfg: StageConfig): Promise<{ inBytes: number; outByte
   if (cfg.stage === 'iso: sha256 (memory)') {
     await pipeline(source(), new DigestStream(), count);
   } else if (cfg.stage === 'iso: uploads ×2 only') {
-    const dests = cfg.destinations.map((d, i) =>
-      createDestination({
-        name: d.name,
-        role: i === 0 ? 'primary' : 'secondary',
-        endpoint: d.endpoint,
-        region: 'us-east-1',
-        bucket: d.bucket,
-        accessKeyId: 'S3RVER',
-        secretAccessKey: 'S3RVER',
-        forcePathStyle: true,
-      }),
-    );
+    const dests = destinationsOf(cfg);
     const rep = replicate(
       source(),
       dests,
