@@ -10,14 +10,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
-import { appendFile, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { execa } from 'execa';
-import pg from 'pg';
-import { freePort } from './ports.js';
-import { type PgCluster, quoteIdent, randomPassword, resolvePgBinDir } from './postgres.js';
+import { type PgCluster, startPostgres } from './postgres.js';
 import { findBinary } from './tools.js';
 
 const IP = '/usr/sbin/ip';
@@ -212,29 +206,12 @@ export async function netnsExists(name: string): Promise<boolean> {
 }
 
 /** A cluster inside a namespace; `host` is `127.0.0.1` as seen from inside it. */
-export interface NetnsPgCluster extends PgCluster {
-  /** Directory of the Unix socket the test process uses (reachable from any namespace). */
-  readonly socketDir: string;
-  /** The server log so far. */
-  log(): Promise<string>;
-}
-
-const SUPERUSER = 'postgres';
-const OS_USER = 'postgres';
-const START_ATTEMPTS = 5;
-
-async function osUserIds(user: string): Promise<{ uid: number; gid: number }> {
-  const uid = Number((await execa('id', ['-u', user])).stdout.trim());
-  const gid = Number((await execa('id', ['-g', user])).stdout.trim());
-  if (!Number.isInteger(uid) || !Number.isInteger(gid))
-    throw new Error(`Cannot resolve uid/gid of OS user '${user}'`);
-  return { uid, gid };
-}
+export type NetnsPgCluster = PgCluster;
 
 /**
  * Starts PostgreSQL (as the `postgres` OS user) inside `ns`, listening on the namespace's
- * loopback `127.0.0.1` only (plus a Unix socket), SCRAM password auth over TCP, and
- * `log_connections = on` so a test can see who connected. Adapted from startPostgres.
+ * loopback `127.0.0.1` only (plus a Unix socket the test process uses), SCRAM password
+ * auth over TCP, and `log_connections = on` so a test can see who connected.
  */
 export async function startPostgresInNetns(
   ns: Netns,
@@ -243,146 +220,10 @@ export async function startPostgresInNetns(
   if (!isRoot()) throw new Error('startPostgresInNetns needs root');
   const ip = ipBinary();
   if (ip === undefined) throw new Error("startPostgresInNetns: the 'ip' command is not installed");
-  const binDir = opts.binDir ?? resolvePgBinDir();
-  const label = (opts.name ?? 'pg-netns').replace(/[^A-Za-z0-9_-]/g, '_');
-  const baseDir = await mkdtemp(join(tmpdir(), `pg-dr-${label}-`));
-  const dataDir = join(baseDir, 'data');
-  const logFile = join(baseDir, 'postgres.log');
-  const pwFile = join(baseDir, 'pwfile');
-  const password = randomPassword();
-  const asPostgres = (file: string, args: readonly string[]): [string, string[]] => [
-    'runuser',
-    ['-u', OS_USER, '--', join(binDir, file), ...args],
-  ];
-  const inNetns = (file: string, args: readonly string[]): [string, string[]] => {
-    const [cmd, argv] = asPostgres(file, args);
-    return [ip, ['netns', 'exec', ns.name, cmd, ...argv]];
-  };
-
-  // pg_ctl stop only signals the postmaster (by the pid in its data dir): no need to be
-  // inside the namespace, which may already be gone.
-  const cleanupSync = (): void => {
-    if (existsSync(join(dataDir, 'postmaster.pid'))) {
-      const [cmd, argv] = asPostgres('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
-      spawnSync(cmd, argv, { cwd: baseDir, stdio: 'ignore' });
-    }
-    rmSync(baseDir, { recursive: true, force: true });
-  };
-  process.once('exit', cleanupSync);
-
-  try {
-    const { uid, gid } = await osUserIds(OS_USER);
-    await writeFile(pwFile, `${password}\n`, { mode: 0o600 });
-    await chown(baseDir, uid, gid);
-    await chown(pwFile, uid, gid);
-    await execa(
-      ...asPostgres('initdb', [
-        '-D',
-        dataDir,
-        '-U',
-        SUPERUSER,
-        '--auth-host=scram-sha-256',
-        '--auth-local=trust',
-        `--pwfile=${pwFile}`,
-        '--encoding=UTF8',
-        '--locale=C',
-        '--no-sync',
-        '--no-instructions',
-      ]),
-      { cwd: baseDir },
-    );
-    await rm(pwFile, { force: true });
-    await appendFile(join(dataDir, 'postgresql.conf'), "\ninclude = 'pg_dr_test.conf'\n");
-
-    let port = 0;
-    for (let attempt = 1; ; attempt++) {
-      // Free in the root namespace too, so nothing there answers on this port by chance.
-      port = await freePort();
-      await writeFile(
-        join(dataDir, 'pg_dr_test.conf'),
-        [
-          "listen_addresses = '127.0.0.1'",
-          `port = ${port}`,
-          `unix_socket_directories = '${baseDir}'`,
-          "password_encryption = 'scram-sha-256'",
-          'log_connections = on',
-          'fsync = off',
-          'synchronous_commit = off',
-          'full_page_writes = off',
-          'shared_buffers = 32MB',
-          'max_connections = 50',
-          "timezone = 'UTC'",
-          '',
-        ].join('\n'),
-      );
-      await chown(join(dataDir, 'pg_dr_test.conf'), uid, gid);
-      const started = await execa(
-        ...inNetns('pg_ctl', ['-D', dataDir, '-l', logFile, '-w', '-t', '60', 'start']),
-        { cwd: baseDir, reject: false },
-      );
-      if (started.exitCode === 0) break;
-      const log = await readFile(logFile, 'utf8').catch(() => '(no log)');
-      if (attempt < START_ATTEMPTS && /could not bind|Address already in use/i.test(log)) continue;
-      throw new Error(
-        `pg_ctl start in netns ${ns.name} failed (exit ${String(started.exitCode)}): ${started.stderr}\n${log.split('\n').slice(-30).join('\n')}`,
-      );
-    }
-
-    const host = '127.0.0.1';
-    const url = (database = 'postgres'): string =>
-      `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@${host}:${port}/${encodeURIComponent(database)}`;
-    const query = async <T = Record<string, unknown>>(
-      database: string,
-      sql: string,
-      params?: unknown[],
-    ): Promise<T[]> => {
-      // host = a directory: node-postgres connects to <dir>/.s.PGSQL.<port>.
-      const client = new pg.Client({ host: baseDir, port, user: SUPERUSER, database });
-      await client.connect();
-      try {
-        const result = await client.query(sql, params);
-        const last = Array.isArray(result) ? (result.at(-1) as pg.QueryResult | undefined) : result;
-        return (last?.rows ?? []) as T[];
-      } finally {
-        await client.end();
-      }
-    };
-
-    let stopping: Promise<void> | undefined;
-    const stop = (): Promise<void> => {
-      stopping ??= (async () => {
-        process.removeListener('exit', cleanupSync);
-        if (existsSync(join(dataDir, 'postmaster.pid')))
-          await execa(...asPostgres('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']), {
-            cwd: baseDir,
-            reject: false,
-          });
-        await rm(baseDir, { recursive: true, force: true });
-      })();
-      return stopping;
-    };
-
-    return {
-      host,
-      port,
-      user: SUPERUSER,
-      password,
-      binDir,
-      dataDir,
-      logFile,
-      socketDir: baseDir,
-      url,
-      async createDatabase(name: string): Promise<string> {
-        await query('postgres', `CREATE DATABASE ${quoteIdent(name)}`);
-        return url(name);
-      },
-      query,
-      log: () => readFile(logFile, 'utf8').catch(() => ''),
-      stop,
-    };
-  } catch (err) {
-    process.removeListener('exit', cleanupSync);
-    cleanupSync();
-    throw err;
-  }
+  return startPostgres({
+    name: opts.name ?? 'pg-netns',
+    ...(opts.binDir ? { binDir: opts.binDir } : {}),
+    netns: { name: ns.name, ip },
+    logConnections: true,
+  });
 }

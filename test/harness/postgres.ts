@@ -22,6 +22,10 @@ export interface PgCluster {
   readonly dataDir: string;
   /** Server log file (useful when a test fails). */
   readonly logFile: string;
+  /** Directory of the server's Unix socket (reachable from any network namespace). */
+  readonly socketDir: string;
+  /** The server log so far. */
+  log(): Promise<string>;
   /** `postgresql://postgres:<pw>@127.0.0.1:<port>/<db>` with the password URL-encoded. */
   url(database?: string): string;
   /** Creates a database and returns its URL. */
@@ -41,6 +45,14 @@ export interface StartPostgresOptions {
   name?: string;
   /** Binaries to use; defaults to `PG_DR_TEST_PG_BIN` or the newest installed version. */
   binDir?: string;
+  /**
+   * Run the server inside this network namespace (`ip netns`, root only): it listens on
+   * the namespace's own 127.0.0.1, so the root namespace cannot reach it over TCP, and
+   * `query` goes through the Unix socket instead.
+   */
+  netns?: { readonly name: string; readonly ip: string };
+  /** `log_connections = on`, so a test can see who connected. */
+  logConnections?: boolean;
 }
 
 const SUPERUSER = 'postgres';
@@ -191,6 +203,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
           `port = ${port}`,
           `unix_socket_directories = '${baseDir}'`,
           "password_encryption = 'scram-sha-256'",
+          ...(opts.logConnections ? ['log_connections = on'] : []),
           'fsync = off',
           'synchronous_commit = off',
           'full_page_writes = off',
@@ -204,24 +217,26 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
         const { uid, gid } = await osUserIds(OS_USER);
         await chown(join(dataDir, 'pg_dr_test.conf'), uid, gid);
       }
-      const started = await execa(
-        ...command(join(binDir, 'pg_ctl'), [
-          '-D',
-          dataDir,
-          '-l',
-          logFile,
-          '-w',
-          '-t',
-          '60',
-          'start',
-        ]),
-        { cwd: baseDir, reject: false },
-      );
+      const [cmd, argv] = command(join(binDir, 'pg_ctl'), [
+        '-D',
+        dataDir,
+        '-l',
+        logFile,
+        '-w',
+        '-t',
+        '60',
+        'start',
+      ]);
+      // Only the start needs the namespace: the postmaster and its backends inherit it.
+      const [file, args]: [string, string[]] = opts.netns
+        ? [opts.netns.ip, ['netns', 'exec', opts.netns.name, cmd, ...argv]]
+        : [cmd, argv];
+      const started = await execa(file, args, { cwd: baseDir, reject: false });
       if (started.exitCode === 0) break;
       const log = await tail(logFile);
       if (attempt < START_ATTEMPTS && /could not bind|Address already in use/i.test(log)) continue;
       throw new Error(
-        `pg_ctl start failed (exit ${String(started.exitCode)}): ${started.stderr}\n${log}`,
+        `pg_ctl start${opts.netns ? ` in netns ${opts.netns.name}` : ''} failed (exit ${String(started.exitCode)}): ${started.stderr}\n${log}`,
       );
     }
 
@@ -234,7 +249,13 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       sql: string,
       params?: unknown[],
     ): Promise<T[]> => {
-      const client = new pg.Client({ host, port, user: SUPERUSER, password, database });
+      // In a namespace: host = the socket's directory (node-postgres connects to
+      // <dir>/.s.PGSQL.<port>), local connections are trusted.
+      const client = new pg.Client(
+        opts.netns
+          ? { host: baseDir, port, user: SUPERUSER, database }
+          : { host, port, user: SUPERUSER, password, database },
+      );
       await client.connect();
       try {
         const result = await client.query(sql, params);
@@ -272,6 +293,8 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       binDir,
       dataDir,
       logFile,
+      socketDir: baseDir,
+      log: () => readFile(logFile, 'utf8').catch(() => ''),
       url,
       async createDatabase(name: string): Promise<string> {
         await query('postgres', `CREATE DATABASE ${quoteIdent(name)}`);
