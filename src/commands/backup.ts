@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { collectConfigFiles, createBundleStream } from '../bundle/index.js';
 import { type Compression, DUMP_EXTENSION, findZstd, ZSTD_LEVEL } from '../compression/index.js';
@@ -10,10 +10,12 @@ import { Manifest, type ObjectEntry } from '../manifest/schema.js';
 import { formatServerVersion, toolPath } from '../postgres/binaries.js';
 import { connect, pickClient } from '../postgres/clients.js';
 import { startDump } from '../postgres/dump.js';
+import { type Globals, globalsScript, readGlobals } from '../postgres/globals.js';
 import {
   countRows,
   exportSnapshot,
   readServerInfo,
+  readSystemIdentifier,
   type TableRowCount,
 } from '../postgres/snapshot.js';
 import { type DatabaseTarget, describeTarget } from '../postgres/url.js';
@@ -100,6 +102,15 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
     host.info(
       `Server ${serverVersion.version}, database "${server.database}" ${formatBytes(server.sizeBytes)}; pg_dump ${client.version} from ${client.binDir}`,
     );
+    const globals = await readGlobals(session, server.versionNum);
+    const systemIdentifier = await readSystemIdentifier(session);
+    if (globals.passwords !== 'included')
+      host.warning(
+        `The backup role cannot read password hashes (pg_authid): the ${globals.roles.length} roles are backed up without passwords, and a restore creates them without one.`,
+      );
+    host.info(
+      `Database ${server.database}: encoding ${globals.database.encoding}, ${describeLocale(globals)}; ${globals.roles.length} roles`,
+    );
     const compression = await resolveCompression(settings.compression, deps);
     const files = await collectConfigFiles(settings.workspace, settings.configPaths);
     const id = newBackupId(started);
@@ -120,6 +131,21 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
         deps,
       ),
     );
+    const globalsObject = await host.group(`Globals (${globals.roles.length} roles)`, () =>
+      storeObject(
+        Readable.from([
+          Buffer.from(globalsScript(globals, { backupId: id, tool: `pg-dr ${VERSION}` })),
+        ]),
+        Promise.resolve(),
+        `${folder}globals.sql.age`,
+        'globals',
+        settings,
+        live.filter((d) => config.results.find((r) => r.destination === d.settings.name)?.ok),
+        0,
+        deps,
+      ),
+    );
+    const before = [config, globalsObject];
     const dumpStarted = Date.now();
     let archiveBytes: number | null = null;
     let tables: TableRowCount[] = [];
@@ -140,7 +166,9 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
         `${folder}database.dump.${DUMP_EXTENSION[compression]}.age`,
         'database',
         settings,
-        live.filter((d) => config.results.find((r) => r.destination === d.settings.name)?.ok),
+        live.filter((d) =>
+          before.every((o) => o.results.find((r) => r.destination === d.settings.name)?.ok),
+        ),
         server.sizeBytes,
         deps,
         () => dump.kill(),
@@ -155,8 +183,9 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
     await session.exec('COMMIT').catch(() => undefined);
 
     const finished = deps.now();
+    const all = [database, config, globalsObject];
     const okAt = (name: string) =>
-      [config, database].every((o) => o.results.find((r) => r.destination === name)?.ok === true);
+      all.every((o) => o.results.find((r) => r.destination === name)?.ok === true);
     const source = await deps.source();
     const manifest = Manifest.parse({
       format: 'pg-dr/1',
@@ -177,16 +206,31 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
         archiveBytes,
         dumpSeconds,
         rowCounts: { method: settings.rowCounts, tables },
+        encoding: globals.database.encoding,
+        locale: {
+          provider: globals.database.localeProvider,
+          collate: globals.database.collate,
+          ctype: globals.database.ctype,
+          locale: globals.database.locale,
+        },
+        systemIdentifier,
+      },
+      globals: {
+        roles: globals.roles.length,
+        passwords:
+          globals.passwords === 'included'
+            ? 'included'
+            : 'not included: the backup role cannot read pg_authid (not a superuser)',
       },
       config: { files },
-      objects: [database.entry, config.entry],
+      objects: all.map((o) => o.entry),
       encryption:
         settings.encryption.mode === 'recipients'
           ? { scheme: 'age', mode: 'recipients', recipients: [...settings.encryption.recipients] }
           : { scheme: 'age', mode: 'passphrase' },
       destinations: deps.destinations.map((d) => {
         const name = d.settings.name;
-        const rs = [config, database].map((o) => o.results.find((r) => r.destination === name));
+        const rs = all.map((o) => o.results.find((r) => r.destination === name));
         const error =
           rs.find((r) => r && !r.ok)?.error ??
           (live.includes(d) ? null : (unreachable.get(d) ?? 'unreachable'));
@@ -197,7 +241,7 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
           ok: okAt(name),
           error: okAt(name) ? null : (error ?? 'not stored'),
           etags: Object.fromEntries(
-            [config, database].flatMap((o) => {
+            all.flatMap((o) => {
               const r = o.results.find((x) => x.destination === name);
               return r?.etag ? [[o.entry.name, r.etag]] : [];
             }),
@@ -242,6 +286,15 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
   }
 }
 
+/** `libc C.UTF-8` or `icu de-DE (C.UTF-8)`. */
+export function describeLocale(g: Pick<Globals, 'database'>): string {
+  const d = g.database;
+  const libc = d.collate === d.ctype ? d.collate : `${d.collate}/${d.ctype}`;
+  return d.localeProvider === 'libc'
+    ? `locale libc ${libc}`
+    : `locale ${d.localeProvider} ${d.locale ?? '?'} (${libc})`;
+}
+
 /** The destinations that answered, and why the others did not. */
 async function checkDestinations(
   deps: BackupDeps,
@@ -282,7 +335,7 @@ async function storeObject(
   input: Readable,
   producers: Promise<void>,
   key: string,
-  kind: 'database' | 'config',
+  kind: ObjectEntry['kind'],
   settings: BackupSettings,
   live: readonly Destination[],
   expectedBytes: number,
@@ -314,7 +367,10 @@ async function storeObject(
   const stop = startProgress(
     deps.host,
     [
-      { label: kind === 'database' ? 'dump' : 'bundle', bytes: () => plain.bytes },
+      {
+        label: kind === 'database' ? 'dump' : kind === 'config' ? 'bundle' : kind,
+        bytes: () => plain.bytes,
+      },
       ...live.map((d) => ({
         label: d.settings.name,
         bytes: () => rep.uploadedBytes(d.settings.name),
@@ -343,7 +399,7 @@ async function storeObject(
   if (producerError) {
     kill();
     throw new BackupFailed(
-      `${kind === 'database' ? 'The dump' : 'The config bundle'} failed: ${producerError.message}`,
+      `${kind === 'database' ? 'The dump' : kind === 'config' ? 'The config bundle' : 'The globals'} failed: ${producerError.message}`,
       idOf(key),
     );
   }
@@ -441,6 +497,13 @@ function backupSummary(
     ['Status', status],
     ['Database', `${m.database.name} (${formatBytes(m.database.sizeBytes)})`],
     ['Server / pg_dump', `${m.database.serverVersion} / ${m.database.pgDumpVersion}`],
+    [
+      'Encoding / locale',
+      m.database.encoding && m.database.locale
+        ? `${m.database.encoding} / ${m.database.locale.provider} ${m.database.locale.locale ?? m.database.locale.collate}`
+        : '—',
+    ],
+    ['Roles', m.globals ? `${m.globals.roles} (passwords ${m.globals.passwords})` : '—'],
     [
       'Archive → stored',
       `${m.database.archiveBytes === null ? '—' : formatBytes(m.database.archiveBytes)} → ${db ? formatBytes(db.encrypted.bytes) : '—'}`,

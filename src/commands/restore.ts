@@ -6,12 +6,24 @@ import { InputError } from '../errors.js';
 import type { RestoreSettings } from '../inputs/parse.js';
 import { pickBackups, scanAll } from '../manifest/catalog.js';
 import { backupPrefix } from '../manifest/id.js';
-import { dumpMajor, type Manifest, rowCountMismatches } from '../manifest/schema.js';
+import { dumpMajor, type Manifest } from '../manifest/schema.js';
 import { type ReadBackResult, readBack } from '../pipeline/readback.js';
+import { compareRowCounts, type RowCheck, restoreInto } from '../pipeline/restore-into.js';
 import { toolPath } from '../postgres/binaries.js';
-import { connect, pickClient } from '../postgres/clients.js';
-import { countUserTables, startRestore } from '../postgres/restore.js';
-import { countRows } from '../postgres/snapshot.js';
+import { pickClient, serverAccess } from '../postgres/clients.js';
+import {
+  checkRestorer,
+  databaseName,
+  databaseState,
+  IN_PROGRESS_COMMENT,
+  type Rebuild,
+  randomSuffix,
+  type ServerFacts,
+  type SwitchResult,
+  serverFacts,
+  switchDatabase,
+} from '../postgres/rebuild.js';
+import { quoteLiteral } from '../postgres/sql.js';
 import type { DatabaseTarget } from '../postgres/url.js';
 import { describeTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
@@ -39,6 +51,16 @@ export interface RestoreReport {
   readonly mismatches: readonly { table: string; expected: number; actual: number | null }[];
   readonly rowCounts: 'compared' | 'not compared (estimated in the manifest)' | 'not recorded';
   readonly configFiles: readonly string[] | null;
+  /** The database restored into (its name once switched in). */
+  readonly database: string;
+  /** Where the database the restore replaced is kept, if it was. */
+  readonly previous: string | null;
+  /** Roles created on the target because they were missing. */
+  readonly rolesCreated: readonly string[];
+  /** Roles the backup names that already existed, left as they were. */
+  readonly rolesExisting: readonly string[];
+  /** What differs from the source, if anything. */
+  readonly differences: readonly string[];
 }
 
 export interface RestoreResult {
@@ -83,53 +105,85 @@ export async function restore(
     deps.env,
     (l) => host.info(l),
   );
-  const session = await connect(target, settings.pgClients, deps.env);
-  let existing: number;
-  try {
-    existing = await countUserTables(session);
-  } finally {
-    await session.close();
-  }
-  if (existing > 0 && !settings.force)
+  const server = serverAccess(target, settings.pgClients, deps.env, 'database-url', [
+    'postgres',
+    'template1',
+  ]);
+  const targetName = settings.database.database;
+  const { facts, state, leftovers } = await host.group('Check the target server', async () => {
+    const m = await server.maintenance().catch((e: Error) => {
+      throw new Error(
+        `Cannot connect to the server of 'database-url' through its maintenance database (postgres, then template1): ${e.message}`,
+      );
+    });
+    let facts: ServerFacts;
+    let leftovers: string[];
+    try {
+      facts = await serverFacts(m);
+      leftovers = (
+        await m.rows<{ n: string }>(
+          `SELECT datname AS n FROM pg_catalog.pg_database
+           WHERE pg_catalog.shobj_description(oid, 'pg_database') = ${quoteLiteral(IN_PROGRESS_COMMENT)}`,
+        )
+      ).map((r) => r.n);
+    } finally {
+      await m.close();
+    }
+    const state = await databaseState(server, targetName);
+    return { facts, state, leftovers };
+  });
+  for (const l of leftovers)
+    host.warning(
+      `Database ${JSON.stringify(l)} is left from a restore that was interrupted; drop it when no restore is running (DROP DATABASE).`,
+    );
+  if (state.exists && state.objects > 0 && !settings.force)
     throw new InputError(
       'force',
-      `The target ${describeTarget(settings.database)} already has ${existing} tables, views or sequences. Restore into an empty database, or set force: true to drop and replace the objects the backup contains.`,
+      `The target database ${JSON.stringify(targetName)} already has ${state.objects} objects (tables, views, sequences, functions, schemas, large objects). Restore into a new or empty database, or set force: true: the restore then goes into a new database that replaces it once complete, and ${settings.dropPrevious ? 'drops it (drop-previous: true)' : `keeps it as "${targetName}_before_<time>"`}.`,
     );
+  if (state.connections.length > 0 && !settings.terminateConnections)
+    throw new InputError(
+      'terminate-connections',
+      `The target database ${JSON.stringify(targetName)} has ${state.connections.length} open connection(s) (${state.connections.slice(0, 5).join(', ')}), which switching in the restored database would break. Stop the application first, or set terminate-connections: true to end them at the switch.`,
+    );
+  checkRestorer(
+    manifest.objects.some((o) => o.kind === 'globals'),
+    facts,
+    'database-url',
+  );
 
-  const db = manifest.objects.find((o) => o.kind === 'database');
-  if (!db) throw new Error(`Backup ${backup.id} has no database object.`);
   const folder = backupPrefix(settings.prefix, backup.id);
   const attempts: { destination: string; ok: boolean; error: string | null }[] = [];
   const t0 = Date.now();
   let restoredFrom: string | null = null;
+  let done_: { rebuild: Rebuild; name: string } | null = null;
+  const db = manifest.objects.find((o) => o.kind === 'database');
+  if (!db) throw new Error(`Backup ${backup.id} has no database object.`);
   for (const dest of order) {
-    const name = dest.settings.name;
+    const name = databaseName(`${targetName}_pgdr_`, randomSuffix());
     const result = await host.group(
-      `Restore ${db.name} from ${name} into ${describeTarget(settings.database)}`,
+      `Restore ${db.name} from ${dest.settings.name} into a new database ${JSON.stringify(name)}`,
       async () => {
-        const run = startRestore(toolPath(pgRestore, 'pg_restore'), target, existing > 0);
         let read = 0;
-        const stop = startProgress(host, [{ label: `${name} download`, bytes: () => read }], {
-          tty: host.kind === 'cli' ? process.stderr : undefined,
-        });
+        const stop = startProgress(
+          host,
+          [{ label: `${dest.settings.name} download`, bytes: () => read }],
+          { tty: host.kind === 'cli' ? process.stderr : undefined },
+        );
         try {
-          return await readBack({
+          return await restoreInto({
             destination: dest,
-            key: `${folder}${db.name}`,
-            encrypted: db.encrypted,
-            decrypt: {
-              settings: settings.decryption,
-              plaintext: db.plaintext,
-              compression: manifest.database.compression,
-              sink: {
-                stdin: run.stdin,
-                done: run.done,
-                abort: () => run.abort(),
-                mayStopEarly: false,
-              },
-            },
+            folder,
+            manifest,
+            decryption: settings.decryption,
+            server,
+            facts,
+            name,
+            pgRestore: toolPath(pgRestore, 'pg_restore'),
+            input: 'database-url',
             signal: deps.signal,
             env: deps.env,
+            log: (l) => host.info(l),
             onBytes: (n) => {
               read = n;
             },
@@ -139,33 +193,85 @@ export async function restore(
         }
       },
     );
-    attempts.push({ destination: name, ok: result.ok, error: result.error });
+    const dname = dest.settings.name;
     if (result.ok) {
-      restoredFrom = name;
+      attempts.push({ destination: dname, ok: true, error: null });
+      restoredFrom = dname;
+      done_ = { rebuild: result.rebuild, name };
       host.info(
-        `${name}: restored ${formatBytes(db.encrypted.bytes)} in ${((Date.now() - t0) / 1000).toFixed(1)} s (${formatRate(db.encrypted.bytes, (Date.now() - t0) / 1000)})`,
+        `${dname}: restored ${formatBytes(db.encrypted.bytes)} in ${((Date.now() - t0) / 1000).toFixed(1)} s (${formatRate(db.encrypted.bytes, (Date.now() - t0) / 1000)})`,
       );
       break;
     }
+    attempts.push({ destination: dname, ok: false, error: result.read.error });
     host.error(
-      `${name}: the restore FAILED and was rolled back (pg_restore runs in one transaction that commits only after the checksum matched): ${result.error}`,
+      `${dname}: the restore FAILED; the new database and the roles it created were dropped, the target is as it was: ${result.read.error}`,
     );
-    if (!fallsBack(result)) break;
+    if (!fallsBack(result.read)) break;
     if (deps.signal.aborted) break;
   }
   const seconds = (Date.now() - t0) / 1000;
-  if (!restoredFrom) {
+  const base = {
+    restoredFrom,
+    attempts,
+    seconds,
+    database: targetName,
+    previous: null,
+    rolesCreated: [] as string[],
+    rolesExisting: [] as string[],
+    differences: [] as string[],
+    configFiles: null,
+  };
+  if (!done_) {
     return done(settings, backup.id, manifest, {
+      ...base,
       ok: false,
-      restoredFrom,
-      attempts,
-      seconds,
       tables: 0,
       mismatches: [],
       rowCounts: 'not recorded',
-      configFiles: null,
     });
   }
+  const { rebuild, name } = done_;
+  let check: RowCheck;
+  let switched: SwitchResult;
+  try {
+    check = await host.group('Compare row counts with the manifest', () =>
+      compareRowCounts(server, name, manifest),
+    );
+    if (check.mismatches.length > 0) {
+      await rebuild.discard();
+      return done(settings, backup.id, manifest, {
+        ...base,
+        ok: false,
+        ...check,
+        differences: rebuild.differences,
+      });
+    }
+    await host.group("Apply the database's properties", () => rebuild.applyProperties());
+    switched = await host.group(
+      `Switch ${JSON.stringify(name)} in as ${JSON.stringify(targetName)}`,
+      () =>
+        switchDatabase(server, {
+          fresh: name,
+          target: targetName,
+          previous: databaseName(`${targetName}_before_`, stamp(deps.now())),
+          terminate: settings.terminateConnections,
+          drop: settings.dropPrevious ? 'always' : 'empty',
+          targetWasEmpty: !state.exists || state.objects === 0,
+        }),
+    );
+  } catch (e) {
+    await rebuild.discard().catch((d: unknown) => host.warning((d as Error).message));
+    throw e;
+  }
+  if (switched.previous)
+    host.info(
+      `The database it replaced is kept as ${JSON.stringify(switched.previous)}: drop it once you no longer need it.`,
+    );
+  if (switched.droppedPrevious)
+    host.info(`The database it replaced was dropped (${switched.droppedPrevious}).`);
+  if (switched.terminated > 0)
+    host.warning(`${switched.terminated} session(s) on the target were ended.`);
 
   let configFiles: string[] | null = null;
   const cfg = manifest.objects.find((o) => o.kind === 'config');
@@ -175,18 +281,24 @@ export async function restore(
       extractConfig(from, `${folder}${cfg.name}`, cfg, settings),
     );
   }
-
-  const check = await host.group('Compare row counts with the manifest', () =>
-    compareRows(settings, target, manifest, deps.env),
-  );
   return done(settings, backup.id, manifest, {
-    ok: check.mismatches.length === 0,
-    restoredFrom,
-    attempts,
-    seconds,
+    ...base,
+    ok: true,
     ...check,
+    previous: switched.previous,
+    rolesCreated: [...rebuild.rolesCreated],
+    rolesExisting: [...rebuild.rolesExisting],
+    differences: [...rebuild.differences],
     configFiles,
   });
+}
+
+/** `20261130T101500Z`: when the previous database was set aside. */
+function stamp(d: Date): string {
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** A missing, truncated or altered object is worth another destination; a wrong key is not. */
@@ -270,29 +382,6 @@ async function extractConfig(
   return extracted;
 }
 
-async function compareRows(
-  settings: RestoreSettings,
-  target: DatabaseTarget,
-  manifest: Manifest,
-  env: NodeJS.ProcessEnv,
-): Promise<Pick<RestoreReport, 'tables' | 'mismatches' | 'rowCounts'>> {
-  const session = await connect(target, settings.pgClients, env);
-  try {
-    const counts = await countRows(session, 'exact');
-    const method = manifest.database.rowCounts.method;
-    if (method !== 'exact')
-      return {
-        tables: counts.length,
-        mismatches: [],
-        rowCounts: method === 'off' ? 'not recorded' : 'not compared (estimated in the manifest)',
-      };
-    const mismatches = rowCountMismatches(manifest, counts);
-    return { tables: counts.length, mismatches, rowCounts: 'compared' };
-  } finally {
-    await session.close();
-  }
-}
-
 function done(
   settings: RestoreSettings,
   backupId: string,
@@ -306,9 +395,27 @@ function done(
     ['Result', report.ok ? '✅ restored' : '❌ failed'],
     ...report.attempts.map((a) => [
       `From ${a.destination}`,
-      a.ok ? '✅ ok' : `❌ ${a.error} (rolled back)`,
+      a.ok ? '✅ ok' : `❌ ${a.error} (dropped; the target is unchanged)`,
     ]),
     ['Duration', `${report.seconds.toFixed(1)} s`],
+    [
+      'Database',
+      report.ok
+        ? `${JSON.stringify(report.database)}${manifest.database.locale ? ` (${manifest.database.encoding}, ${manifest.database.locale.provider} ${manifest.database.locale.locale ?? manifest.database.locale.collate})` : ''}`
+        : `${JSON.stringify(report.database)} unchanged`,
+    ],
+    ...(report.ok
+      ? [
+          [
+            'Replaced database',
+            report.previous ? `kept as ${JSON.stringify(report.previous)}` : 'none kept',
+          ],
+          [
+            'Roles',
+            `${report.rolesCreated.length} created${report.rolesCreated.length ? ` (${report.rolesCreated.join(', ')})` : ''}, ${report.rolesExisting.length} already existed${report.rolesExisting.length ? ` (${report.rolesExisting.join(', ')})` : ''}`,
+          ],
+        ]
+      : []),
     [
       'Tables',
       `${report.tables}; row counts ${report.rowCounts}${report.mismatches.length ? `: ${report.mismatches.length} differ` : report.rowCounts === 'compared' ? ': all equal' : ''}`,
@@ -322,6 +429,10 @@ function done(
   ];
   for (const m of report.mismatches.slice(0, 20))
     rows.push([`≠ ${m.table}`, `${m.actual ?? 'missing'} rows, manifest ${m.expected}`]);
+  rows.push([
+    'Differences from the source',
+    report.differences.length === 0 ? (report.ok ? 'none' : '—') : report.differences.join(' '),
+  ]);
   return {
     report,
     manifest,

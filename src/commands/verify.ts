@@ -1,5 +1,4 @@
 import type { DecryptionSettings } from '../crypto/age.js';
-import { InputError } from '../errors.js';
 import type { VerifySettings } from '../inputs/parse.js';
 import {
   type BackupAtDestination,
@@ -8,18 +7,14 @@ import {
   scanAll,
 } from '../manifest/catalog.js';
 import { backupPrefix } from '../manifest/id.js';
-import { dumpMajor, type Manifest, rowCountMismatches } from '../manifest/schema.js';
+import { dumpMajor, type Manifest } from '../manifest/schema.js';
 import { type Verification, verificationKey } from '../manifest/verification.js';
 import { type ReadBackResult, readBack, type Sink } from '../pipeline/readback.js';
+import { compareRowCounts, type RestoreInto, restoreInto } from '../pipeline/restore-into.js';
 import { toolPath } from '../postgres/binaries.js';
-import { connect, pickClient } from '../postgres/clients.js';
-import {
-  countUserTables,
-  emptyDatabase,
-  startArchiveList,
-  startRestore,
-} from '../postgres/restore.js';
-import { countRows } from '../postgres/snapshot.js';
+import { pickClient, serverAccess } from '../postgres/clients.js';
+import { databaseName, randomSuffix, type ServerFacts, serverFacts } from '../postgres/rebuild.js';
+import { startArchiveList } from '../postgres/restore.js';
 import type { DatabaseTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
 import type { Destination } from '../storage/destination.js';
@@ -148,22 +143,30 @@ async function verifyAt(
   for (const o of manifest.objects) {
     const key = `${folder}${o.name}`;
     let sink: Sink | null = null;
-    let drillRun: DrillRun | null = null;
     let entries: Promise<number> | null = null;
+    let r: ReadBackResult | null = null;
     if (settings.level !== 'checksum' && o.kind === 'database') {
-      const pgRestore = await pickClient(
+      const pgRestore = toolPath(
+        await pickClient(
+          'pg_restore',
+          dumpMajor(manifest),
+          `the archive was written by pg_dump ${manifest.database.pgDumpVersion}`,
+          settings.pgClients,
+          deps.env,
+          (l) => deps.host.info(l),
+        ),
         'pg_restore',
-        dumpMajor(manifest),
-        `the archive was written by pg_dump ${manifest.database.pgDumpVersion}`,
-        settings.pgClients,
-        deps.env,
-        (l) => deps.host.info(l),
       );
       if (settings.level === 'restore' && mayDrill) {
-        drillRun = await prepareDrill(settings, deps, manifest, toolPath(pgRestore, 'pg_restore'));
-        sink = drillRun.sink;
-      } else {
-        const list = startArchiveList(toolPath(pgRestore, 'pg_restore'));
+        const d = await drillFrom(settings, deps, manifest, dest, folder, pgRestore);
+        drill = d.drill;
+        if (d.read) {
+          r = d.read;
+          archive = { ok: r.ok, entries: 0, error: r.ok ? null : r.error };
+        }
+      }
+      if (!r) {
+        const list = startArchiveList(pgRestore);
         entries = list.done;
         sink = {
           stdin: list.stdin,
@@ -173,8 +176,7 @@ async function verifyAt(
         };
       }
     }
-    const drillStarted = Date.now();
-    const r: ReadBackResult = await readBack({
+    r ??= await readBack({
       destination: dest,
       key,
       encrypted: o.encrypted,
@@ -205,10 +207,6 @@ async function verifyAt(
       );
       archive = n;
     }
-    if (drillRun) {
-      drill = await drillRun.finish(r, (Date.now() - drillStarted) / 1000);
-      archive = { ok: r.ok, entries: 0, error: r.ok ? null : r.error };
-    }
   }
   const errors = [
     ...objects.filter((o) => !o.ok).map((o) => o.error),
@@ -226,60 +224,94 @@ async function verifyAt(
   };
 }
 
-interface DrillRun {
-  readonly sink: Sink;
-  finish(read: ReadBackResult, seconds: number): Promise<NonNullable<Verification['drill']>>;
-}
+type Drill = NonNullable<Verification['drill']>;
 
-/** Empties the scratch database and starts pg_restore into it. */
-async function prepareDrill(
+/**
+ * A restore drill from one destination: a NEW database on the drill server (`pg_dr_drill_…`),
+ * the backup's roles created where missing, the archive restored with owners and privileges,
+ * the database's properties applied and every row count compared; then the database and the
+ * roles it created are dropped, whatever happened. No database of the user's is written.
+ * `read` is null when the drill could not start (the object is then read without it).
+ */
+async function drillFrom(
   settings: VerifySettings,
   deps: VerifyDeps,
   manifest: Manifest,
+  dest: Destination,
+  folder: string,
   pgRestore: string,
-): Promise<DrillRun> {
+): Promise<{ read: ReadBackResult | null; drill: Drill }> {
+  const t0 = Date.now();
+  const failed = (error: string, read: ReadBackResult | null = null) => ({
+    read,
+    drill: { ok: false, seconds: (Date.now() - t0) / 1000, tables: 0, mismatches: [], error },
+  });
   const target = deps.drillTarget ?? (settings.drill as DatabaseTarget);
-  if (target.database === manifest.database.name && !settings.force)
-    throw new InputError(
-      'drill-database-url',
-      `'drill-database-url' names database "${target.database}", the backup's source database. The drill empties it first: use a scratch database, or set force: true if this really is a copy.`,
-    );
-  const session = await connect(target, settings.pgClients, deps.env, 'drill-database-url');
+  const server = serverAccess(target, settings.pgClients, deps.env, 'drill-database-url', [
+    target.database,
+  ]);
+  const name = databaseName(
+    'pg_dr_drill_',
+    `${manifest.id.slice(0, 15).toLowerCase()}_${randomSuffix()}`,
+  );
+  let result: RestoreInto;
   try {
-    const before = await countUserTables(session);
-    if (before > 0) deps.host.info(`Emptying the drill database (${before} relations)`);
-    await emptyDatabase(session);
-  } finally {
-    await session.close();
+    const m = await server.maintenance();
+    let facts: ServerFacts;
+    try {
+      facts = await serverFacts(m);
+    } finally {
+      await m.close();
+    }
+    deps.host.info(`Drill into a new database ${JSON.stringify(name)} (dropped afterwards)`);
+    result = await restoreInto({
+      destination: dest,
+      folder,
+      manifest,
+      decryption: settings.decryption as DecryptionSettings,
+      server,
+      facts,
+      name,
+      pgRestore,
+      input: 'drill-database-url',
+      signal: deps.signal,
+      env: deps.env,
+      log: (l) => deps.host.info(l),
+    });
+  } catch (e) {
+    return failed((e as Error).message);
   }
-  const restore = startRestore(pgRestore, target, false);
-  return {
-    sink: {
-      stdin: restore.stdin,
-      done: restore.done,
-      abort: () => restore.abort(),
-      mayStopEarly: false,
-    },
-    async finish(read, seconds) {
-      if (!read.ok) return { ok: false, seconds, tables: 0, mismatches: [], error: read.error };
-      const s = await connect(target, settings.pgClients, deps.env, 'drill-database-url');
-      try {
-        const counts = await countRows(s, 'exact');
-        const mismatches = rowCountMismatches(manifest, counts);
-        return {
-          ok: mismatches.length === 0,
-          seconds,
-          tables: counts.length,
-          mismatches,
-          error: mismatches.length
-            ? `${mismatches.length} table(s) with other row counts than the manifest`
-            : null,
-        };
-      } finally {
-        await s.close();
-      }
-    },
-  };
+  if (!result.ok) return failed(result.read.error ?? 'failed', result.read);
+  const seconds = (Date.now() - t0) / 1000;
+  let drill: Drill;
+  try {
+    const check = await compareRowCounts(server, name, manifest);
+    await result.rebuild.applyProperties();
+    drill = {
+      ok: check.mismatches.length === 0,
+      seconds,
+      tables: check.tables,
+      mismatches: [...check.mismatches],
+      error: check.mismatches.length
+        ? `${check.mismatches.length} table(s) with other row counts than the manifest`
+        : null,
+      ...(result.rebuild.differences.length
+        ? { differences: [...result.rebuild.differences] }
+        : {}),
+    };
+  } catch (e) {
+    drill = { ok: false, seconds, tables: 0, mismatches: [], error: (e as Error).message };
+  }
+  try {
+    await result.rebuild.discard();
+  } catch (e) {
+    drill = {
+      ...drill,
+      ok: false,
+      error: [drill.error, (e as Error).message].filter(Boolean).join('; '),
+    };
+  }
+  return { read: result.read, drill };
 }
 
 function verifySummary(r: VerifyReport): SummaryTable {

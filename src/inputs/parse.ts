@@ -93,11 +93,12 @@ export interface VerifySettings extends CommonSettings {
   readonly level: VerifyLevel;
   /** Needed from level `decrypt` on. */
   readonly decryption: DecryptionSettings | null;
-  /** The scratch database of a restore drill (level `restore`). */
+  /**
+   * The server of a restore drill (level `restore`) and the database pg-dr connects to there;
+   * each drill creates its own database beside it and drops it afterwards.
+   */
   readonly drill: DatabaseTarget | null;
   readonly ssh: SshSettings | null;
-  /** Let the drill use a database named like the backup's source. */
-  readonly force: boolean;
 }
 
 export interface RestoreSettings extends CommonSettings {
@@ -111,8 +112,12 @@ export interface RestoreSettings extends CommonSettings {
   /** Where the config bundle is extracted; null = not extracted. */
   readonly configDir: string | null;
   readonly decryption: DecryptionSettings;
-  /** Restore into a database that has tables (existing objects are dropped first). */
+  /** Replace a target database that has objects (it is kept under another name). */
   readonly force: boolean;
+  /** Drop the database the restore replaced instead of keeping it. */
+  readonly dropPrevious: boolean;
+  /** End the target's sessions at the switch instead of refusing. */
+  readonly terminateConnections: boolean;
 }
 
 export interface ListSettings extends CommonSettings {
@@ -428,7 +433,7 @@ export function parseSettings(src: InputSource, env: NodeJS.ProcessEnv = process
       if (level === 'restore' && drillUrl.trim() === '')
         throw new InputError(
           'drill-database-url',
-          "Missing 'drill-database-url'. Expected a scratch database for verify-level restore (it is emptied before the drill).",
+          "Missing 'drill-database-url'. Expected the URL of a server for restore drills and a database on it to connect to (each drill creates and drops its own database).",
         );
       return {
         ...common,
@@ -438,7 +443,6 @@ export function parseSettings(src: InputSource, env: NodeJS.ProcessEnv = process
         decryption: parseDecryption(src, level !== 'checksum'),
         drill: level === 'restore' ? parseDatabaseUrl('drill-database-url', drillUrl) : null,
         ssh: level === 'restore' ? parseSsh(src) : null,
-        force: parseBoolean(src, 'force'),
       };
     }
     case 'restore': {
@@ -460,6 +464,8 @@ export function parseSettings(src: InputSource, env: NodeJS.ProcessEnv = process
         configDir: parseConfigDir(src, common.workspace),
         decryption: parseDecryption(src, true) as DecryptionSettings,
         force: parseBoolean(src, 'force'),
+        dropPrevious: parseBoolean(src, 'drop-previous'),
+        terminateConnections: parseBoolean(src, 'terminate-connections'),
       };
     }
     case 'list':

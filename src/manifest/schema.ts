@@ -8,7 +8,8 @@ const isoTime = z.iso.datetime();
 export const ObjectEntry = z.object({
   /** File name inside the backup folder, e.g. `database.dump.zst.age`. */
   name: z.string().min(1),
-  kind: z.enum(['database', 'config']),
+  /** `globals`: the roles and database properties the database needs (`globals.sql`). */
+  kind: z.enum(['database', 'config', 'globals']),
   /** What `age -d` gives back. */
   plaintext: z.object({ bytes, sha256 }),
   /** What is stored at every destination. */
@@ -61,7 +62,28 @@ export const Manifest = z.object({
       method: z.enum(['exact', 'estimate', 'off']),
       tables: z.array(z.object({ schema: z.string(), table: z.string(), rows: z.number().int() })),
     }),
+    /** Encoding of the database (absent in backups made before pg-dr recorded it). */
+    encoding: z.string().optional(),
+    /** The default collation: provider, LC_COLLATE/LC_CTYPE, and the ICU/builtin locale. */
+    locale: z
+      .object({
+        provider: z.enum(['libc', 'icu', 'builtin']),
+        collate: z.string(),
+        ctype: z.string(),
+        locale: z.string().nullable(),
+      })
+      .optional(),
+    /** The cluster's system identifier (pg_control_system()), when the backup role may read it. */
+    systemIdentifier: z.string().nullable().optional(),
   }),
+  /** What `globals.sql` holds (absent in backups made before pg-dr backed up roles). */
+  globals: z
+    .object({
+      roles: z.number().int().nonnegative(),
+      /** `included`, or why the roles' password hashes are not. */
+      passwords: z.string(),
+    })
+    .optional(),
   config: z.object({
     files: z.array(z.string()),
   }),

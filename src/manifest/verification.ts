@@ -46,6 +46,8 @@ export const Verification = z.object({
         }),
       ),
       error: z.string().nullable(),
+      /** What the drill's database differs in from the source, if anything. */
+      differences: z.array(z.string()).optional(),
     })
     .nullable(),
   error: z.string().nullable(),

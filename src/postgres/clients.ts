@@ -8,6 +8,7 @@ import {
 } from './binaries.js';
 import { installClient } from './install.js';
 import { openPsql, type PsqlSession } from './psql.js';
+import type { ServerAccess } from './rebuild.js';
 import type { DatabaseTarget } from './url.js';
 import { describeTarget } from './url.js';
 
@@ -65,4 +66,38 @@ export async function connect(
       `Cannot connect to ${describeTarget(target)}: ${(e as Error).message} (check '${input}').`,
     );
   }
+}
+
+/**
+ * Sessions on the server `target` names: on any database of it, and on a maintenance
+ * database — the first of `maintenance` that accepts the connection — for what must not
+ * run inside the database it changes (CREATE/DROP/RENAME DATABASE, roles).
+ */
+export function serverAccess(
+  target: DatabaseTarget,
+  clients: PgClientSettings,
+  env: NodeJS.ProcessEnv,
+  input: string,
+  maintenance: readonly string[],
+): ServerAccess {
+  const at = (database: string): DatabaseTarget => ({ ...target, database });
+  let chosen: string | null = null;
+  return {
+    target: at,
+    open: (database) => connect(at(database), clients, env, input),
+    async maintenance() {
+      if (chosen !== null) return connect(at(chosen), clients, env, input);
+      const errors: string[] = [];
+      for (const db of maintenance) {
+        try {
+          const s = await connect(at(db), clients, env, input);
+          chosen = db;
+          return s;
+        } catch (e) {
+          errors.push((e as Error).message);
+        }
+      }
+      throw new Error(errors.join('; '));
+    },
+  };
 }

@@ -17,33 +17,57 @@ function conninfoDbname(db: string): string {
   return `dbname='${db.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-function lastLines(text: unknown, n = 5): string {
+/**
+ * What a client's stderr says went wrong: from its first `error:` line on (the statement
+ * that failed follows it, cut short), else its last lines.
+ */
+export function lastLines(text: unknown, n = 5): string {
   const s = typeof text === 'string' ? text.trim() : '';
-  return s === '' ? 'no message' : s.split('\n').slice(-n).join(' | ');
+  if (s === '') return 'no message';
+  const lines = s.split('\n');
+  const first = lines.findIndex((l) => /\berror:/i.test(l));
+  const picked = first >= 0 ? lines.slice(first, first + n) : lines.slice(-n);
+  const joined = picked.join(' | ');
+  return joined.length > 600 ? `${joined.slice(0, 600)}…` : joined;
+}
+
+/** How pg_restore runs. */
+export interface RestoreFlags {
+  /** Objects belong to the restoring user (`--no-owner`). */
+  noOwner: boolean;
+  /** No GRANT/REVOKE (`--no-privileges`). */
+  noPrivileges: boolean;
+  /** Everything into the default tablespace (`--no-tablespaces`). */
+  noTablespaces: boolean;
+  /**
+   * `session_replication_role = replica`: event triggers (and triggers a refresh would fire)
+   * do not fire during the restore, so they cannot change what is restored. Superuser only.
+   */
+  replica: boolean;
 }
 
 /**
- * Restores into `target` in ONE transaction (`--single-transaction --exit-on-error`):
- * if the stream fails, or pg-dr kills it before the end, nothing is committed. Objects
- * are owned by the restoring user (`--no-owner --no-privileges`), since the source's roles
- * rarely exist on a recovery server. `clean` drops existing objects first (force).
+ * Restores into `target`, a database pg-dr created for this restore (and drops if it
+ * fails), so no single transaction is needed: the number of objects is not bounded by the
+ * lock table. `--exit-on-error` stops at the first error.
  */
 export function startRestore(
   pgRestore: string,
   target: DatabaseTarget,
-  clean: boolean,
+  flags: RestoreFlags,
 ): RunningRestore {
-  const args = [
-    '--no-password',
-    '--no-owner',
-    '--no-privileges',
-    '--exit-on-error',
-    '--single-transaction',
-  ];
-  if (clean) args.push('--clean', '--if-exists');
+  const args = ['--no-password', '--exit-on-error'];
+  if (flags.noOwner) args.push('--no-owner');
+  if (flags.noPrivileges) args.push('--no-privileges');
+  if (flags.noTablespaces) args.push('--no-tablespaces');
   args.push(`--dbname=${conninfoDbname(target.database)}`);
+  const env = libpqEnv(target);
+  if (flags.replica)
+    env.PGOPTIONS = [env.PGOPTIONS, '-c session_replication_role=replica']
+      .filter(Boolean)
+      .join(' ');
   const child: ResultPromise = execa(pgRestore, args, {
-    env: libpqEnv(target),
+    env,
     extendEnv: false,
     stdin: 'pipe',
     stdout: 'ignore',
@@ -111,17 +135,4 @@ export async function countUserTables(session: PsqlSession): Promise<number> {
        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`,
   );
   return row?.n ?? 0;
-}
-
-/**
- * Empties a scratch database for a restore drill: drops every non-system schema (and so
- * everything in it) and recreates an empty `public`.
- */
-export async function emptyDatabase(session: PsqlSession): Promise<void> {
-  const schemas = await session.rows<{ s: string }>(
-    `SELECT nspname AS s FROM pg_namespace
-     WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND nspname NOT LIKE 'pg\\_%'`,
-  );
-  for (const { s } of schemas) await session.exec(`DROP SCHEMA "${s.replace(/"/g, '""')}" CASCADE`);
-  await session.exec('CREATE SCHEMA IF NOT EXISTS public');
 }

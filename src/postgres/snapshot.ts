@@ -1,4 +1,5 @@
 import type { PsqlSession } from './psql.js';
+import { quoteIdent, quoteLiteral } from './sql.js';
 
 export type RowCountMethod = 'exact' | 'estimate' | 'off';
 
@@ -23,6 +24,18 @@ export async function readServerInfo(session: PsqlSession): Promise<ServerInfo> 
   return { versionNum: Number(row.v), database: row.db, sizeBytes: Number(row.size) };
 }
 
+/** The cluster's system identifier, or null when the role may not read pg_control_system(). */
+export async function readSystemIdentifier(session: PsqlSession): Promise<string | null> {
+  const [allowed] = await session.rows<{ ok: boolean }>(
+    `SELECT pg_catalog.has_function_privilege('pg_catalog.pg_control_system()', 'EXECUTE') AS ok`,
+  );
+  if (!allowed?.ok) return null;
+  const [row] = await session.rows<{ id: string }>(
+    'SELECT system_identifier::text AS id FROM pg_catalog.pg_control_system()',
+  );
+  return row?.id ?? null;
+}
+
 /**
  * Opens a repeatable-read transaction and exports its snapshot, so pg_dump
  * (`--snapshot`) and the row counts see the same data. The session must stay open
@@ -45,14 +58,6 @@ const TABLES_SQL = `
     AND NOT EXISTS (SELECT 1 FROM pg_depend d
                     WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
   ORDER BY 1, 2`;
-
-function quoteIdent(s: string): string {
-  return `"${s.replace(/"/g, '""')}"`;
-}
-
-function quoteLiteral(s: string): string {
-  return `'${s.replace(/'/g, "''")}'`;
-}
 
 /**
  * Row counts of every dumped table, read in the session's current transaction (the

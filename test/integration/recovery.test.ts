@@ -22,6 +22,23 @@ let passphraseBackupId: string;
 
 const destinations = () => destinationInputs(s3.primary, s3.secondary);
 
+async function drillDatabases(): Promise<string[]> {
+  const rows = await pg.query<{ datname: string }>(
+    'postgres',
+    "SELECT datname FROM pg_database WHERE datname LIKE 'pg\\_dr\\_drill\\_%' OR datname LIKE '%\\_pgdr\\_%'",
+  );
+  return rows.map((r) => r.datname);
+}
+
+async function databasesLike(pattern: string): Promise<string[]> {
+  const rows = await pg.query<{ datname: string }>(
+    'postgres',
+    'SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY 1',
+    [pattern],
+  );
+  return rows.map((r) => r.datname);
+}
+
 async function userTables(db: string): Promise<number> {
   const [r] = await pg.query<{ n: string }>(
     db,
@@ -104,7 +121,11 @@ describe('verify', () => {
       if (level === 'decrypt') expect(report.verifications[0].archive.entries).toBeGreaterThan(10);
       if (level === 'restore') {
         expect(report.verifications[0].drill).toMatchObject({ ok: true, mismatches: [] });
-        expect(await tableRowCounts(pg, `drill_${level}`)).toEqual(source);
+        expect(report.verifications[0].drill.tables).toBe(Object.keys(source).length);
+        // The drill restored into a database of its own and dropped it: the one named in
+        // drill-database-url is only where pg-dr connects, and stays empty.
+        expect(await userTables(`drill_${level}`)).toBe(0);
+        expect(await drillDatabases()).toEqual([]);
       }
       for (const [server, bucket] of [
         [s3.primary, 'pgdr-primary'],
@@ -123,7 +144,7 @@ describe('verify', () => {
     },
   );
 
-  it('refuses a drill into a database named like the source unless forced', async () => {
+  it('a drill through the source database itself writes nothing there', async () => {
     const r = await runPgDr({
       command: 'verify',
       'verify-level': 'restore',
@@ -131,8 +152,9 @@ describe('verify', () => {
       'drill-database-url': pg.url('app'),
       ...destinations(),
     });
-    expect(r.failed).toMatch(/'drill-database-url'.*"app".*source database/);
+    expect(r.failed).toBeUndefined();
     expect(await tableRowCounts(pg, 'app')).toEqual(source);
+    expect(await drillDatabases()).toEqual([]);
   });
 
   it('a wrong identity fails decrypt-level verification without touching anything', async () => {
@@ -195,11 +217,11 @@ describe('restore', () => {
       'age-identity': identity,
       ...destinations(),
     });
-    expect(r.failed).toMatch(/already has 1 tables.*force: true/);
+    expect(r.failed).toMatch(/"target_busy" already has 1 objects.*force: true/);
     expect(await tableRowCounts(pg, 'target_busy')).toEqual({ 'public.keep_me': 2 });
   });
 
-  it("with force, replaces the backup's objects in a target that holds an older copy", async () => {
+  it('with force, replaces a target that holds an older copy and keeps that copy under another name', async () => {
     const url = await pg.createDatabase('target_force');
     const first = await runPgDr({
       command: 'restore',
@@ -219,10 +241,19 @@ describe('restore', () => {
       ...destinations(),
     });
     expect(r.failed).toBeUndefined();
-    expect(await tableRowCounts(pg, 'target_force')).toEqual({ ...source, 'public.scratch': 0 });
+    expect(await tableRowCounts(pg, 'target_force')).toEqual(source);
+    const [kept, ...more] = await databasesLike('target\\_force\\_before\\_%');
+    expect(more).toEqual([]);
+    expect(JSON.parse(r.outputs.report as string).previous).toBe(kept);
+    expect(await tableRowCounts(pg, kept as string)).toEqual({
+      ...source,
+      'billing.invoices': (source['billing.invoices'] as number) / 2,
+      'public.scratch': 0,
+    });
+    expect(await drillDatabases()).toEqual([]);
   });
 
-  it('with force, a target whose schema diverged fails as a whole and is left as it was', async () => {
+  it('with force, a target whose schema diverged is replaced whole; drop-previous drops it', async () => {
     const url = await pg.createDatabase('target_diverged');
     await pg.query(
       'target_diverged',
@@ -233,13 +264,13 @@ describe('restore', () => {
       'database-url': url,
       'age-identity': identity,
       force: 'true',
+      'drop-previous': 'true',
       ...destinations(),
     });
-    expect(r.outputs.status).toBe('failed');
-    expect(r.failed).toMatch(
-      /pg_restore exited with code 1.*column "id" of relation "customers" does not exist/,
-    );
-    expect(await tableRowCounts(pg, 'target_diverged')).toEqual({ 'public.customers': 1 });
+    expect(r.failed).toBeUndefined();
+    expect(await tableRowCounts(pg, 'target_diverged')).toEqual(source);
+    expect(JSON.parse(r.outputs.report as string).previous).toBeNull();
+    expect(await databasesLike('target\\_diverged%')).toEqual(['target_diverged']);
   });
 
   it('refuses an identity that matches none of the recipients, before writing anything', async () => {

@@ -1,0 +1,515 @@
+import { randomBytes } from 'node:crypto';
+import {
+  createDatabaseSql,
+  createRoleSql,
+  databasePropertiesSql,
+  type GlobalRole,
+  type Globals,
+  grantMembershipSql,
+} from './globals.js';
+import { PsqlError, type PsqlSession } from './psql.js';
+import type { RestoreFlags } from './restore.js';
+import { quoteIdent, quoteLiteral } from './sql.js';
+import type { DatabaseTarget } from './url.js';
+
+/**
+ * The restore route that gives back the same database and changes nothing when it fails:
+ * the roles the backup names are created where missing, a NEW database is created beside
+ * the target with the source's encoding and locale, the archive is restored into it with
+ * owners and privileges, its properties are applied, it is checked, and only then is it
+ * switched in by renaming. Any failure before the switch drops the new database and the
+ * roles this run created.
+ */
+
+/** How pg-dr reaches the server: one database by name, and a maintenance database. */
+export interface ServerAccess {
+  /** A session on the maintenance database (`postgres`, else `template1`). */
+  maintenance(): Promise<PsqlSession>;
+  /** A session on one database of the server. */
+  open(database: string): Promise<PsqlSession>;
+  /** The connection to one database of the server (for pg_restore). */
+  target(database: string): DatabaseTarget;
+}
+
+export interface ServerFacts {
+  readonly versionNum: number;
+  readonly user: string;
+  readonly superuser: boolean;
+  readonly createRole: boolean;
+  readonly createDb: boolean;
+}
+
+export async function serverFacts(s: PsqlSession): Promise<ServerFacts> {
+  const [row] = await s.rows<ServerFacts>(
+    `SELECT current_setting('server_version_num')::int AS "versionNum", current_user AS user,
+            rolsuper AS superuser, rolcreaterole AS "createRole", rolcreatedb AS "createDb"
+     FROM pg_catalog.pg_roles WHERE rolname = current_user`,
+  );
+  if (!row) throw new Error('The server did not describe the connected role.');
+  return row;
+}
+
+/** What a database holds besides what CREATE DATABASE puts there. */
+export interface DatabaseState {
+  readonly exists: boolean;
+  /** Tables, views, sequences, functions, types, large objects, extensions beyond plpgsql, schemas beyond public. */
+  readonly objects: number;
+  /** Other sessions connected to it: "user (application)". */
+  readonly connections: readonly string[];
+}
+
+export async function databaseState(server: ServerAccess, name: string): Promise<DatabaseState> {
+  const m = await server.maintenance();
+  let connections: string[];
+  try {
+    const [row] = await m.rows<{ exists: boolean }>(
+      `SELECT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname = ${quoteLiteral(name)}) AS exists`,
+    );
+    if (!row?.exists) return { exists: false, objects: 0, connections: [] };
+    connections = await liveConnections(m, name);
+  } finally {
+    await m.close();
+  }
+  const s = await server.open(name);
+  try {
+    const [row] = await s.rows<{ n: number }>(
+      `SELECT (SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%')
+            + (SELECT count(*) FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+               WHERE n.nspname NOT IN ('pg_catalog', 'information_schema'))
+            + (SELECT count(*) FROM pg_catalog.pg_largeobject_metadata)
+            + (SELECT count(*) FROM pg_catalog.pg_extension WHERE extname <> 'plpgsql')
+            + (SELECT count(*) FROM pg_catalog.pg_namespace
+               WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'public') AND nspname NOT LIKE 'pg\\_%')
+            AS n`,
+    );
+    return { exists: true, objects: Number(row?.n ?? 0), connections };
+  } finally {
+    await s.close();
+  }
+}
+
+async function liveConnections(m: PsqlSession, name: string): Promise<string[]> {
+  const rows = await m.rows<{ who: string }>(
+    `SELECT coalesce(usename::text, '?') || coalesce(' (' || nullif(application_name, '') || ')', '') AS who
+     FROM pg_catalog.pg_stat_activity
+     WHERE datname = ${quoteLiteral(name)} AND pid <> pg_catalog.pg_backend_pid()`,
+  );
+  return rows.map((r) => r.who);
+}
+
+/** A name no database on the server has yet: `<base><suffix>`, cut to PostgreSQL's 63 bytes. */
+export function databaseName(base: string, suffix: string): string {
+  let b = base;
+  while (Buffer.byteLength(b + suffix) > 63) b = b.slice(0, -1);
+  return b + suffix;
+}
+
+export function randomSuffix(): string {
+  return randomBytes(3).toString('hex');
+}
+
+export interface Rebuild {
+  /** The new database's name. */
+  readonly database: string;
+  /** How pg_restore must run for this route. */
+  readonly flags: RestoreFlags;
+  readonly rolesCreated: readonly string[];
+  readonly rolesExisting: readonly string[];
+  /** Memberships granted between roles that existed (`role → member`). */
+  readonly membershipsGranted: readonly string[];
+  /** What will differ from the source, found so far. */
+  readonly differences: string[];
+  /** Owner, comment, settings, grants and connection limit of the database (after the restore). */
+  applyProperties(): Promise<void>;
+  /** Drops the new database and every role this run created; revokes memberships it granted. */
+  discard(): Promise<void>;
+}
+
+export interface RebuildOptions {
+  readonly server: ServerAccess;
+  readonly facts: ServerFacts;
+  /** null: a backup made before pg-dr backed up globals — contents only, owned by the restorer. */
+  readonly globals: Globals | null;
+  /** Name of the new database. */
+  readonly name: string;
+  readonly log: (line: string) => void;
+}
+
+/** The comment a database carries while pg-dr restores into it. */
+export const IN_PROGRESS_COMMENT = 'pg-dr: a restore in progress (dropped if it fails)';
+
+/** Refuses, before anything is written, a restoring role that cannot do this route. */
+export function checkRestorer(withGlobals: boolean, facts: ServerFacts, input: string): void {
+  if (withGlobals && !facts.superuser)
+    throw new RebuildError(
+      `Restoring roles, owners and privileges needs a superuser on the target: '${input}' connects as ${JSON.stringify(facts.user)}, which is not one. Connect as a superuser (on a managed service, restore the roles and grants by hand: see docs/runbook.md).`,
+    );
+  if (!withGlobals && !facts.superuser && !facts.createDb)
+    throw new RebuildError(
+      `The restore creates a new database and needs CREATEDB: '${input}' connects as ${JSON.stringify(facts.user)}, which has neither CREATEDB nor superuser.`,
+    );
+}
+
+/** Refuses, before anything is written, what this route cannot do on this server. */
+export function checkRebuild(globals: Globals | null, facts: ServerFacts, input: string): void {
+  checkRestorer(globals !== null, facts, input);
+  if (globals) createDatabaseSql(globals.database, 'x', facts.versionNum);
+}
+
+export class RebuildError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RebuildError';
+  }
+}
+
+/** The first `ERROR:` line of a psql failure, or its message. */
+export function sqlError(e: unknown): string {
+  if (e instanceof PsqlError) {
+    const line = e.stderr.split('\n').find((l) => /\b(ERROR|FATAL):/.test(l));
+    if (line) return line.replace(/^.*?\b(ERROR|FATAL):\s*/, '');
+  }
+  return (e as Error).message;
+}
+
+/** Runs statements in one transaction on a fresh maintenance session. */
+async function inTransaction(server: ServerAccess, statements: readonly string[]): Promise<void> {
+  if (statements.length === 0) return;
+  const s = await server.maintenance();
+  try {
+    await s.exec('BEGIN');
+    for (const sql of statements) await s.exec(sql);
+    await s.exec('COMMIT');
+  } finally {
+    await s.close();
+  }
+}
+
+/** The attributes in which an existing role differs from the source's, as words. */
+function roleDifferences(source: GlobalRole, existing: GlobalRole): string[] {
+  const out: string[] = [];
+  const flags: [keyof GlobalRole, string][] = [
+    ['superuser', 'SUPERUSER'],
+    ['inherit', 'INHERIT'],
+    ['createRole', 'CREATEROLE'],
+    ['createDb', 'CREATEDB'],
+    ['login', 'LOGIN'],
+    ['replication', 'REPLICATION'],
+    ['bypassRls', 'BYPASSRLS'],
+  ];
+  for (const [k, word] of flags)
+    if (source[k] !== existing[k]) out.push(`${source[k] ? '' : 'NO'}${word} in the source`);
+  if (source.connectionLimit !== existing.connectionLimit)
+    out.push(`CONNECTION LIMIT ${source.connectionLimit} in the source`);
+  if (
+    source.password !== null &&
+    existing.password !== null &&
+    source.password !== existing.password
+  )
+    out.push('another password');
+  const a = [...source.settings].sort().join('\n');
+  const b = [...existing.settings].sort().join('\n');
+  if (a !== b) out.push('other settings');
+  return out;
+}
+
+/**
+ * Creates the new database and the missing roles. Nothing exists of it but what `discard`
+ * removes; the caller restores into `database`, then applies the properties.
+ */
+export async function beginRebuild(opts: RebuildOptions): Promise<Rebuild> {
+  const { server, facts, globals, name, log } = opts;
+  const differences: string[] = [];
+  const rolesCreated: string[] = [];
+  const rolesExisting: string[] = [];
+  const granted: { role: string; member: string }[] = [];
+  let created = false;
+
+  const discard = async (): Promise<void> => {
+    const problems: string[] = [];
+    if (created) {
+      await dropDatabase(server, name).catch((e: unknown) =>
+        problems.push(`database ${JSON.stringify(name)}: ${sqlError(e)}`),
+      );
+    }
+    const undo = [
+      ...granted
+        .filter((g) => !rolesCreated.includes(g.role) && !rolesCreated.includes(g.member))
+        .map((g) => `REVOKE ${quoteIdent(g.role)} FROM ${quoteIdent(g.member)}`),
+      ...rolesCreated.map((r) => `DROP ROLE IF EXISTS ${quoteIdent(r)}`),
+    ];
+    await inTransaction(server, undo).catch((e: unknown) =>
+      problems.push(`roles ${rolesCreated.join(', ')}: ${sqlError(e)}`),
+    );
+    if (problems.length)
+      throw new RebuildError(`Could not remove what the restore created: ${problems.join('; ')}`);
+  };
+
+  const flags: RestoreFlags = {
+    noOwner: globals === null,
+    noPrivileges: globals === null,
+    noTablespaces: false,
+    // Event triggers (and triggers fired by a refresh) must not change what is restored:
+    // in `replica` mode they do not fire. Setting it needs a superuser.
+    replica: facts.superuser,
+  };
+  if (!globals) {
+    differences.push(
+      'This backup has no globals (made before pg-dr backed up roles): roles, owners, privileges and database properties are not restored; every object belongs to the restoring user.',
+    );
+  } else {
+    const m = await server.maintenance();
+    let existingRoles: GlobalRole[];
+    let tablespaces: string[];
+    try {
+      existingRoles = await m.rows<GlobalRole>(
+        `SELECT rolname AS name, rolsuper AS superuser, rolinherit AS inherit, rolcreaterole AS "createRole",
+                rolcreatedb AS "createDb", rolcanlogin AS login, rolreplication AS replication,
+                rolbypassrls AS "bypassRls", rolconnlimit AS "connectionLimit", NULL AS "validUntil",
+                ${facts.superuser ? 'rolpassword' : 'NULL'} AS password,
+                coalesce((SELECT setconfig FROM pg_catalog.pg_db_role_setting s
+                          WHERE s.setrole = a.oid AND s.setdatabase = 0), '{}') AS settings,
+                NULL AS comment
+         FROM pg_catalog.${facts.superuser ? 'pg_authid' : 'pg_roles'} a`,
+      );
+      tablespaces = (
+        await m.rows<{ n: string }>('SELECT spcname AS n FROM pg_catalog.pg_tablespace')
+      ).map((r) => r.n);
+    } finally {
+      await m.close();
+    }
+    const missingSpaces = globals.tablespaces.filter((t) => !tablespaces.includes(t));
+    if (missingSpaces.length > 0) {
+      flags.noTablespaces = true;
+      differences.push(
+        `Tablespace${missingSpaces.length > 1 ? 's' : ''} ${missingSpaces.map((t) => JSON.stringify(t)).join(', ')} do${missingSpaces.length > 1 ? '' : 'es'} not exist on the target: everything is restored into the default tablespace.`,
+      );
+    }
+    const byName = new Map(existingRoles.map((r) => [r.name, r]));
+    const toCreate = globals.roles.filter((r) => !byName.has(r.name));
+    for (const r of globals.roles) {
+      const there = byName.get(r.name);
+      if (!there) continue;
+      rolesExisting.push(r.name);
+      const diff = roleDifferences(r, there);
+      if (diff.length)
+        differences.push(
+          `Role ${JSON.stringify(r.name)} already existed and was left as it is; it differs from the source: ${diff.join(', ')}.`,
+        );
+    }
+    if (globals.passwords !== 'included') {
+      const logins = toCreate.filter((r) => r.login).map((r) => JSON.stringify(r.name));
+      if (logins.length)
+        differences.push(
+          `Login role${logins.length > 1 ? 's' : ''} ${logins.join(', ')} created WITHOUT a password: the backup role could not read password hashes. Set them with ALTER ROLE … PASSWORD.`,
+        );
+    }
+    const willExist = new Set([...byName.keys(), ...toCreate.map((r) => r.name)]);
+    const membershipsNeeded: typeof globals.memberships = [];
+    const m2 = await server.maintenance();
+    try {
+      for (const ms of globals.memberships) {
+        if (!willExist.has(ms.role) || !willExist.has(ms.member)) {
+          differences.push(
+            `Membership of ${JSON.stringify(ms.member)} in ${JSON.stringify(ms.role)} not restored: ${JSON.stringify(willExist.has(ms.role) ? ms.member : ms.role)} does not exist on the target.`,
+          );
+          continue;
+        }
+        if (toCreate.some((r) => r.name === ms.role || r.name === ms.member)) {
+          membershipsNeeded.push(ms);
+          continue;
+        }
+        const [row] = await m2.rows<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_catalog.pg_auth_members a
+           JOIN pg_catalog.pg_roles r ON r.oid = a.roleid JOIN pg_catalog.pg_roles u ON u.oid = a.member
+           WHERE r.rolname = ${quoteLiteral(ms.role)} AND u.rolname = ${quoteLiteral(ms.member)}`,
+        );
+        if ((row?.n ?? 0) === 0) membershipsNeeded.push(ms);
+      }
+    } finally {
+      await m2.close();
+    }
+
+    // The database first: a locale the target lacks fails here, before any role exists.
+    await createDatabase(server, createDatabaseSql(globals.database, name, facts.versionNum), name);
+    created = true;
+    try {
+      await inTransaction(server, [
+        ...toCreate.flatMap((r) => createRoleSql(r, { withPassword: true })),
+        ...membershipsNeeded.map((ms) => grantMembershipSql(ms, facts.versionNum)),
+      ]);
+    } catch (e) {
+      await discard().catch(() => undefined);
+      throw new RebuildError(`Creating the roles failed (nothing was kept): ${sqlError(e)}`);
+    }
+    rolesCreated.push(...toCreate.map((r) => r.name));
+    granted.push(...membershipsNeeded);
+    for (const r of toCreate) log(`Created role ${JSON.stringify(r.name)}`);
+    for (const ms of membershipsNeeded)
+      log(`Granted ${JSON.stringify(ms.role)} to ${JSON.stringify(ms.member)}`);
+  }
+  if (!created) {
+    await createDatabase(server, `CREATE DATABASE ${quoteIdent(name)}`, name);
+    created = true;
+  }
+
+  return {
+    database: name,
+    flags,
+    rolesCreated,
+    rolesExisting,
+    membershipsGranted: granted
+      .filter((g) => !rolesCreated.includes(g.role) && !rolesCreated.includes(g.member))
+      .map((g) => `${g.role} → ${g.member}`),
+    differences,
+    async applyProperties() {
+      if (!globals) return;
+      try {
+        await inTransaction(server, databasePropertiesSql(globals.database, name, { owner: true }));
+      } catch (e) {
+        throw new RebuildError(`Applying the database's properties failed: ${sqlError(e)}`);
+      }
+    },
+    discard,
+  };
+}
+
+async function createDatabase(server: ServerAccess, sql: string, name: string): Promise<void> {
+  const s = await server.maintenance();
+  try {
+    await s.exec(sql);
+    await s.exec(`COMMENT ON DATABASE ${quoteIdent(name)} IS ${quoteLiteral(IN_PROGRESS_COMMENT)}`);
+  } catch (e) {
+    throw new RebuildError(`Creating database ${JSON.stringify(name)} failed: ${sqlError(e)}`);
+  } finally {
+    await s.close();
+  }
+}
+
+/**
+ * Drops a database pg-dr created: its other sessions are ended and its subscriptions
+ * (restored disabled) dropped first, since either would block DROP DATABASE.
+ */
+export async function dropDatabase(server: ServerAccess, name: string): Promise<void> {
+  const m = await server.maintenance();
+  let exists = false;
+  try {
+    const [row] = await m.rows<{ exists: boolean }>(
+      `SELECT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname = ${quoteLiteral(name)}) AS exists`,
+    );
+    exists = row?.exists === true;
+    if (exists)
+      await m.rows(
+        `SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity
+         WHERE datname = ${quoteLiteral(name)} AND pid <> pg_catalog.pg_backend_pid()`,
+      );
+  } finally {
+    await m.close();
+  }
+  if (!exists) return;
+  const d = await server.open(name);
+  try {
+    const subs = await d.rows<{ name: string }>(
+      `SELECT subname AS name FROM pg_catalog.pg_subscription
+       WHERE subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())`,
+    );
+    for (const { name: sub } of subs) {
+      const q = quoteIdent(sub);
+      await d.exec(`ALTER SUBSCRIPTION ${q} DISABLE`);
+      await d.exec(`ALTER SUBSCRIPTION ${q} SET (slot_name = NONE)`);
+      await d.exec(`DROP SUBSCRIPTION ${q}`);
+    }
+  } finally {
+    await d.close();
+  }
+  const m2 = await server.maintenance();
+  try {
+    await m2.exec(`DROP DATABASE IF EXISTS ${quoteIdent(name)}`);
+  } finally {
+    await m2.close();
+  }
+}
+
+export interface SwitchResult {
+  /** Where the database the target replaced now is, or null (none existed, or it was dropped). */
+  readonly previous: string | null;
+  /** Why the previous database was dropped, when it was. */
+  readonly droppedPrevious: string | null;
+  /** Sessions ended to make the switch. */
+  readonly terminated: number;
+}
+
+/**
+ * Puts `fresh` in the place of `target` in one transaction (two renames). The database
+ * `target` held before is kept as `previous`, or dropped when `drop` says so. Other
+ * sessions on either database block a rename: with `terminate` they are ended (and the
+ * switch retried a few times), otherwise the switch is refused.
+ */
+export async function switchDatabase(
+  server: ServerAccess,
+  opts: {
+    fresh: string;
+    target: string;
+    previous: string;
+    terminate: boolean;
+    drop: 'empty' | 'always' | 'never';
+    targetWasEmpty: boolean;
+  },
+): Promise<SwitchResult> {
+  let terminated = 0;
+  for (let attempt = 1; ; attempt++) {
+    const m = await server.maintenance();
+    let exists: boolean;
+    try {
+      const [row] = await m.rows<{ exists: boolean }>(
+        `SELECT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname = ${quoteLiteral(opts.target)}) AS exists`,
+      );
+      exists = row?.exists === true;
+      const busy = exists ? await liveConnections(m, opts.target) : [];
+      if (busy.length > 0) {
+        if (!opts.terminate)
+          throw new RebuildError(
+            `The target database ${JSON.stringify(opts.target)} has ${busy.length} open connection(s) (${busy.slice(0, 5).join(', ')}): switching it would break them. Stop the application, or set terminate-connections: true to end them at the switch.`,
+          );
+        const [t] = await m.rows<{ n: number }>(
+          `SELECT count(pg_catalog.pg_terminate_backend(pid))::int AS n FROM pg_catalog.pg_stat_activity
+           WHERE datname = ${quoteLiteral(opts.target)} AND pid <> pg_catalog.pg_backend_pid()`,
+        );
+        terminated += t?.n ?? 0;
+      }
+    } finally {
+      await m.close();
+    }
+    const s = await server.maintenance();
+    try {
+      await s.exec('BEGIN');
+      if (exists)
+        await s.exec(
+          `ALTER DATABASE ${quoteIdent(opts.target)} RENAME TO ${quoteIdent(opts.previous)}`,
+        );
+      await s.exec(`ALTER DATABASE ${quoteIdent(opts.fresh)} RENAME TO ${quoteIdent(opts.target)}`);
+      await s.exec('COMMIT');
+    } catch (e) {
+      await s.close();
+      if (attempt < 5 && /being accessed by other users/.test(sqlError(e))) {
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+        continue;
+      }
+      throw new RebuildError(`Switching the restored database in failed: ${sqlError(e)}`);
+    }
+    await s.close();
+    if (!exists) return { previous: null, droppedPrevious: null, terminated };
+    const why =
+      opts.drop === 'always'
+        ? 'drop-previous: true'
+        : opts.drop === 'empty' && opts.targetWasEmpty
+          ? 'it held no objects'
+          : null;
+    if (why) {
+      await dropDatabase(server, opts.previous);
+      return { previous: null, droppedPrevious: why, terminated };
+    }
+    return { previous: opts.previous, droppedPrevious: null, terminated };
+  }
+}
