@@ -16,6 +16,9 @@ export interface ListedBackup {
   /** Complete at one destination at least: restorable. */
   readonly complete: boolean;
   readonly database: string | null;
+  /** The database's encoding and default collation (`icu de-DE`, `libc C.UTF-8`), when recorded. */
+  readonly encoding: string | null;
+  readonly locale: string | null;
   /** Bytes stored per destination (all objects, encrypted). */
   readonly sizeBytes: number | null;
   readonly commit: string | null;
@@ -65,6 +68,10 @@ export async function list(
       createdAt: m?.createdAt ?? backupIdTime(e.id).toISOString(),
       complete: e.completeAt.length > 0,
       database: m?.database.name ?? null,
+      encoding: m?.database.encoding ?? null,
+      locale: m?.database.locale
+        ? `${m.database.locale.provider} ${m.database.locale.locale ?? m.database.locale.collate}`
+        : null,
       sizeBytes: m ? m.objects.reduce((s, o) => s + o.encrypted.bytes, 0) : null,
       commit: m?.source.commit ?? null,
       destinations,
@@ -92,7 +99,11 @@ function listTable(r: ListReport): SummaryTable {
     rows: r.backups.map((b) => [
       b.complete ? b.id : `${b.id} (INCOMPLETE)`,
       b.createdAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
-      b.database ?? '—',
+      b.database === null
+        ? '—'
+        : b.encoding && b.locale
+          ? `${b.database} (${b.encoding}, ${b.locale})`
+          : b.database,
       b.sizeBytes === null ? '—' : formatBytes(b.sizeBytes),
       b.commit?.slice(0, 12) ?? '—',
       b.destinations.map((d) => `${d.name} ${d.complete ? '✓' : `✗ (${d.problem})`}`).join(', '),

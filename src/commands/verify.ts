@@ -1,4 +1,5 @@
 import type { DecryptionSettings } from '../crypto/age.js';
+import { InputError } from '../errors.js';
 import type { VerifySettings } from '../inputs/parse.js';
 import {
   type BackupAtDestination,
@@ -13,7 +14,13 @@ import { type ReadBackResult, readBack, type Sink } from '../pipeline/readback.j
 import { compareRowCounts, type RestoreInto, restoreInto } from '../pipeline/restore-into.js';
 import { toolPath } from '../postgres/binaries.js';
 import { pickClient, serverAccess } from '../postgres/clients.js';
-import { databaseName, randomSuffix, type ServerFacts, serverFacts } from '../postgres/rebuild.js';
+import {
+  databaseName,
+  randomSuffix,
+  type ServerAccess,
+  type ServerFacts,
+  serverFacts,
+} from '../postgres/rebuild.js';
 import { startArchiveList } from '../postgres/restore.js';
 import type { DatabaseTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
@@ -54,6 +61,7 @@ export async function verify(settings: VerifySettings, deps: VerifyDeps): Promis
   for (const [name, why] of unreachable) host.warning(`${name}: cannot list backups: ${why}`);
   const backups = pickBackups(entries, settings.backup, deps.now());
   host.info(`Verifying ${backups.map((b) => b.id).join(', ')} at level ${settings.level}`);
+  const drillServer = settings.level === 'restore' ? await checkDrillServer(settings, deps) : null;
 
   const verifications: Verification[] = [];
   for (const backup of backups) {
@@ -62,7 +70,15 @@ export async function verify(settings: VerifySettings, deps: VerifyDeps): Promis
       const name = dest.settings.name;
       const at = backup.at.find((a) => a.destination === name);
       const v = await host.group(`Verify ${backup.id} at ${name} (${settings.level})`, () =>
-        verifyAt(settings, deps, backup, dest, at, unreachable.get(name) ?? null, !drilled),
+        verifyAt(
+          settings,
+          deps,
+          backup,
+          dest,
+          at,
+          unreachable.get(name) ?? null,
+          drilled ? null : drillServer,
+        ),
       );
       if (v.drill) drilled = true;
       verifications.push(v);
@@ -105,7 +121,7 @@ async function verifyAt(
   dest: Destination,
   at: BackupAtDestination | undefined,
   unreachable: string | null,
-  mayDrill: boolean,
+  drillServer: DrillServer | null,
 ): Promise<Verification> {
   const started = deps.now();
   const t0 = Date.now();
@@ -157,8 +173,8 @@ async function verifyAt(
         ),
         'pg_restore',
       );
-      if (settings.level === 'restore' && mayDrill) {
-        const d = await drillFrom(settings, deps, manifest, dest, folder, pgRestore);
+      if (drillServer) {
+        const d = await drillFrom(settings, deps, drillServer, manifest, dest, folder, pgRestore);
         drill = d.drill;
         if (d.read) {
           r = d.read;
@@ -226,6 +242,35 @@ async function verifyAt(
 
 type Drill = NonNullable<Verification['drill']>;
 
+interface DrillServer {
+  readonly server: ServerAccess;
+  readonly facts: ServerFacts;
+}
+
+/**
+ * The drill server, checked before any work: it answers, and pg-dr connects as a superuser
+ * there (a drill creates roles and a database, with owners and privileges).
+ */
+async function checkDrillServer(settings: VerifySettings, deps: VerifyDeps): Promise<DrillServer> {
+  const target = deps.drillTarget ?? (settings.drill as DatabaseTarget);
+  const server = serverAccess(target, settings.pgClients, deps.env, 'drill-database-url', [
+    target.database,
+  ]);
+  const m = await server.maintenance();
+  let facts: ServerFacts;
+  try {
+    facts = await serverFacts(m);
+  } finally {
+    await m.close();
+  }
+  if (!facts.superuser)
+    throw new InputError(
+      'drill-database-url',
+      `Invalid 'drill-database-url': it connects as ${JSON.stringify(facts.user)}, not a superuser. Expected a superuser of a scratch server: a drill creates the backup's roles and a database of its own there (and drops both afterwards).`,
+    );
+  return { server, facts };
+}
+
 /**
  * A restore drill from one destination: a NEW database on the drill server (`pg_dr_drill_…`),
  * the backup's roles created where missing, the archive restored with owners and privileges,
@@ -236,6 +281,7 @@ type Drill = NonNullable<Verification['drill']>;
 async function drillFrom(
   settings: VerifySettings,
   deps: VerifyDeps,
+  { server, facts }: DrillServer,
   manifest: Manifest,
   dest: Destination,
   folder: string,
@@ -246,23 +292,12 @@ async function drillFrom(
     read,
     drill: { ok: false, seconds: (Date.now() - t0) / 1000, tables: 0, mismatches: [], error },
   });
-  const target = deps.drillTarget ?? (settings.drill as DatabaseTarget);
-  const server = serverAccess(target, settings.pgClients, deps.env, 'drill-database-url', [
-    target.database,
-  ]);
   const name = databaseName(
     'pg_dr_drill_',
     `${manifest.id.slice(0, 15).toLowerCase()}_${randomSuffix()}`,
   );
   let result: RestoreInto;
   try {
-    const m = await server.maintenance();
-    let facts: ServerFacts;
-    try {
-      facts = await serverFacts(m);
-    } finally {
-      await m.close();
-    }
     deps.host.info(`Drill into a new database ${JSON.stringify(name)} (dropped afterwards)`);
     result = await restoreInto({
       destination: dest,

@@ -123,6 +123,7 @@ describe('backup', () => {
     const expectedKeys = [
       `${folder}config.tar.gz.age`,
       `${folder}database.dump.zst.age`,
+      `${folder}globals.sql.age`,
       `${folder}manifest.json`,
     ];
     expect(await s3.primary.listKeys('pgdr-primary')).toEqual(expectedKeys);
@@ -304,6 +305,8 @@ describe('backup', () => {
       'keep-yearly': '0',
     });
     const first = await runPgDr(inputs, env());
+    // Ids order by their second; two backups within one second order by their random tail.
+    await new Promise((r) => setTimeout(r, 1010 - (Date.now() % 1000)));
     const second = await runPgDr(inputs, env());
     expect(second.failed).toBeUndefined();
     const ids = (keys: string[]) => [...new Set(keys.map((k) => k.split('/')[1]))];

@@ -404,7 +404,7 @@ const CASES: readonly BadInput[] = [
     what: 'level restore without a drill database',
     set: () => ({ 'verify-level': 'restore', 'age-identity': identity }),
     input: 'drill-database-url',
-    expected: /Expected a scratch database/,
+    expected: /Expected the URL of a server for restore drills/,
   },
   {
     command: 'verify',
@@ -422,14 +422,14 @@ const CASES: readonly BadInput[] = [
   },
   {
     command: 'verify',
-    what: 'a drill into the source database itself',
+    what: 'a drill server database that does not exist',
     set: () => ({
       'verify-level': 'restore',
       'age-identity': identity,
-      'drill-database-url': pg.url('app'),
+      'drill-database-url': pg.url('no_such_database'),
     }),
     input: 'drill-database-url',
-    expected: /the backup's source database.*use a scratch database, or set force: true/,
+    expected: /Cannot connect to .*\/no_such_database.*database "no_such_database" does not exist/,
   },
   // restore
   {
@@ -466,7 +466,7 @@ const CASES: readonly BadInput[] = [
     set: () => ({ 'database-url': pg.url('app') }),
     input: 'force',
     names: /set force: true/,
-    expected: /already has \d+ tables.*Restore into an empty database, or set force: true/,
+    expected: /already has \d+ objects.*Restore into a new or empty database, or set force: true/,
   },
   {
     command: 'restore',

@@ -424,7 +424,14 @@ describe('list', () => {
     expect(r.failed).toBeUndefined();
     const report = JSON.parse(r.outputs.report as string);
     const b = report.backups.find((x: { id: string }) => x.id === backupId);
-    expect(b).toMatchObject({ complete: true, database: 'app' });
+    expect(b).toMatchObject({
+      complete: true,
+      database: 'app',
+      encoding: 'UTF8',
+      locale: 'libc C',
+    });
+    const row = r.tables[0]?.rows.find((x) => x[0] === backupId);
+    expect(row?.[2]).toBe('app (UTF8, libc C)');
     expect(b.destinations.map((d: { name: string }) => d.name)).toEqual(['b2', 'r2']);
     expect(r.tables[0]?.header).toEqual([
       'backup',

