@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import { type PgCluster, quoteIdent, startPostgres } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { type S3Pair, startS3Pair } from '../harness/s3.js';
 
@@ -29,7 +31,10 @@ const PASSWORDS: Record<string, string> = {
   app_ro: 'ro-pw-3',
   outsider: 'outsider-pw-4',
 };
-const ROLES = ['app_owner', 'app_rw', 'app_ro', 'app_read', 'outsider'];
+/** A name a hostile database owner might choose: quote, backslash, newline, a psql meta-command. */
+const MARKER = join(tmpdir(), `pg-dr-pwned-${process.pid}`);
+const HOSTILE = `b'\\\n\\! touch ${MARKER}\n--`;
+const ROLES = ['app_owner', 'app_rw', 'app_ro', 'app_read', 'outsider', HOSTILE];
 
 const CLUSTER_SQL = `
 CREATE ROLE app_owner LOGIN PASSWORD '${PASSWORDS.app_owner}';
@@ -40,6 +45,8 @@ CREATE ROLE outsider LOGIN PASSWORD '${PASSWORDS.outsider}';
 GRANT app_read TO app_ro;
 ALTER ROLE app_ro SET statement_timeout = '5s';
 COMMENT ON ROLE app_read IS 'read-only group';
+CREATE ROLE ${quoteIdent(HOSTILE)} NOLOGIN;
+ALTER ROLE ${quoteIdent(HOSTILE)} SET application_name = E'x\\\\'' ; \\! touch ${MARKER}';
 CREATE DATABASE app OWNER app_owner TEMPLATE template0 ENCODING 'UTF8'
   LOCALE_PROVIDER icu ICU_LOCALE 'de-DE' LOCALE 'C.UTF-8';
 COMMENT ON DATABASE app IS 'The shop''s data \\ with a backslash';
@@ -82,6 +89,9 @@ INSERT INTO shop.words VALUES ('a'), ('B'), ('ä'), ('b'), ('Z'), ('z'), ('Ä'),
 CREATE MATERIALIZED VIEW shop.order_totals AS
   SELECT customer_id, sum(amount) AS total FROM shop.orders GROUP BY customer_id;
 CREATE TABLE shop.later (x int);
+CREATE TABLE shop."a\\" (x int);
+CREATE TABLE shop.${quoteIdent(HOSTILE)} (x int);
+INSERT INTO shop.${quoteIdent(HOSTILE)} VALUES (1), (2), (3);
 INSERT INTO shop.later VALUES (1), (2);
 SELECT lo_from_bytea(0, 'a large object, owned by app_owner');
 CREATE PUBLICATION shop_pub FOR TABLE shop.orders;
@@ -139,7 +149,8 @@ async function probe(cluster: PgCluster, role: string): Promise<Record<string, s
 
 async function probeTable(cluster: PgCluster): Promise<Record<string, Record<string, string>>> {
   const t: Record<string, Record<string, string>> = {};
-  for (const r of [...ROLES.filter((x) => x !== 'app_read')]) t[r] = await probe(cluster, r);
+  for (const r of ROLES.filter((x) => x !== 'app_read' && x !== HOSTILE))
+    t[r] = await probe(cluster, r);
   return t;
 }
 
@@ -239,8 +250,10 @@ beforeAll(async () => {
   for (const statement of CLUSTER_SQL.split(/;\n/).filter((x) => x.trim()))
     await source.query('postgres', statement);
   await source.query('app', APP_SQL);
-  // A setting that would break a restore that applied it first.
+  // A setting that would break a restore that applied it first, and one that turns
+  // backslashes in plain string literals into escapes (a database owner may set it).
   await source.query('postgres', 'ALTER DATABASE app SET default_transaction_read_only = on');
+  await source.query('postgres', 'ALTER DATABASE app SET standard_conforming_strings = off');
   identity = await generateX25519Identity();
   const b = await runPgDr({
     command: 'backup',
@@ -254,6 +267,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([source?.stop(), target?.stop(), drills?.stop(), s3?.stop()]);
+  // Nothing read from the database ran as a shell command anywhere.
+  expect(existsSync(MARKER)).toBe(false);
 });
 
 describe('the backup', () => {
@@ -271,7 +286,8 @@ describe('the backup', () => {
       locale: 'de-DE',
     });
     expect(m.database.systemIdentifier).toMatch(/^\d+$/);
-    expect(m.globals).toEqual({ roles: 6, passwords: 'included' });
+    expect(m.globals).toEqual({ roles: 7, passwords: 'included' });
+    expect(m.database.rowCounts.tables).toContainEqual({ schema: 'shop', table: HOSTILE, rows: 3 });
     expect(m.objects.map((o: { kind: string; name: string }) => `${o.kind}:${o.name}`)).toEqual([
       'database:database.dump.zst.age',
       'config:config.tar.gz.age',
@@ -300,7 +316,7 @@ describe('a drill', () => {
       expect(r.failed, `drill ${n}`).toBeUndefined();
       const report = JSON.parse(r.outputs.report as string);
       expect(report.verifications[0].drill).toMatchObject({ ok: true, mismatches: [] });
-      expect(report.verifications[0].drill.tables).toBe(5);
+      expect(report.verifications[0].drill.tables).toBe(7);
       expect(await databases(drills)).toEqual(before.dbs);
       expect(rolesDump(drills)).toBe(before.roles);
     }
