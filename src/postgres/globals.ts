@@ -87,6 +87,31 @@ export type DatabaseProperties = z.infer<typeof DatabaseProperties>;
 
 const DATA_LINE = '-- pg-dr-globals: ';
 
+/**
+ * The roles the current database needs (a CTE named \`needed\`): every role that owns
+ * something in it, is named in one of its privileges or policies (pg_shdepend), owns it or is
+ * granted on it, has settings in it, the bootstrap superuser (it owns the built-in objects
+ * and is never recorded as a dependency), and every member of those, transitively (the
+ * login roles that reach the database through a group). Other databases' roles are left out.
+ */
+const NEEDED_ROLES = `
+  this_db AS (SELECT oid, datdba FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()),
+  direct AS (
+    SELECT d.refobjid AS oid FROM pg_catalog.pg_shdepend d, this_db
+     WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass
+       AND (d.dbid = this_db.oid
+            OR (d.dbid = 0 AND d.classid = 'pg_catalog.pg_database'::pg_catalog.regclass
+                AND d.objid = this_db.oid))
+    UNION SELECT datdba FROM this_db
+    UNION SELECT s.setrole FROM pg_catalog.pg_db_role_setting s, this_db
+     WHERE s.setdatabase = this_db.oid AND s.setrole <> 0
+    UNION SELECT 10::oid
+  ),
+  needed AS (
+    SELECT oid FROM direct
+    UNION SELECT m.member FROM pg_catalog.pg_auth_members m JOIN needed n ON m.roleid = n.oid
+  )`;
+
 /** Reads the globals of the session's database. Needs no superuser: passwords are then left out. */
 export async function readGlobals(session: PsqlSession, versionNum: number): Promise<Globals> {
   const provider =
@@ -138,7 +163,8 @@ export async function readGlobals(session: PsqlSession, versionNum: number): Pro
     `SELECT pg_catalog.has_table_privilege('pg_catalog.pg_authid', 'SELECT') AS readable`,
   );
   const roles = await session.rows<GlobalRole>(
-    `SELECT r.rolname AS name, r.rolsuper AS superuser, r.rolinherit AS inherit,
+    `WITH RECURSIVE ${NEEDED_ROLES}
+     SELECT r.rolname AS name, r.rolsuper AS superuser, r.rolinherit AS inherit,
             r.rolcreaterole AS "createRole", r.rolcreatedb AS "createDb", r.rolcanlogin AS login,
             r.rolreplication AS replication, r.rolbypassrls AS "bypassRls",
             r.rolconnlimit AS "connectionLimit",
@@ -151,18 +177,19 @@ export async function readGlobals(session: PsqlSession, versionNum: number): Pro
             pg_catalog.shobj_description(r.oid, 'pg_authid') AS comment
      FROM pg_catalog.${readable ? 'pg_authid' : 'pg_roles'} r
      LEFT JOIN pg_catalog.pg_db_role_setting c ON c.setrole = r.oid AND c.setdatabase = 0
-     WHERE r.rolname !~ '^pg_' ORDER BY r.rolname`,
+     WHERE r.rolname !~ '^pg_' AND r.oid IN (SELECT oid FROM needed) ORDER BY r.rolname`,
   );
   const options =
     versionNum >= 160000
       ? 'm.inherit_option AS inherit, m.set_option AS set'
       : 'NULL AS inherit, NULL AS set';
   const memberships = await session.rows<GlobalMembership>(
-    `SELECT r.rolname AS role, u.rolname AS member, m.admin_option AS admin, ${options}
+    `WITH RECURSIVE ${NEEDED_ROLES}
+     SELECT r.rolname AS role, u.rolname AS member, m.admin_option AS admin, ${options}
      FROM pg_catalog.pg_auth_members m
      JOIN pg_catalog.pg_roles r ON r.oid = m.roleid
      JOIN pg_catalog.pg_roles u ON u.oid = m.member
-     WHERE u.rolname !~ '^pg_' ORDER BY 1, 2`,
+     WHERE u.rolname !~ '^pg_' AND u.oid IN (SELECT oid FROM needed) ORDER BY 1, 2`,
   );
   const tablespaces = await session.rows<{ name: string }>(
     `SELECT DISTINCT t.spcname AS name FROM pg_catalog.pg_tablespace t
@@ -404,8 +431,6 @@ export function globalsScript(g: Globals, meta: { backupId: string; tool: string
     `-- Passwords: ${g.passwords === 'included' ? 'included (hashes only).' : 'NOT included (the backup role could not read pg_authid): set them with ALTER ROLE … PASSWORD.'}`,
     `-- Database: encoding ${g.database.encoding}, locale provider ${g.database.localeProvider}, collate ${g.database.collate}, ctype ${g.database.ctype}${g.database.locale ? `, locale ${g.database.locale}` : ''}; owner ${JSON.stringify(g.database.owner)}.`,
     '-- pg_restore --create recreates the database with these properties, its grants and settings.',
-    '',
-    'SET client_min_messages = warning;',
     '',
   ];
   const names = new Set(g.roles.map((r) => r.name));
