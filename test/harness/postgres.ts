@@ -176,6 +176,9 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       }
     }
 
+    // --no-instructions is PostgreSQL 14+; older initdb refuses unknown options.
+    const initdbVersion = (await run('initdb', ['--version'])).stdout;
+    const initdbMajor = Number(/\(PostgreSQL\)\s+(\d+)/.exec(initdbVersion)?.[1]);
     await run('initdb', [
       '-D',
       dataDir,
@@ -187,7 +190,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       '--encoding=UTF8',
       '--locale=C',
       '--no-sync',
-      '--no-instructions',
+      ...(initdbMajor >= 14 ? ['--no-instructions'] : []),
     ]);
     await rm(pwFile, { force: true });
 

@@ -190,6 +190,6 @@ describe('globals.sql', () => {
       "IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = E'app_ro') THEN",
     );
     // The role named with "$pg_dr$" gets another tag, so its block still parses.
-    expect(text).toMatch(/DO \$pg_dr_1\$\n[^]*odd\$pg_dr\$ name[^]*\n\$pg_dr_1\$;/);
+    expect(text).toMatch(/DO \$pg_dr_1\$\n[\s\S]*odd\$pg_dr\$ name[\s\S]*\n\$pg_dr_1\$;/);
   });
 });
