@@ -150,6 +150,7 @@ export async function restore(
     manifest.objects.some((o) => o.kind === 'globals'),
     facts,
     'database-url',
+    settings.ownership,
   );
 
   const folder = backupPrefix(settings.prefix, backup.id);
@@ -178,6 +179,7 @@ export async function restore(
             decryption: settings.decryption,
             server,
             facts,
+            ownership: settings.ownership,
             name,
             pgRestore: toolPath(pgRestore, 'pg_restore'),
             input: 'database-url',

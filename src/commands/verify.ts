@@ -159,7 +159,7 @@ async function verifyAt(
   for (const o of manifest.objects) {
     const key = `${folder}${o.name}`;
     let sink: Sink | null = null;
-    let entries: Promise<number> | null = null;
+    let entries: Promise<string[]> | null = null;
     let r: ReadBackResult | null = null;
     if (settings.level !== 'checksum' && o.kind === 'database') {
       const pgRestore = toolPath(
@@ -218,7 +218,7 @@ async function verifyAt(
     });
     if (entries) {
       const n = await entries.then(
-        (count) => ({ ok: true, entries: count, error: null }),
+        (lines) => ({ ok: true, entries: lines.length, error: null }),
         (e: Error) => ({ ok: false, entries: 0, error: e.message }),
       );
       archive = n;
@@ -306,6 +306,7 @@ async function drillFrom(
       decryption: settings.decryption as DecryptionSettings,
       server,
       facts,
+      ownership: 'source',
       name,
       pgRestore,
       input: 'drill-database-url',

@@ -7,6 +7,7 @@ import { parseIdentities, parseRecipients } from '../crypto/age.js';
 import { InputError } from '../errors.js';
 import { BACKUP_ID } from '../manifest/id.js';
 import { VERIFY_LEVELS, type VerifyLevel } from '../manifest/verification.js';
+import { OWNERSHIPS, type Ownership } from '../postgres/rebuild.js';
 import type { RowCountMethod } from '../postgres/snapshot.js';
 import type { DatabaseTarget } from '../postgres/url.js';
 import { parseDatabaseUrl } from '../postgres/url.js';
@@ -114,6 +115,8 @@ export interface RestoreSettings extends CommonSettings {
   readonly decryption: DecryptionSettings;
   /** Replace a target database that has objects (it is kept under another name). */
   readonly force: boolean;
+  /** Who owns the restored objects: their source owners (superuser) or the restoring user. */
+  readonly ownership: Ownership;
   /** Drop the database the restore replaced instead of keeping it. */
   readonly dropPrevious: boolean;
   /** End the target's sessions at the switch instead of refusing. */
@@ -465,6 +468,7 @@ export function parseSettings(src: InputSource, env: NodeJS.ProcessEnv = process
         decryption: parseDecryption(src, true) as DecryptionSettings,
         force: parseBoolean(src, 'force'),
         dropPrevious: parseBoolean(src, 'drop-previous'),
+        ownership: expectOneOf(src, 'ownership', OWNERSHIPS),
         terminateConnections: parseBoolean(src, 'terminate-connections'),
       };
     }

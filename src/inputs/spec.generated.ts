@@ -45,6 +45,7 @@ export const INPUT_SPECS = {
   "restore-from": { default: "any", description: "Restore: a destination name, or `any` to try each destination in order and fall back on failure." },
   "config-dir": { default: "", description: "Restore: folder the config bundle is extracted into. Empty: the config bundle is not extracted." },
   "force": { default: "false", description: "Restore: replace a target database that already has objects. The restore still goes into a new database that is switched in only once it is complete and checked; the database it replaces is kept (renamed `<name>_before_<time>`) unless `drop-previous`." },
+  "ownership": { default: "source", description: "Restore: `source` gives every object its source owner (connect as a superuser); `restorer` is for a non-superuser on a managed service: the objects belong to the restoring user, privileges are kept (the roles they name are created when it has CREATEROLE, else the restore is refused), event triggers and subscriptions are left out, and the summary lists every difference." },
   "drop-previous": { default: "false", description: "Restore: drop the database the restore replaced, once the restored one is switched in. Default: keep it under `<name>_before_<time>` (an empty one is always dropped)." },
   "terminate-connections": { default: "false", description: "Restore: end the sessions connected to the target database at the switch. Default: refuse, before anything is written, when the target has open connections." },
   "format": { default: "table", description: "List: `table` or `json`." },

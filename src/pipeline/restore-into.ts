@@ -1,15 +1,21 @@
-import { PassThrough } from 'node:stream';
-import type { DecryptionSettings } from '../crypto/age.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { openZstdDecompressor } from '../compression/index.js';
+import { type DecryptionSettings, decryptStream } from '../crypto/age.js';
 import { type Manifest, type ObjectEntry, rowCountMismatches } from '../manifest/schema.js';
 import { type Globals, parseGlobalsScript } from '../postgres/globals.js';
 import {
   beginRebuild,
   checkRebuild,
+  type Ownership,
   type Rebuild,
   type ServerAccess,
   type ServerFacts,
 } from '../postgres/rebuild.js';
-import { startRestore } from '../postgres/restore.js';
+import { startArchiveList, startRestore } from '../postgres/restore.js';
 import { countRows } from '../postgres/snapshot.js';
 import type { Destination } from '../storage/destination.js';
 import { type ReadBackResult, readBack } from './readback.js';
@@ -22,6 +28,7 @@ export interface RestoreIntoOptions {
   readonly decryption: DecryptionSettings;
   readonly server: ServerAccess;
   readonly facts: ServerFacts;
+  readonly ownership: Ownership;
   /** The new database to create and restore into. */
   readonly name: string;
   readonly pgRestore: string;
@@ -67,16 +74,42 @@ export async function restoreInto(o: RestoreIntoOptions): Promise<RestoreInto> {
       };
     }
   }
-  checkRebuild(globals, o.facts, o.input);
+  checkRebuild(globals, o.facts, o.input, o.ownership);
   const db = o.manifest.objects.find((x) => x.kind === 'database');
   if (!db) throw new Error(`Backup ${o.manifest.id} has no database object.`);
+  // A non-superuser cannot create event triggers or subscriptions: they are left out of the
+  // restore (and listed), which needs the archive's table of contents first.
+  let plan: RestorerPlan | null = null;
+  if (o.ownership === 'restorer' && globals && !o.facts.superuser) {
+    try {
+      plan = restorerPlan(await readArchiveList(o, db), o.facts.user);
+    } catch (e) {
+      return {
+        ok: false,
+        read: {
+          ok: false,
+          failure: 'read',
+          error: `${o.folder}${db.name}: its table of contents cannot be read: ${(e as Error).message}`,
+          encrypted: null,
+          plaintext: null,
+        },
+      };
+    }
+  }
   const rebuild = await beginRebuild({
     server: o.server,
     facts: o.facts,
+    ownership: o.ownership,
     globals,
     name: o.name,
     log: o.log,
   });
+  const listDir = plan ? await mkdtemp(join(tmpdir(), 'pg-dr-list-')) : null;
+  if (plan && listDir) {
+    rebuild.flags.useList = join(listDir, 'restore.list');
+    await writeFile(rebuild.flags.useList, `${plan.keep.join('\n')}\n`, { mode: 0o600 });
+    rebuild.differences.push(...plan.skipped);
+  }
   const run = startRestore(o.pgRestore, o.server.target(o.name), rebuild.flags);
   let read: ReadBackResult;
   try {
@@ -98,12 +131,85 @@ export async function restoreInto(o: RestoreIntoOptions): Promise<RestoreInto> {
     await run.abort();
     await rebuild.discard().catch(() => undefined);
     throw e;
+  } finally {
+    if (listDir) await rm(listDir, { recursive: true, force: true });
   }
   if (!read.ok) {
     await rebuild.discard();
     return { ok: false, read };
   }
   return { ok: true, rebuild, globals, read };
+}
+
+interface RestorerPlan {
+  /** The dump ids to restore, in archive order. */
+  readonly keep: string[];
+  /** What is left out, as differences from the source. */
+  readonly skipped: string[];
+}
+
+/**
+ * Entries a non-superuser cannot restore: event triggers and subscriptions (superuser
+ * only), with their comments, and default privileges (`ALTER DEFAULT PRIVILEGES FOR ROLE
+ * <source owner>` needs membership in that role).
+ */
+const SUPERUSER_ONLY =
+  /^\d+; \d+ \d+ (COMMENT - |SECURITY LABEL - )?(EVENT TRIGGER|SUBSCRIPTION|DEFAULT ACL) /;
+
+/** The `pg_restore -L` list for a restore by a non-superuser, from `pg_restore --list` lines. */
+export function restorerPlan(lines: readonly string[], restorer: string): RestorerPlan {
+  const keep: string[] = [];
+  const left: string[] = [];
+  const owners = new Set<string>();
+  for (const line of lines) {
+    const id = /^(\d+);/.exec(line)?.[1];
+    if (!id) continue;
+    const owner = / (\S+)$/.exec(line)?.[1];
+    if (owner && owner !== '-' && owner !== restorer) owners.add(owner);
+    const m = SUPERUSER_ONLY.exec(line);
+    if (m) {
+      // `<type> <schema|-> <name> <owner>`: the type and name, for the summary.
+      const rest = line.slice(m[0].length).replace(/^- /, '').replace(/ \S+$/, '');
+      if (!m[1]) left.push(`${m[2]?.toLowerCase()} ${rest}`);
+    } else keep.push(id);
+  }
+  const skipped = left.length
+    ? [`Not restored (a non-superuser cannot restore them): ${left.join(', ')}.`]
+    : [];
+  if (owners.size)
+    skipped.push(
+      `Every object belongs to ${JSON.stringify(restorer)} instead of its source owner (${[...owners].map((o) => JSON.stringify(o)).join(', ')}): those roles keep only the privileges granted to them explicitly.`,
+    );
+  return { keep, skipped };
+}
+
+/**
+ * The archive's table of contents (`pg_restore --list`), from the start of the stored
+ * object: decrypted and decompressed until pg_restore has read the table; the rest is
+ * never downloaded. Only a plan is made of it: the restore itself reads and checks
+ * every byte again.
+ */
+async function readArchiveList(o: RestoreIntoOptions, db: ObjectEntry): Promise<string[]> {
+  const body = await o.destination.get(`${o.folder}${db.name}`);
+  const list = startArchiveList(o.pgRestore);
+  let stop = () => undefined as unknown;
+  try {
+    let archive: Readable = await decryptStream(o.decryption, body);
+    if (o.manifest.database.compression === 'zstd') {
+      const zstd = await openZstdDecompressor(o.env ?? process.env);
+      pipeline(archive, zstd.input).catch(() => undefined);
+      archive = zstd.output;
+      stop = () => zstd.kill();
+    }
+    archive.on('error', () => undefined);
+    archive.pipe(list.stdin).on('error', () => undefined);
+    list.stdin.on('close', () => archive.unpipe());
+    return await list.done;
+  } finally {
+    body.destroy();
+    stop();
+    await list.abort();
+  }
 }
 
 /** A small object (the globals), read back, checked and decrypted into memory. */
@@ -155,6 +261,9 @@ export async function compareRowCounts(
 ): Promise<RowCheck> {
   const session = await server.open(database);
   try {
+    // As pg_dump does: row-level security must not hide rows from the count (a table owner
+    // with FORCE ROW LEVEL SECURITY would see fewer); it fails loudly instead.
+    await session.exec('SET row_security = off');
     const counts = await countRows(session, 'exact');
     const method = manifest.database.rowCounts.method;
     if (method !== 'exact')

@@ -68,6 +68,13 @@ export const DatabaseProperties = z.object({
   roleSettings: z.array(z.object({ role: z.string(), settings: z.array(Setting) })),
 });
 
+/** A SECURITY DEFINER function: who owned it and who could execute it (null: PUBLIC). */
+const SecurityDefiner = z.object({
+  function: z.string(),
+  owner: z.string(),
+  executors: z.array(z.string().nullable()),
+});
+
 export const Globals = z.object({
   format: z.literal('pg-dr-globals/1'),
   serverVersionNum: z.number().int(),
@@ -78,12 +85,35 @@ export const Globals = z.object({
   passwords: z.enum(['included', 'not-readable']),
   /** Tablespaces other than pg_default that the database or its relations use. */
   tablespaces: z.array(z.string()),
+  /** The database's SECURITY DEFINER functions: a restore checks nobody new can run them. */
+  securityDefiner: z.array(SecurityDefiner).default([]),
 });
 
 export type Globals = z.infer<typeof Globals>;
 export type GlobalRole = z.infer<typeof Role>;
 export type GlobalMembership = z.infer<typeof Membership>;
 export type DatabaseProperties = z.infer<typeof DatabaseProperties>;
+export type SecurityDefiner = z.infer<typeof SecurityDefiner>;
+
+/**
+ * The SECURITY DEFINER functions of the session's database, named the same way on any
+ * server (schema-qualified, argument types as pg_catalog sees them), with their owner and
+ * every role that may execute them.
+ */
+export async function readSecurityDefiners(session: PsqlSession): Promise<SecurityDefiner[]> {
+  await session.exec('SET search_path = pg_catalog');
+  return session.rows<SecurityDefiner>(
+    `SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)) AS function,
+            pg_catalog.pg_get_userbyid(p.proowner) AS owner,
+            coalesce((SELECT array_agg(DISTINCT CASE a.grantee WHEN 0 THEN NULL
+                                                ELSE pg_catalog.pg_get_userbyid(a.grantee) END)
+                      FROM pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+                      WHERE a.privilege_type = 'EXECUTE'), '{}') AS executors
+     FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+     WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+     ORDER BY 1`,
+  );
+}
 
 const DATA_LINE = '-- pg-dr-globals: ';
 
@@ -215,6 +245,7 @@ export async function readGlobals(session: PsqlSession, versionNum: number): Pro
     memberships,
     passwords: readable ? 'included' : 'not-readable',
     tablespaces: tablespaces.map((t) => t.name),
+    securityDefiner: await readSecurityDefiners(session),
   });
 }
 
@@ -374,7 +405,11 @@ export function createDatabaseSql(
 export function databasePropertiesSql(
   db: DatabaseProperties,
   name: string,
-  options: { owner: boolean },
+  options: {
+    owner: boolean;
+    /** When the restorer owns the database: the source owner, to get its privileges explicitly. */
+    ownerGrantsTo?: string | null;
+  },
 ): string[] {
   const n = quoteIdent(name);
   const out: string[] = [];
@@ -389,7 +424,7 @@ export function databasePropertiesSql(
     out.push(`REVOKE ALL ON DATABASE ${n} FROM PUBLIC`);
     if (options.owner) out.push(`REVOKE ALL ON DATABASE ${n} FROM ${quoteIdent(db.owner)}`);
     for (const g of db.grants) {
-      if (!options.owner && g.grantee === db.owner) continue;
+      if (!options.owner && g.grantee === db.owner && !options.ownerGrantsTo) continue;
       out.push(
         `GRANT ${g.privilege} ON DATABASE ${n} TO ${g.grantee === null ? 'PUBLIC' : quoteIdent(g.grantee)}${g.grantable ? ' WITH GRANT OPTION' : ''}`,
       );
@@ -404,7 +439,7 @@ export function databasePropertiesSql(
 // The script
 
 /** A dollar-quote tag that does not occur in `body`. */
-function dollarTag(body: string): string {
+export function dollarTag(body: string): string {
   for (let i = 0; ; i++) {
     const tag = `$pg_dr${i === 0 ? '' : `_${i}`}$`;
     if (!body.includes(tag)) return tag;

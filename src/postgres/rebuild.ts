@@ -6,6 +6,7 @@ import {
   type GlobalRole,
   type Globals,
   grantMembershipSql,
+  readSecurityDefiners,
 } from './globals.js';
 import { PsqlError, type PsqlSession } from './psql.js';
 import type { RestoreFlags } from './restore.js';
@@ -126,9 +127,18 @@ export interface Rebuild {
   discard(): Promise<void>;
 }
 
+/**
+ * Who owns the restored objects. `source`: each object its source owner (a superuser
+ * restores). `restorer`: the restoring user (a non-superuser on a managed service); the
+ * privileges are kept, and what cannot be restored is listed as a difference.
+ */
+export const OWNERSHIPS = ['source', 'restorer'] as const;
+export type Ownership = (typeof OWNERSHIPS)[number];
+
 export interface RebuildOptions {
   readonly server: ServerAccess;
   readonly facts: ServerFacts;
+  readonly ownership: Ownership;
   /** null: a backup made before pg-dr backed up globals — contents only, owned by the restorer. */
   readonly globals: Globals | null;
   /** Name of the new database. */
@@ -140,20 +150,30 @@ export interface RebuildOptions {
 export const IN_PROGRESS_COMMENT = 'pg-dr: a restore in progress (dropped if it fails)';
 
 /** Refuses, before anything is written, a restoring role that cannot do this route. */
-export function checkRestorer(withGlobals: boolean, facts: ServerFacts, input: string): void {
-  if (withGlobals && !facts.superuser)
+export function checkRestorer(
+  withGlobals: boolean,
+  facts: ServerFacts,
+  input: string,
+  ownership: Ownership,
+): void {
+  if (withGlobals && ownership === 'source' && !facts.superuser)
     throw new RebuildError(
-      `Restoring roles, owners and privileges needs a superuser on the target: '${input}' connects as ${JSON.stringify(facts.user)}, which is not one. Connect as a superuser (on a managed service, restore the roles and grants by hand: see docs/runbook.md).`,
+      `Restoring every object with its source owner needs a superuser on the target: '${input}' connects as ${JSON.stringify(facts.user)}, which is not one. Connect as a superuser, or set ownership: restorer (managed services: the objects then belong to ${JSON.stringify(facts.user)}, privileges are kept).`,
     );
-  if (!withGlobals && !facts.superuser && !facts.createDb)
+  if (!facts.superuser && !facts.createDb)
     throw new RebuildError(
       `The restore creates a new database and needs CREATEDB: '${input}' connects as ${JSON.stringify(facts.user)}, which has neither CREATEDB nor superuser.`,
     );
 }
 
 /** Refuses, before anything is written, what this route cannot do on this server. */
-export function checkRebuild(globals: Globals | null, facts: ServerFacts, input: string): void {
-  checkRestorer(globals !== null, facts, input);
+export function checkRebuild(
+  globals: Globals | null,
+  facts: ServerFacts,
+  input: string,
+  ownership: Ownership,
+): void {
+  checkRestorer(globals !== null, facts, input, ownership);
   if (globals) createDatabaseSql(globals.database, 'x', facts.versionNum);
 }
 
@@ -171,6 +191,30 @@ export function sqlError(e: unknown): string {
     if (line) return line.replace(/^.*?\b(ERROR|FATAL):\s*/, '');
   }
   return (e as Error).message;
+}
+
+/**
+ * Runs each statement on its own session and keeps going: what fails is returned (the
+ * statement and why) for the summary, not thrown. For what a non-superuser may or may not
+ * be allowed to restore.
+ */
+async function tryEach(
+  open: () => Promise<PsqlSession>,
+  statements: readonly string[],
+): Promise<{ sql: string; error: string }[]> {
+  const failed: { sql: string; error: string }[] = [];
+  for (const sql of statements) {
+    let s: PsqlSession | null = null;
+    try {
+      s = await open();
+      await s.exec(sql);
+    } catch (e) {
+      failed.push({ sql, error: sqlError(e) });
+    } finally {
+      await s?.close().catch(() => undefined);
+    }
+  }
+  return failed;
 }
 
 /** Runs statements in one transaction on a fresh maintenance session. */
@@ -219,7 +263,8 @@ function roleDifferences(source: GlobalRole, existing: GlobalRole): string[] {
  * removes; the caller restores into `database`, then applies the properties.
  */
 export async function beginRebuild(opts: RebuildOptions): Promise<Rebuild> {
-  const { server, facts, globals, name, log } = opts;
+  const { server, facts, globals, name, log, ownership } = opts;
+  const restorer = ownership === 'restorer' && globals !== null;
   const differences: string[] = [];
   const rolesCreated: string[] = [];
   const rolesExisting: string[] = [];
@@ -247,12 +292,13 @@ export async function beginRebuild(opts: RebuildOptions): Promise<Rebuild> {
   };
 
   const flags: RestoreFlags = {
-    noOwner: globals === null,
+    noOwner: globals === null || restorer,
     noPrivileges: globals === null,
     noTablespaces: false,
     // Event triggers (and triggers fired by a refresh) must not change what is restored:
     // in `replica` mode they do not fire. Setting it needs a superuser.
     replica: facts.superuser,
+    useList: null,
   };
   if (!globals) {
     differences.push(
@@ -287,7 +333,33 @@ export async function beginRebuild(opts: RebuildOptions): Promise<Rebuild> {
       );
     }
     const byName = new Map(existingRoles.map((r) => [r.name, r]));
-    const toCreate = globals.roles.filter((r) => !byName.has(r.name));
+    let toCreate = globals.roles.filter((r) => !byName.has(r.name));
+    if (restorer && toCreate.length > 0 && !facts.superuser) {
+      if (!facts.createRole)
+        throw new RebuildError(
+          `${toCreate.length} role(s) the backup needs do not exist on the target (${toCreate.map((r) => JSON.stringify(r.name)).join(', ')}), and ${JSON.stringify(facts.user)} has no CREATEROLE to create them. Create them first (globals.sql in the backup has their definitions), or restore as a role with CREATEROLE.`,
+        );
+      // A non-superuser cannot give what it does not have.
+      toCreate = toCreate.map((r) => {
+        const dropped = [
+          r.superuser ? 'SUPERUSER' : null,
+          r.replication ? 'REPLICATION' : null,
+          r.bypassRls ? 'BYPASSRLS' : null,
+          r.createDb && !facts.createDb ? 'CREATEDB' : null,
+        ].filter((x): x is string => x !== null);
+        if (dropped.length === 0) return r;
+        differences.push(
+          `Role ${JSON.stringify(r.name)} created without ${dropped.join(', ')}: ${JSON.stringify(facts.user)} cannot give ${dropped.length > 1 ? 'them' : 'it'}.`,
+        );
+        return {
+          ...r,
+          superuser: false,
+          replication: false,
+          bypassRls: false,
+          createDb: r.createDb && facts.createDb,
+        };
+      });
+    }
     for (const r of globals.roles) {
       const there = byName.get(r.name);
       if (!there) continue;
@@ -334,17 +406,33 @@ export async function beginRebuild(opts: RebuildOptions): Promise<Rebuild> {
     // The database first: a locale the target lacks fails here, before any role exists.
     await createDatabase(server, createDatabaseSql(globals.database, name, facts.versionNum), name);
     created = true;
+    const roleSql = toCreate.map((r) => createRoleSql(r, { withPassword: true }));
+    const grantSql = membershipsNeeded.map((ms) => grantMembershipSql(ms, facts.versionNum));
     try {
-      await inTransaction(server, [
-        ...toCreate.flatMap((r) => createRoleSql(r, { withPassword: true })),
-        ...membershipsNeeded.map((ms) => grantMembershipSql(ms, facts.versionNum)),
-      ]);
+      // As a superuser, all or nothing; as the restorer, the roles themselves so, and what
+      // comes with them (settings, comments, memberships) as far as it is allowed.
+      await inTransaction(
+        server,
+        restorer ? roleSql.map((r) => r[0] as string) : [...roleSql.flat(), ...grantSql],
+      );
     } catch (e) {
       await discard().catch(() => undefined);
       throw new RebuildError(`Creating the roles failed (nothing was kept): ${sqlError(e)}`);
     }
     rolesCreated.push(...toCreate.map((r) => r.name));
-    granted.push(...membershipsNeeded);
+    if (restorer) {
+      const failed = await tryEach(
+        () => server.maintenance(),
+        [...roleSql.flatMap((r) => r.slice(1)), ...grantSql],
+      );
+      for (const f of failed)
+        differences.push(`Not restored (${f.error}): ${f.sql.replace(/ PASSWORD E'[^']*'/, '')}`);
+      granted.push(
+        ...membershipsNeeded.filter(
+          (ms) => !failed.some((f) => f.sql === grantMembershipSql(ms, facts.versionNum)),
+        ),
+      );
+    } else granted.push(...membershipsNeeded);
     for (const r of toCreate) log(`Created role ${JSON.stringify(r.name)}`);
     for (const ms of membershipsNeeded)
       log(`Granted ${JSON.stringify(ms.role)} to ${JSON.stringify(ms.member)}`);
@@ -365,14 +453,83 @@ export async function beginRebuild(opts: RebuildOptions): Promise<Rebuild> {
     differences,
     async applyProperties() {
       if (!globals) return;
-      try {
-        await inTransaction(server, databasePropertiesSql(globals.database, name, { owner: true }));
-      } catch (e) {
-        throw new RebuildError(`Applying the database's properties failed: ${sqlError(e)}`);
+      differences.push(
+        ...(await checkSecurityDefiners(server, name, globals, restorer ? facts.user : null)),
+      );
+      if (restorer) {
+        const owner = globals.database.owner;
+        const ownerExists = rolesExisting.includes(owner) || rolesCreated.includes(owner);
+        const failed = await tryEach(
+          () => server.maintenance(),
+          databasePropertiesSql(globals.database, name, {
+            owner: false,
+            ownerGrantsTo: ownerExists ? owner : null,
+          }),
+        );
+        for (const f of failed) differences.push(`Not restored (${f.error}): ${f.sql}`);
+      } else {
+        try {
+          await inTransaction(
+            server,
+            databasePropertiesSql(globals.database, name, { owner: true }),
+          );
+        } catch (e) {
+          throw new RebuildError(`Applying the database's properties failed: ${sqlError(e)}`);
+        }
       }
     },
     discard,
   };
+}
+
+/**
+ * No SECURITY DEFINER function may be executable by a role that could not execute it in
+ * the source: each one's executors are compared with the backup's record (the source owner
+ * counted as `newOwner` when the restorer owns everything), and any extra one is revoked.
+ * Returns what was revoked, as differences.
+ */
+export async function checkSecurityDefiners(
+  server: ServerAccess,
+  database: string,
+  globals: Globals,
+  newOwner: string | null,
+): Promise<string[]> {
+  if (globals.securityDefiner.length === 0) return [];
+  const source = new Map(globals.securityDefiner.map((f) => [f.function, f]));
+  const s = await server.open(database);
+  const out: string[] = [];
+  try {
+    // The database's own settings (default_transaction_read_only…) must not stop a revoke.
+    await s.exec('SET default_transaction_read_only = off');
+    for (const now of await readSecurityDefiners(s)) {
+      const before = source.get(now.function);
+      const allowed = new Set(
+        (before?.executors ?? []).map((e) =>
+          e !== null && e === before?.owner && newOwner ? newOwner : e,
+        ),
+      );
+      if (newOwner) allowed.add(newOwner);
+      const extra = now.executors.filter((e) => !allowed.has(e));
+      for (const e of extra) {
+        await s.exec(
+          `REVOKE EXECUTE ON FUNCTION ${now.function} FROM ${e === null ? 'PUBLIC' : quoteIdent(e)}`,
+        );
+        out.push(
+          `EXECUTE on SECURITY DEFINER function ${now.function} revoked from ${e === null ? 'PUBLIC' : JSON.stringify(e)}: it could not run it in the source.`,
+        );
+      }
+    }
+    if (newOwner) {
+      const fns = globals.securityDefiner.map((f) => f.function);
+      if (fns.length)
+        out.push(
+          `SECURITY DEFINER function${fns.length > 1 ? 's' : ''} ${fns.join(', ')} now belong to ${JSON.stringify(newOwner)} and run with its privileges (in the source: ${[...new Set(globals.securityDefiner.map((f) => JSON.stringify(f.owner)))].join(', ')}).`,
+        );
+    }
+  } finally {
+    await s.close();
+  }
+  return out;
 }
 
 async function createDatabase(server: ServerAccess, sql: string, name: string): Promise<void> {

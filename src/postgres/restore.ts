@@ -44,6 +44,8 @@ export interface RestoreFlags {
    * do not fire during the restore, so they cannot change what is restored. Superuser only.
    */
   replica: boolean;
+  /** A `pg_restore -L` list: the entries to restore (null: all). */
+  useList: string | null;
 }
 
 /**
@@ -60,6 +62,7 @@ export function startRestore(
   if (flags.noOwner) args.push('--no-owner');
   if (flags.noPrivileges) args.push('--no-privileges');
   if (flags.noTablespaces) args.push('--no-tablespaces');
+  if (flags.useList) args.push(`--use-list=${flags.useList}`);
   args.push(`--dbname=${conninfoDbname(target.database)}`);
   const env = libpqEnv(target);
   if (flags.replica)
@@ -99,7 +102,8 @@ export function startRestore(
  */
 export function startArchiveList(pgRestore: string): {
   stdin: Writable;
-  done: Promise<number>;
+  /** The archive's table of contents: one line per entry (`<id>; <oids> <TYPE> <schema> <name> <owner>`). */
+  done: Promise<string[]>;
   abort(): Promise<void>;
 } {
   const child = execa(pgRestore, ['--list'], {
@@ -114,7 +118,7 @@ export function startArchiveList(pgRestore: string): {
     if (r.exitCode !== 0) throw new Error(`pg_restore --list failed: ${lastLines(r.stderr)}`);
     return String(r.stdout)
       .split('\n')
-      .filter((l) => /^\d+;/.test(l)).length;
+      .filter((l) => /^\d+;/.test(l));
   });
   done.catch(() => undefined);
   return {

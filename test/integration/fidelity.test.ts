@@ -6,6 +6,10 @@ import { join } from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serverAccess } from '../../src/postgres/clients.js';
+import type { Globals } from '../../src/postgres/globals.js';
+import { checkSecurityDefiners } from '../../src/postgres/rebuild.js';
+import { parseDatabaseUrl } from '../../src/postgres/url.js';
 import { type PgCluster, quoteIdent, startPostgres } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { type S3Pair, startS3Pair } from '../harness/s3.js';
@@ -21,6 +25,7 @@ import { type S3Pair, startS3Pair } from '../harness/s3.js';
 let source: PgCluster;
 let target: PgCluster;
 let drills: PgCluster;
+let managed: PgCluster;
 let s3: S3Pair;
 let identity: string;
 let backupId: string;
@@ -246,10 +251,11 @@ async function databases(cluster: PgCluster): Promise<string[]> {
 const destinations = () => destinationInputs(s3.primary, s3.secondary);
 
 beforeAll(async () => {
-  [source, target, drills, s3] = await Promise.all([
+  [source, target, drills, managed, s3] = await Promise.all([
     startPostgres({ name: 'fidelity-source' }),
     startPostgres({ name: 'fidelity-target' }),
     startPostgres({ name: 'fidelity-drills' }),
+    startPostgres({ name: 'fidelity-managed' }),
     startS3Pair(),
   ]);
   for (const statement of CLUSTER_SQL.split(/;\n/).filter((x) => x.trim()))
@@ -271,7 +277,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all([source?.stop(), target?.stop(), drills?.stop(), s3?.stop()]);
+  await Promise.all([source?.stop(), target?.stop(), drills?.stop(), managed?.stop(), s3?.stop()]);
   // Nothing read from the database ran as a shell command anywhere.
   expect(existsSync(MARKER)).toBe(false);
 });
@@ -410,5 +416,112 @@ describe('a restore onto a brand-new server', () => {
     expect(probes.restored).toEqual(probes.source);
     if (process.env.PG_DR_PROBE_TABLE)
       await writeFile(process.env.PG_DR_PROBE_TABLE, JSON.stringify(probes, null, 2));
+  });
+});
+
+describe('a restore as a non-superuser (ownership: restorer), as on a managed service', () => {
+  /** The service's admin: CREATEDB and CREATEROLE, not a superuser. */
+  const ADMIN = 'svc_admin';
+  const adminUrl = (database: string) =>
+    `postgresql://${ADMIN}:admin-pw-5@${managed.host}:${managed.port}/${database}`;
+
+  it('is refused, before anything is written, without CREATEROLE when roles are missing', async () => {
+    await managed.query('postgres', `CREATE ROLE ${ADMIN} LOGIN CREATEDB PASSWORD 'admin-pw-5'`);
+    const before = { dbs: await databases(managed), roles: rolesDump(managed) };
+    const r = await runPgDr({
+      command: 'restore',
+      'database-url': adminUrl('app'),
+      ownership: 'restorer',
+      'age-identity': identity,
+      ...destinations(),
+    });
+    expect(r.failed).toMatch(
+      /5 role\(s\) the backup needs do not exist on the target \("app_owner", .*svc_admin.* has no CREATEROLE/,
+    );
+    expect(await databases(managed)).toEqual(before.dbs);
+    expect(rolesDump(managed)).toBe(before.roles);
+  });
+
+  it('keeps privileges, lists every difference, and lets nobody new run a SECURITY DEFINER function', async () => {
+    await managed.query('postgres', `ALTER ROLE ${ADMIN} CREATEROLE`);
+    const source_ = await probeTable(source);
+    const r = await runPgDr({
+      command: 'restore',
+      'database-url': adminUrl('app'),
+      ownership: 'restorer',
+      'age-identity': identity,
+      ...destinations(),
+    });
+    expect(r.failed).toBeUndefined();
+    const report = JSON.parse(r.outputs.report as string);
+    expect(report).toMatchObject({ ok: true, rowCounts: 'compared', mismatches: [] });
+    expect(report.rolesCreated.sort()).toEqual([...ROLES].sort());
+    const differences = (report.differences as string[]).join('\n');
+    expect(differences).toMatch(
+      /Not restored \(a non-superuser cannot restore them\): default acl shop DEFAULT PRIVILEGES FOR TABLES, event trigger log_ddl\./,
+    );
+    expect(differences).toMatch(
+      /Every object belongs to "svc_admin" instead of its source owner \(("app_owner", "postgres"|"postgres", "app_owner")\)/,
+    );
+    expect(differences).toMatch(
+      /SECURITY DEFINER functions public\.log_ddl\(\), shop\.definer\(\), shop\.place_order\(c integer, a numeric\) now belong to "svc_admin"/,
+    );
+    // Every object of the schema belongs to the restoring user.
+    const owners = await managed.query<{ o: string }>(
+      'app',
+      "SELECT DISTINCT pg_get_userbyid(relowner) AS o FROM pg_class WHERE relnamespace = 'shop'::regnamespace",
+    );
+    expect(owners.map((o) => o.o)).toEqual([ADMIN]);
+    const expected = await contents(source);
+    expected['large objects'] = (expected['large objects'] ?? '').replace(
+      /^app_owner:/,
+      `${ADMIN}:`,
+    );
+    expect(await contents(managed)).toEqual(expected);
+    // What each role can do is the source's, but for what came from owning the objects:
+    // SECURITY DEFINER functions now run as the restoring user, and app_owner holds only
+    // what was granted to it.
+    const restored = await probeTable(managed);
+    // Sequences have moved on in the source since the backup: ids returned are not compared.
+    const norm = (p: Record<string, string> | undefined) =>
+      Object.fromEntries(
+        Object.entries(p ?? {}).map(([k, v]) => [k, v.replace(/^ok: \d+$/, 'ok: <id>')]),
+      );
+    for (const role of ['app_rw', 'app_ro']) {
+      const expected = norm(source_[role]);
+      if (expected['execute definer()'] === 'ok: app_owner')
+        expected['execute definer()'] = `ok: ${ADMIN}`;
+      expect(norm(restored[role]), role).toEqual(expected);
+    }
+    expect(restored.app_ro?.['execute definer()']).toBe('denied: 42501');
+    expect(restored.app_ro?.['execute place_order()']).toBe('denied: 42501');
+    expect(restored.app_owner?.login).toBe('ok');
+    expect(restored.app_owner?.['read orders']).toBe('denied: 42501');
+  });
+
+  it('revokes EXECUTE on a SECURITY DEFINER function from whoever could not run it in the source', async () => {
+    const server = serverAccess(
+      parseDatabaseUrl('database-url', adminUrl('app')),
+      { binDir: '', install: false },
+      process.env,
+      'database-url',
+      ['postgres'],
+    );
+    const before = await probe(managed, 'app_rw');
+    expect(before['execute definer()']).toBe(`ok: ${ADMIN}`);
+    // As if the source had let only its owner run shop.definer().
+    const globals = {
+      securityDefiner: [
+        { function: 'shop.definer()', owner: 'app_owner', executors: ['app_owner'] },
+      ],
+    } as unknown as Globals;
+    const differences = await checkSecurityDefiners(server, 'app', globals, ADMIN);
+    expect(differences).toContain(
+      'EXECUTE on SECURITY DEFINER function shop.definer() revoked from "app_rw": it could not run it in the source.',
+    );
+    expect((await probe(managed, 'app_rw'))['execute definer()']).toBe('denied: 42501');
+    expect(await checkSecurityDefiners(server, 'app', globals, ADMIN)).toEqual([
+      expect.stringMatching(/now belong to "svc_admin"/),
+    ]);
   });
 });

@@ -175,6 +175,9 @@ describe('globals.sql', () => {
     memberships: [{ role: 'app_read', member: 'app_ro', admin: false, inherit: null, set: null }],
     passwords: 'included',
     tablespaces: [],
+    securityDefiner: [
+      { function: 'shop.definer()', owner: 'app_owner', executors: ['app_owner', null] },
+    ],
   };
 
   it('carries the data on its first line and reads back equal', () => {
