@@ -2,6 +2,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import pgClient from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseVerification } from '../../src/manifest/verification.js';
 import { seedDatabase, tableRowCounts } from '../harness/fixtures.js';
@@ -271,6 +272,50 @@ describe('restore', () => {
     expect(await tableRowCounts(pg, 'target_diverged')).toEqual(source);
     expect(JSON.parse(r.outputs.report as string).previous).toBeNull();
     expect(await databasesLike('target\\_diverged%')).toEqual(['target_diverged']);
+  });
+
+  it('refuses a target with open connections before writing; terminate-connections ends them at the switch', async () => {
+    const url = await pg.createDatabase('target_live');
+    await pg.query('target_live', 'CREATE TABLE old_copy (x int); INSERT INTO old_copy VALUES (1)');
+    const app = new pgClient.Client({
+      host: pg.host,
+      port: pg.port,
+      user: pg.user,
+      password: pg.password,
+      database: 'target_live',
+      application_name: 'the-app',
+    });
+    await app.connect();
+    app.on('error', () => undefined);
+    try {
+      const refused = await runPgDr({
+        command: 'restore',
+        'database-url': url,
+        'age-identity': identity,
+        force: 'true',
+        ...destinations(),
+      });
+      expect(refused.failed).toMatch(
+        /"target_live" has 1 open connection\(s\) \(postgres \(the-app\)\).*terminate-connections: true/,
+      );
+      expect(await tableRowCounts(pg, 'target_live')).toEqual({ 'public.old_copy': 1 });
+      expect(await drillDatabases()).toEqual([]);
+
+      const r = await runPgDr({
+        command: 'restore',
+        'database-url': url,
+        'age-identity': identity,
+        force: 'true',
+        'terminate-connections': 'true',
+        ...destinations(),
+      });
+      expect(r.failed).toBeUndefined();
+      expect(r.log).toMatch(/1 session\(s\) on the target were ended/);
+      expect(await tableRowCounts(pg, 'target_live')).toEqual(source);
+      await expect(app.query('SELECT 1')).rejects.toThrow();
+    } finally {
+      await app.end().catch(() => undefined);
+    }
   });
 
   it('refuses an identity that matches none of the recipients, before writing anything', async () => {
