@@ -17,6 +17,7 @@ import { verify } from './commands/verify.js';
 import { InputError } from './errors.js';
 import { parseSettings, SECRET_INPUTS, type Settings, type SshSettings } from './inputs/parse.js';
 import { actionInputSource, cliHelp, cliInputSource, type InputSource } from './inputs/source.js';
+import { RebuildError } from './postgres/rebuild.js';
 import {
   type DatabaseTarget,
   parseDatabaseUrl,
@@ -195,7 +196,12 @@ function safeCommand(inputs: InputSource): string {
 }
 
 function describeError(e: unknown): string {
-  if (e instanceof InputError || e instanceof BackupFailed || e instanceof TunnelError)
+  if (
+    e instanceof InputError ||
+    e instanceof BackupFailed ||
+    e instanceof TunnelError ||
+    e instanceof RebuildError
+  )
     return e.message;
   if (e instanceof Error) return `${e.name === 'Error' ? '' : `${e.name}: `}${e.message}`;
   return `Unexpected failure: ${String(e)}`;

@@ -146,18 +146,22 @@ export async function restore(
       'terminate-connections',
       `The target database ${JSON.stringify(targetName)} has ${state.connections.length} open connection(s) (${state.connections.slice(0, 5).join(', ')}), which switching in the restored database would break. Stop the application first, or set terminate-connections: true to end them at the switch.`,
     );
-  checkRestorer(
-    manifest.objects.some((o) => o.kind === 'globals'),
-    facts,
-    'database-url',
-    settings.ownership,
-  );
+  try {
+    checkRestorer(
+      manifest.objects.some((o) => o.kind === 'globals'),
+      facts,
+      'database-url',
+      settings.ownership,
+    );
+  } catch (e) {
+    throw new InputError('database-url', (e as Error).message);
+  }
 
   const folder = backupPrefix(settings.prefix, backup.id);
   const attempts: { destination: string; ok: boolean; error: string | null }[] = [];
   const t0 = Date.now();
   let restoredFrom: string | null = null;
-  let done_: { rebuild: Rebuild; name: string } | null = null;
+  let restored: { rebuild: Rebuild; name: string } | null = null;
   const db = manifest.objects.find((o) => o.kind === 'database');
   if (!db) throw new Error(`Backup ${backup.id} has no database object.`);
   for (const dest of order) {
@@ -199,7 +203,7 @@ export async function restore(
     if (result.ok) {
       attempts.push({ destination: dname, ok: true, error: null });
       restoredFrom = dname;
-      done_ = { rebuild: result.rebuild, name };
+      restored = { rebuild: result.rebuild, name };
       host.info(
         `${dname}: restored ${formatBytes(db.encrypted.bytes)} in ${((Date.now() - t0) / 1000).toFixed(1)} s (${formatRate(db.encrypted.bytes, (Date.now() - t0) / 1000)})`,
       );
@@ -224,7 +228,7 @@ export async function restore(
     differences: [] as string[],
     configFiles: null,
   };
-  if (!done_) {
+  if (!restored) {
     return done(settings, backup.id, manifest, {
       ...base,
       ok: false,
@@ -233,7 +237,7 @@ export async function restore(
       rowCounts: 'not recorded',
     });
   }
-  const { rebuild, name } = done_;
+  const { rebuild, name } = restored;
   let check: RowCheck;
   let switched: SwitchResult;
   try {

@@ -42,6 +42,7 @@ beforeAll(async () => {
   await pg.createDatabase('app');
   await seedDatabase(pg, 'app');
   targetUrl = await pg.createDatabase('target');
+  await pg.query('postgres', "CREATE ROLE not_super LOGIN CREATEDB PASSWORD 'np-pw-1'");
   work = await mkdtemp(join(tmpdir(), 'pg-dr-bad-input-'));
   workspace = join(work, 'ws');
   await execa('mkdir', ['-p', workspace]);
@@ -467,6 +468,22 @@ const CASES: readonly BadInput[] = [
     input: 'force',
     names: /set force: true/,
     expected: /already has \d+ objects.*Restore into a new or empty database, or set force: true/,
+  },
+  {
+    command: 'restore',
+    what: 'a target login that is not a superuser, without ownership: restorer',
+    set: () => ({
+      'database-url': `postgresql://not_super:np-pw-1@${pg.host}:${pg.port}/fresh_target`,
+    }),
+    input: 'database-url',
+    expected: /connects as "not_super", which is not one.*or set ownership: restorer/,
+  },
+  {
+    command: 'restore',
+    what: 'an unknown ownership',
+    set: () => ({ ownership: 'owner' }),
+    input: 'ownership',
+    expected: /Expected one of: source, restorer/,
   },
   {
     command: 'restore',
