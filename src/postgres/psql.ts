@@ -98,5 +98,10 @@ export async function openPsql(psqlPath: string, target: DatabaseTarget): Promis
   };
   // Fail fast on a bad connection (wrong password, unreachable host) with psql's message.
   await session.exec('SELECT 1');
+  // As pg_dump and pg_restore do: a database's or role's own settings (a statement timeout,
+  // read-only transactions) must not break what pg-dr runs there.
+  await session.exec(
+    'SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET default_transaction_read_only = off',
+  );
   return session;
 }

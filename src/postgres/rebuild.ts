@@ -499,8 +499,6 @@ export async function checkSecurityDefiners(
   const s = await server.open(database);
   const out: string[] = [];
   try {
-    // The database's own settings (default_transaction_read_only…) must not stop a revoke.
-    await s.exec('SET default_transaction_read_only = off');
     for (const now of await readSecurityDefiners(s)) {
       const before = source.get(now.function);
       const allowed = new Set(
