@@ -1,5 +1,4 @@
 import { mkdir, readdir } from 'node:fs/promises';
-import { PassThrough } from 'node:stream';
 import { extractBundle } from '../bundle/index.js';
 import { recipientsOf } from '../crypto/age.js';
 import { InputError } from '../errors.js';
@@ -7,7 +6,7 @@ import type { RestoreSettings } from '../inputs/parse.js';
 import { pickBackups, scanAll } from '../manifest/catalog.js';
 import { backupPrefix } from '../manifest/id.js';
 import { dumpMajor, type Manifest } from '../manifest/schema.js';
-import { type ReadBackResult, readBack } from '../pipeline/readback.js';
+import { type ReadBackResult, readObjectInto } from '../pipeline/readback.js';
 import { compareRowCounts, type RowCheck, restoreInto } from '../pipeline/restore-into.js';
 import { toolPath } from '../postgres/binaries.js';
 import { pickClient, serverAccess } from '../postgres/clients.js';
@@ -363,29 +362,12 @@ async function extractConfig(
 ): Promise<string[]> {
   const dir = settings.configDir as string;
   await mkdir(dir, { recursive: true });
-  const into = new PassThrough();
-  const extracted = extractBundle(into, dir);
-  extracted.catch(() => undefined);
-  const r = await readBack({
-    destination: dest,
-    key,
-    encrypted: cfg.encrypted,
-    decrypt: {
-      settings: settings.decryption,
-      plaintext: cfg.plaintext,
-      compression: null,
-      sink: {
-        stdin: into,
-        done: extracted,
-        abort: async () => {
-          into.destroy(new Error('config bundle check failed'));
-        },
-        mayStopEarly: false,
-      },
-    },
-  });
-  if (!r.ok) throw new Error(`The config bundle could not be restored: ${r.error}`);
-  return extracted;
+  const { read, value } = await readObjectInto(
+    { destination: dest, key, entry: cfg, decryption: settings.decryption },
+    (plain) => extractBundle(plain, dir),
+  );
+  if (!read.ok || !value) throw new Error(`The config bundle could not be restored: ${read.error}`);
+  return value;
 }
 
 function done(

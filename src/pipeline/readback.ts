@@ -296,3 +296,43 @@ export async function readBack(opts: ReadBackOptions): Promise<ReadBackResult> {
     plaintext: opts.decrypt ? digest(plain) : null,
   };
 }
+
+/**
+ * Reads a small object back (no compression: the config bundle, the globals), proves it as
+ * `readBack` does, and hands its plaintext to `consume`, whose result counts only if every
+ * check passed.
+ */
+export async function readObjectInto<T>(
+  opts: {
+    readonly destination: Destination;
+    readonly key: string;
+    readonly entry: { readonly encrypted: Expected; readonly plaintext: Expected };
+    readonly decryption: DecryptionSettings;
+    readonly signal?: AbortSignal;
+  },
+  consume: (plaintext: Readable) => Promise<T>,
+): Promise<{ read: ReadBackResult; value: T | null }> {
+  const into = new PassThrough();
+  const consumed = consume(into);
+  consumed.catch(() => undefined);
+  const read = await readBack({
+    destination: opts.destination,
+    key: opts.key,
+    encrypted: opts.entry.encrypted,
+    decrypt: {
+      settings: opts.decryption,
+      plaintext: opts.entry.plaintext,
+      compression: null,
+      sink: {
+        stdin: into,
+        done: consumed,
+        abort: async () => {
+          into.destroy(new Error(`${opts.key}: the check failed`));
+        },
+        mayStopEarly: false,
+      },
+    },
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  return { read, value: read.ok ? await consumed : null };
+}

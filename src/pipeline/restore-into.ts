@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { openZstdDecompressor } from '../compression/index.js';
 import { type DecryptionSettings, decryptStream } from '../crypto/age.js';
@@ -18,7 +18,7 @@ import {
 import { startArchiveList, startRestore } from '../postgres/restore.js';
 import { countRows } from '../postgres/snapshot.js';
 import type { Destination } from '../storage/destination.js';
-import { type ReadBackResult, readBack } from './readback.js';
+import { type ReadBackResult, readBack, readObjectInto } from './readback.js';
 
 export interface RestoreIntoOptions {
   readonly destination: Destination;
@@ -217,34 +217,21 @@ async function readObjectText(
   o: RestoreIntoOptions,
   entry: ObjectEntry,
 ): Promise<{ ok: boolean; text: string; read: ReadBackResult }> {
-  const into = new PassThrough();
-  const chunks: Buffer[] = [];
-  into.on('data', (c: Buffer) => chunks.push(c));
-  const ended = new Promise<void>((resolve, reject) => {
-    into.on('end', resolve);
-    into.on('error', reject);
-  });
-  ended.catch(() => undefined);
-  const read = await readBack({
-    destination: o.destination,
-    key: `${o.folder}${entry.name}`,
-    encrypted: entry.encrypted,
-    decrypt: {
-      settings: o.decryption,
-      plaintext: entry.plaintext,
-      compression: null,
-      sink: {
-        stdin: into,
-        done: ended,
-        abort: async () => {
-          into.destroy(new Error('stopped'));
-        },
-        mayStopEarly: false,
-      },
+  const { read, value } = await readObjectInto(
+    {
+      destination: o.destination,
+      key: `${o.folder}${entry.name}`,
+      entry,
+      decryption: o.decryption,
+      ...(o.signal ? { signal: o.signal } : {}),
     },
-    ...(o.signal ? { signal: o.signal } : {}),
-  });
-  return { ok: read.ok, text: read.ok ? Buffer.concat(chunks).toString('utf8') : '', read };
+    async (plain) => {
+      const chunks: Buffer[] = [];
+      for await (const c of plain) chunks.push(c as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+  );
+  return { ok: read.ok, text: value ?? '', read };
 }
 
 export interface RowCheck {

@@ -433,17 +433,19 @@ describe('a restore as a non-superuser (ownership: restorer), as on a managed se
   const ADMIN = 'svc_admin';
   const adminUrl = (database: string) =>
     `postgresql://${ADMIN}:admin-pw-5@${managed.host}:${managed.port}/${database}`;
-
-  it('is refused, before anything is written, without CREATEROLE when roles are missing', async () => {
-    await managed.query('postgres', `CREATE ROLE ${ADMIN} LOGIN CREATEDB PASSWORD 'admin-pw-5'`);
-    const before = { dbs: await databases(managed), roles: rolesDump(managed) };
-    const r = await runPgDr({
+  const restoreAsAdmin = () =>
+    runPgDr({
       command: 'restore',
       'database-url': adminUrl('app'),
       ownership: 'restorer',
       'age-identity': identity,
       ...destinations(),
     });
+
+  it('is refused, before anything is written, without CREATEROLE when roles are missing', async () => {
+    await managed.query('postgres', `CREATE ROLE ${ADMIN} LOGIN CREATEDB PASSWORD 'admin-pw-5'`);
+    const before = { dbs: await databases(managed), roles: rolesDump(managed) };
+    const r = await restoreAsAdmin();
     expect(r.failed).toMatch(
       /5 role\(s\) the backup needs do not exist on the target \("app_owner", .*svc_admin.* has no CREATEROLE/,
     );
@@ -454,13 +456,7 @@ describe('a restore as a non-superuser (ownership: restorer), as on a managed se
   it('keeps privileges, lists every difference, and lets nobody new run a SECURITY DEFINER function', async () => {
     await managed.query('postgres', `ALTER ROLE ${ADMIN} CREATEROLE`);
     const source_ = await probeTable(source);
-    const r = await runPgDr({
-      command: 'restore',
-      'database-url': adminUrl('app'),
-      ownership: 'restorer',
-      'age-identity': identity,
-      ...destinations(),
-    });
+    const r = await restoreAsAdmin();
     expect(r.failed).toBeUndefined();
     const report = JSON.parse(r.outputs.report as string);
     expect(report).toMatchObject({ ok: true, rowCounts: 'compared', mismatches: [] });
