@@ -122,9 +122,14 @@ function tolerantWriter(sink: Sink): Writable {
   out.on('data', (chunk: Buffer) => {
     if (open && !sink.stdin.write(chunk)) {
       out.pause();
-      const resume = () => out.resume();
-      sink.stdin.once('drain', resume);
-      sink.stdin.once('close', resume);
+      // Whichever comes first resumes; the other listener goes too, or they pile up.
+      const resume = () => {
+        sink.stdin.off('drain', resume);
+        sink.stdin.off('close', resume);
+        out.resume();
+      };
+      sink.stdin.on('drain', resume);
+      sink.stdin.on('close', resume);
     }
   });
   out.on('end', () => {
