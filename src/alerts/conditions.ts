@@ -1,4 +1,5 @@
 import type { Manifest } from '../manifest/schema.js';
+import { inert } from '../report/inert.js';
 import type { AlertCondition } from './text.js';
 
 /** The alert `backup` raises when it fails: nothing was committed anywhere. */
@@ -6,7 +7,7 @@ export function backupFailed(error: string, database: string | null): AlertCondi
   return {
     key: 'backup-failed',
     title: `pg-dr: the backup${database ? ` of ${database}` : ''} failed`,
-    detail: `The last backup run failed and committed nothing:\n\n> ${error.replace(/\n/g, '\n> ')}`,
+    detail: `The last backup run failed and committed nothing:\n\n> ${inert(error)}`,
     nextStep:
       'Read the run log (the failing phase is a collapsed group), fix the cause, then run the backup workflow by hand (workflow_dispatch). The previous complete backups are untouched.',
   };
@@ -19,7 +20,7 @@ export function backupDegraded(m: Manifest): AlertCondition {
   return {
     key: 'backup-degraded',
     title: `pg-dr: backup stored at ${stored.join(', ')} only`,
-    detail: `Backup ${m.id} of ${m.database.name} is complete at ${stored.join(', ')} but not at: ${failed.map((d) => `${d.name} (${d.error})`).join('; ')}.`,
+    detail: `Backup ${m.id} of ${inert(m.database.name)} is complete at ${stored.join(', ')} but not at: ${failed.map((d) => `${d.name} (${inert(d.error ?? 'not stored')})`).join('; ')}.`,
     figure: failed.length,
     lastGood: { id: m.id, time: m.createdAt, where: stored },
     nextStep: `Check ${failed.map((d) => d.name).join(', ')}: credentials, bucket, provider status. The next backup repairs this once the destination is back.`,
@@ -39,7 +40,10 @@ export function verificationFailed(
     key: 'verification-failed',
     title: `pg-dr: verification failed (${[...new Set(failures.map((f) => f.destination))].join(', ')})`,
     detail: failures
-      .map((f) => `- ${f.backupId} at ${f.destination} (${f.level}): ${f.error ?? 'failed'}`)
+      .map(
+        (f) =>
+          `- ${f.backupId} at ${f.destination} (${inert(f.level)}): ${inert(f.error ?? 'failed')}`,
+      )
       .join('\n'),
     figure: failures.length,
     nextStep:

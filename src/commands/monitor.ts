@@ -15,6 +15,7 @@ import type { Manifest } from '../manifest/schema.js';
 import { computeTrends, type TrendFigure, type Trends } from '../manifest/trends.js';
 import type { Verification } from '../manifest/verification.js';
 import type { Host, SummaryTable } from '../report/host.js';
+import { inert } from '../report/inert.js';
 import { formatBytes } from '../report/progress.js';
 import type { Destination } from '../storage/destination.js';
 import { describeS3Error } from '../storage/destination.js';
@@ -122,7 +123,7 @@ export async function monitor(
         ? {
             key,
             title: `pg-dr: destination ${name} is unreachable`,
-            detail: `The bucket \`${d.settings.bucket}\` at \`${new URL(d.settings.endpoint).host}\` cannot be listed: ${why}`,
+            detail: `The bucket \`${d.settings.bucket}\` at \`${new URL(d.settings.endpoint).host}\` cannot be listed: ${inert(why)}`,
             lastGood,
             nextStep: `Check the ${name} credentials (key not expired or revoked, scoped to the bucket), the endpoint and the provider's status page.`,
           }
@@ -201,7 +202,7 @@ export async function monitor(
       ? {
           key: 'backup-degraded',
           title: `pg-dr: newest backup is not complete at every destination`,
-          detail: `Backup ${newestId} is incomplete: ${degraded.join('; ')}.`,
+          detail: `Backup ${newestId} is incomplete: ${inert(degraded.join('; '))}.`,
           figure: degraded.length,
           lastGood,
           nextStep:
@@ -281,7 +282,7 @@ export async function monitor(
           detail: failedV
             .map(
               (x) =>
-                `${x.destination}: backup ${x.v.backupId} failed ${x.v.level} verification on ${x.v.startedAt}: ${x.v.error}`,
+                `${x.destination}: backup ${x.v.backupId} failed ${x.v.level} verification on ${inert(x.v.startedAt)}: ${inert(x.v.error ?? 'failed')}`,
             )
             .join('\n'),
           figure: failedV.length,

@@ -6,6 +6,7 @@ import { finished } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { execa } from 'execa';
 import { Decompress as FzstdDecompress } from 'fzstd';
+import { childEnv } from '../child-env.js';
 
 export type Compression = 'zstd' | 'gzip' | 'none';
 export const COMPRESSIONS = ['zstd', 'gzip', 'none'] as const;
@@ -71,6 +72,8 @@ export async function openZstdDecompressor(
   const bin = await findZstd(env);
   if (bin) {
     const child = execa(bin, zstdDecompressArgs(), {
+      env: childEnv(env),
+      extendEnv: false,
       stdin: 'pipe',
       stdout: 'pipe',
       stderr: 'pipe',

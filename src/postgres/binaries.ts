@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { access, constants, readdir } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
+import { childEnv } from '../child-env.js';
 
 const run = promisify(execFile);
 
@@ -84,7 +85,7 @@ export async function findClients(
     const path = join(dir, tool);
     if (!(await isExecutable(path)) || !(await isExecutable(join(dir, 'psql')))) continue;
     try {
-      const { stdout } = await run(path, ['--version'], { timeout: 10_000 });
+      const { stdout } = await run(path, ['--version'], { timeout: 10_000, env: childEnv(env) });
       const v = parseClientVersion(stdout);
       if (!v) continue;
       const key = `${v.version}`;

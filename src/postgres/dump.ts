@@ -1,8 +1,10 @@
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execa, type ResultPromise } from 'execa';
+import { childEnv } from '../child-env.js';
 import type { Compression } from '../compression/index.js';
 import { zstdCompressArgs } from '../compression/index.js';
+import { withoutRowData } from '../report/inert.js';
 import type { DatabaseTarget } from './url.js';
 import { libpqEnv } from './url.js';
 
@@ -35,7 +37,7 @@ export class DumpError extends Error {
 }
 
 function tail(text: unknown): string {
-  const s = typeof text === 'string' ? text.trim() : '';
+  const s = typeof text === 'string' ? withoutRowData(text).trim() : '';
   return s === '' ? '' : `: ${s.split('\n').slice(-5).join(' | ')}`;
 }
 
@@ -87,6 +89,8 @@ export function startDump(opts: DumpOptions): RunningDump {
 
   if (!opts.zstd) throw new DumpError('compression zstd needs a zstd binary on PATH');
   const zstd: ResultPromise = execa(opts.zstd, zstdCompressArgs(), {
+    env: childEnv(),
+    extendEnv: false,
     stdin: 'pipe',
     stdout: 'pipe',
     stderr: 'pipe',

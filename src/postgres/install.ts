@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { execa } from 'execa';
+import { childEnv } from '../child-env.js';
 
 /** One command of the install plan: file and arguments, run without a shell. */
 export type PlannedCommand = readonly [file: string, args: readonly string[]];
@@ -58,7 +59,11 @@ export async function detectInstallContext(): Promise<InstallContext | null> {
     return null;
   }
   const codename = /^VERSION_CODENAME=("?)([a-z]+)\1$/m.exec(osRelease)?.[2];
-  const apt = await execa('apt-get', ['--version'], { reject: false });
+  const apt = await execa('apt-get', ['--version'], {
+    reject: false,
+    env: childEnv(),
+    extendEnv: false,
+  });
   if (!codename || apt.exitCode !== 0) return null;
   return { codename, root: process.getuid?.() === 0 };
 }
@@ -76,7 +81,13 @@ export async function installClient(
     );
   for (const [file, args] of installClientPlan(major, context)) {
     log(`$ ${[file, ...args].join(' ')}`);
-    const r = await execa(file, [...args], { reject: false, all: true, timeout: 300_000 });
+    const r = await execa(file, [...args], {
+      reject: false,
+      all: true,
+      timeout: 300_000,
+      env: childEnv(process.env, { DEBIAN_FRONTEND: 'noninteractive' }),
+      extendEnv: false,
+    });
     if (r.exitCode !== 0) {
       const tail = String(r.all ?? '')
         .trim()

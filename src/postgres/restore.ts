@@ -1,5 +1,7 @@
 import type { Writable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
+import { childEnv } from '../child-env.js';
+import { withoutRowData } from '../report/inert.js';
 import type { PsqlSession } from './psql.js';
 import type { DatabaseTarget } from './url.js';
 import { libpqEnv } from './url.js';
@@ -22,7 +24,7 @@ function conninfoDbname(db: string): string {
  * that failed follows it, cut short), else its last lines.
  */
 export function lastLines(text: unknown, n = 5): string {
-  const s = typeof text === 'string' ? text.trim() : '';
+  const s = typeof text === 'string' ? withoutRowData(text).trim() : '';
   if (s === '') return 'no message';
   const lines = s.split('\n');
   const first = lines.findIndex((l) => /\berror:/i.test(l));
@@ -107,6 +109,8 @@ export function startArchiveList(pgRestore: string): {
   abort(): Promise<void>;
 } {
   const child = execa(pgRestore, ['--list'], {
+    env: childEnv(),
+    extendEnv: false,
     stdin: 'pipe',
     stdout: 'pipe',
     stderr: 'pipe',

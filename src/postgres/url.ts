@@ -1,3 +1,4 @@
+import { childEnv } from '../child-env.js';
 import { InputError } from '../errors.js';
 
 /** A PostgreSQL connection, as libpq needs it. Never logged whole: it holds the password. */
@@ -141,8 +142,8 @@ export function libpqEnv(
   t: DatabaseTarget,
   base: NodeJS.ProcessEnv = process.env,
 ): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(base)) if (!k.startsWith('PG')) env[k] = v;
+  // Only the allow-list (PATH, HOME, locale…): no inherited PG* variable, no secret of pg-dr's.
+  const env = childEnv(base);
   env.PGHOST = t.host;
   if (t.hostaddr) env.PGHOSTADDR = t.hostaddr;
   env.PGPORT = String(t.port);

@@ -1,4 +1,5 @@
 import * as core from '@actions/core';
+import { inert } from './inert.js';
 
 /** A table a person reads at a glance: the job summary (action) or stderr (CLI). */
 export interface SummaryTable {
@@ -24,15 +25,16 @@ export interface Host {
   fail(message: string): void;
 }
 
+/** Cells are plain text: nothing in them (names, errors from outside) renders as markdown. */
 function escapeCell(s: string): string {
-  return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  return inert(s, { bareLinks: 'keep' });
 }
 
 export function tableToMarkdown(t: SummaryTable): string {
   const lines = [`### ${t.title}`, '', `| ${t.header.map(escapeCell).join(' | ')} |`];
   lines.push(`|${t.header.map(() => '---').join('|')}|`);
   for (const r of t.rows) lines.push(`| ${r.map(escapeCell).join(' | ')} |`);
-  for (const n of t.notes ?? []) lines.push('', n);
+  for (const n of t.notes ?? []) lines.push('', inert(n, { bareLinks: 'keep' }));
   return `${lines.join('\n')}\n`;
 }
 

@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { childEnv } from '../child-env.js';
 
 /** Where a backup came from. Every field is null when it cannot be known. */
 export interface SourceInfo {
@@ -86,7 +87,7 @@ async function git(
   try {
     const result = await execa('git', args, {
       cwd,
-      env: { ...env, GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' },
+      env: childEnv(env, { GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' }),
       extendEnv: false,
       reject: false,
       stdin: 'ignore',

@@ -99,7 +99,7 @@ const TABLE: SummaryTable = {
 };
 
 describe('tableToMarkdown', () => {
-  it('writes a GitHub table, escaping | and folding newlines', () => {
+  it('writes a GitHub table whose cells are plain text: | and markup as entities, newlines folded', () => {
     expect(tableToMarkdown(TABLE)).toBe(
       [
         '### Backup 20261126T020000Z-7f3a9c',
@@ -107,7 +107,7 @@ describe('tableToMarkdown', () => {
         '| Destination | Status | Size |',
         '|---|---|---|',
         '| b2 | ok | 1.2 GiB |',
-        '| r2\\|eu | failed: a\\|b second line | — |',
+        '| r2&#124;eu | failed: a&#124;b second line | — |',
         '',
         'Status: degraded',
         '',

@@ -1,0 +1,134 @@
+// What the programs pg-dr starts can see: their /proc/<pid>/environ, read while the built
+// CLI backs up and restores. Only an allow-list (PATH, HOME, locale…) and the libpq
+// variables pg-dr sets may be there; never an S3 key, the GitHub token or the age identity.
+import { readdir, readFile } from 'node:fs/promises';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedDatabase } from '../harness/fixtures.js';
+import { requireBuilt } from '../harness/node.js';
+import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import { type S3Pair, startS3Pair } from '../harness/s3.js';
+
+let pg: PgCluster;
+let s3: S3Pair;
+let cliJs: string;
+let identity: string;
+
+const TOKEN = `ghs_${'T'.repeat(36)}`;
+
+beforeAll(async () => {
+  cliJs = requireBuilt('dist/cli/index.js');
+  [pg, s3] = await Promise.all([startPostgres({ name: 'child-env' }), startS3Pair()]);
+  await pg.createDatabase('app');
+  await seedDatabase(pg, 'app');
+  identity = await generateX25519Identity();
+});
+
+afterAll(async () => {
+  await Promise.all([pg?.stop(), s3?.stop()]);
+});
+
+interface Seen {
+  readonly name: string;
+  readonly environ: Record<string, string>;
+}
+
+/** Every descendant of `root` seen while `running` lasts, with its environment. */
+async function watchChildren(root: number, running: Promise<unknown>): Promise<Seen[]> {
+  const seen = new Map<number, Seen>();
+  let done = false;
+  running.finally(() => {
+    done = true;
+  });
+  while (!done) {
+    const parents = new Map<number, number>();
+    for (const e of await readdir('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      const status = await readFile(`/proc/${e}/status`, 'utf8').catch(() => '');
+      const ppid = /^PPid:\s+(\d+)/m.exec(status)?.[1];
+      if (ppid) parents.set(Number(e), Number(ppid));
+    }
+    for (const pid of parents.keys()) {
+      let p: number | undefined = parents.get(pid);
+      while (p !== undefined && p !== root && p > 1) p = parents.get(p);
+      if (p !== root || seen.has(pid)) continue;
+      const [raw, comm] = await Promise.all([
+        readFile(`/proc/${pid}/environ`, 'latin1').catch(() => null),
+        readFile(`/proc/${pid}/comm`, 'utf8').catch(() => null),
+      ]);
+      if (raw === null || comm === null) continue;
+      const environ = Object.fromEntries(
+        raw
+          .split('\0')
+          .filter(Boolean)
+          .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+      );
+      seen.set(pid, { name: comm.trim(), environ });
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return [...seen.values()];
+}
+
+describe('the environment of every child process', () => {
+  it('holds no secret of pg-dr during a backup and a restore', async () => {
+    const secrets = {
+      PG_DR_PRIMARY_SECRET_ACCESS_KEY: s3.primary.secretAccessKey,
+      PG_DR_SECONDARY_SECRET_ACCESS_KEY: s3.secondary.secretAccessKey,
+      PG_DR_GITHUB_TOKEN: TOKEN,
+      PG_DR_AGE_IDENTITY: identity,
+      AWS_SECRET_ACCESS_KEY: 'aws-secret-in-the-runner-environment',
+      INPUT_PASSPHRASE: 'an action input left in the environment',
+    };
+    const base = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/root',
+      PG_DR_PRIMARY_NAME: 'b2',
+      PG_DR_PRIMARY_ENDPOINT: s3.primary.endpoint,
+      PG_DR_PRIMARY_BUCKET: 'pgdr-primary',
+      PG_DR_PRIMARY_ACCESS_KEY_ID: s3.primary.accessKeyId,
+      PG_DR_PRIMARY_REGION: 'us-east-1',
+      PG_DR_SECONDARY_NAME: 'r2',
+      PG_DR_SECONDARY_ENDPOINT: s3.secondary.endpoint,
+      PG_DR_SECONDARY_BUCKET: 'pgdr-secondary',
+      PG_DR_SECONDARY_ACCESS_KEY_ID: s3.secondary.accessKeyId,
+      ...secrets,
+    };
+    const children: Seen[] = [];
+    for (const [command, extra] of [
+      [
+        'backup',
+        {
+          PG_DR_DATABASE_URL: pg.url('app'),
+          PG_DR_AGE_RECIPIENTS: await identityToRecipient(identity),
+        },
+      ],
+      ['restore', { PG_DR_DATABASE_URL: pg.url('restored') }],
+    ] as const) {
+      const child = execa(process.execPath, [cliJs, command], {
+        env: { ...base, ...extra },
+        extendEnv: false,
+        reject: false,
+        stdin: 'ignore',
+      });
+      const seen = await watchChildren(child.pid as number, child);
+      const r = await child;
+      expect(r.exitCode, `${command}: ${r.stderr}`).toBe(0);
+      children.push(...seen);
+    }
+    const names = new Set(children.map((c) => c.name));
+    for (const expected of ['pg_dump', 'psql', 'zstd', 'pg_restore'])
+      expect(names, [...names].join(', ')).toContain(expected);
+    for (const c of children) {
+      for (const key of Object.keys(c.environ))
+        expect(key, `${c.name} got ${key}`).not.toMatch(/^(PG_DR_|INPUT_|AWS_|GITHUB_)/);
+      const all = Object.values(c.environ).join('\n');
+      for (const [name, value] of Object.entries(secrets))
+        expect(all.includes(value), `${c.name} holds ${name}`).toBe(false);
+      // The database password reaches the libpq clients (PGPASSWORD), and only them.
+      if (c.environ.PGPASSWORD !== undefined)
+        expect(['pg_dump', 'psql', 'pg_restore']).toContain(c.name);
+    }
+  });
+});

@@ -1,0 +1,138 @@
+/**
+ * Text that pg-dr did not write stays text: a restore drill that fails on a row quotes no
+ * row data anywhere (the verification record in the bucket, the summary, the issue), and a
+ * hostile verification record planted in the bucket reaches the alert issue inert.
+ */
+import { randomBytes } from 'node:crypto';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verificationKey } from '../../src/manifest/verification.js';
+import { type FakeGitHubApi, startGitHubApi } from '../harness/github-api.js';
+import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import { destinationInputs, runPgDr } from '../harness/run.js';
+import { type S3Pair, startS3Pair } from '../harness/s3.js';
+
+let pg: PgCluster;
+let s3: S3Pair;
+let gh: FakeGitHubApi;
+let identity: string;
+let backupId: string;
+const token = `ghs_${randomBytes(18).toString('hex')}`;
+const ROW_SECRET = 'hunter2-row-secret';
+const ROW_EMAIL = 'alice@customer.example';
+
+const ghEnv = () => ({ GITHUB_REPOSITORY: 'acme/platform', GITHUB_API_URL: gh.url });
+const destinations = () => destinationInputs(s3.primary, s3.secondary);
+
+beforeAll(async () => {
+  [pg, s3] = await Promise.all([startPostgres({ name: 'untrusted' }), startS3Pair()]);
+  gh = await startGitHubApi({ token, owner: 'acme', repo: 'platform' });
+  await pg.createDatabase('app');
+  // A CHECK constraint whose function changed after the rows were written: the dump is
+  // fine, every restore of it fails on the first row, and PostgreSQL's error quotes it.
+  await pg.query(
+    'app',
+    `CREATE FUNCTION ok_email(text) RETURNS boolean IMMUTABLE LANGUAGE sql AS $$ SELECT true $$;
+     CREATE TABLE customers (id int PRIMARY KEY, email text CHECK (ok_email(email)), secret text);
+     INSERT INTO customers VALUES (1, '${ROW_EMAIL}', '${ROW_SECRET}');
+     CREATE OR REPLACE FUNCTION ok_email(text) RETURNS boolean IMMUTABLE LANGUAGE sql AS $$ SELECT false $$;`,
+  );
+  identity = await generateX25519Identity();
+  const b = await runPgDr({
+    command: 'backup',
+    'database-url': pg.url('app'),
+    'age-recipients': await identityToRecipient(identity),
+    ...destinations(),
+  });
+  expect(b.failed).toBeUndefined();
+  backupId = b.outputs['backup-id'] as string;
+});
+
+afterAll(async () => {
+  await Promise.all([pg?.stop(), s3?.stop(), gh?.stop()]);
+});
+
+describe('untrusted text', () => {
+  it('a drill that fails on a row: the error says why, and no row value leaves the runner', async () => {
+    const r = await runPgDr(
+      {
+        command: 'verify',
+        'verify-level': 'restore',
+        'age-identity': identity,
+        'drill-database-url': pg.url('postgres'),
+        'github-token': token,
+        ...destinations(),
+      },
+      ghEnv(),
+    );
+    expect(r.outputs.status).toBe('failed');
+    expect(r.failed).toMatch(
+      /violates check constraint "customers_email_check".*\(row data omitted\)/,
+    );
+    const records = await Promise.all(
+      (
+        await s3.primary.listKeys('pgdr-primary', `disaster_recovery/${backupId}/verifications/`)
+      ).map(async (k) => (await s3.primary.getObject('pgdr-primary', k)).toString()),
+    );
+    expect(records.join('\n')).toMatch(/restore drill failed/);
+    const issue = gh.state.issues.find((i) => i.title.includes('verification failed'));
+    expect(issue?.body).toMatch(/violates check constraint/);
+    for (const [where, text] of [
+      ['the failure', r.failed ?? ''],
+      ['the summary', JSON.stringify(r.tables)],
+      ['the report', r.outputs.report ?? ''],
+      ['the records in the bucket', records.join('\n')],
+      ['the issue', JSON.stringify(gh.state)],
+    ] as const) {
+      expect(text, where).not.toContain(ROW_SECRET);
+      expect(text, where).not.toContain(ROW_EMAIL);
+    }
+  });
+
+  it('a hostile verification record reaches the issue as inert text', async () => {
+    const hostile =
+      '@acme/everyone <img src=x onerror=alert(1)> [reset your key](https://evil.example/x) `x` | y';
+    const at = new Date();
+    const record = {
+      format: 'pg-dr-verification/1',
+      backupId,
+      destination: 'b2',
+      level: 'checksum',
+      ok: false,
+      startedAt: at.toISOString(),
+      durationSeconds: 1,
+      tool: { name: 'pg-dr', version: '0.1.0' },
+      runUrl: null,
+      objects: [],
+      archive: null,
+      drill: null,
+      error: hostile,
+    };
+    await s3.primary.putObject(
+      'pgdr-primary',
+      verificationKey('disaster_recovery/', backupId, new Date(at.getTime() + 1000)),
+      Buffer.from(JSON.stringify(record)),
+    );
+    const m = await runPgDr(
+      { command: 'monitor', 'github-token': token, ...destinations() },
+      ghEnv(),
+    );
+    expect(m.failed).toBeUndefined();
+    const issue = gh.state.issues.find(
+      (i) => i.state === 'open' && i.title.includes('latest verification failed'),
+    );
+    expect(issue, JSON.stringify(gh.state.issues.map((i) => i.title))).toBeDefined();
+    const body = issue?.body ?? '';
+    expect(body).toContain('&#60;img src=x onerror=alert(1)&#62;');
+    expect(body).toContain('&#91;reset your key&#93;');
+    for (const raw of [
+      '<img',
+      '[reset your key]',
+      '](https://',
+      '@acme/everyone',
+      '`x`',
+      'https://evil',
+    ])
+      expect(body).not.toContain(raw);
+  });
+});
