@@ -11,6 +11,7 @@ export const ALERT_KEYS = [
   'verification-failed',
   'verification-stale',
   'low-success-rate',
+  'untrusted-objects',
 ] as const;
 export type AlertKind = (typeof ALERT_KEYS)[number];
 

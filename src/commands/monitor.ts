@@ -93,7 +93,7 @@ export async function monitor(
   await host.group('Scan destinations', async () => {
     for (const d of deps.destinations) {
       try {
-        scans.set(d.settings.name, await scanDestination(d, settings.prefix));
+        scans.set(d.settings.name, await scanDestination(d, settings.prefix, now));
       } catch (e) {
         unreachable.set(d.settings.name, describeS3Error(e));
         host.warning(`${d.settings.name}: cannot list ${d.settings.bucket}: ${describeS3Error(e)}`);
@@ -175,7 +175,7 @@ export async function monitor(
 
   // Completeness of the newest backup at every destination.
   const newestId = [...scans.values()]
-    .flatMap((l) => l.map((b) => b.id))
+    .flatMap((l) => l.filter((b) => !b.future).map((b) => b.id))
     .sort()
     .at(-1);
   const degraded: string[] = [];
@@ -212,6 +212,34 @@ export async function monitor(
     recovery: `backup ${newestId} is complete at every destination.`,
   });
 
+  // Folders pg-dr did not write as they are: dated in the future, or committed (a manifest
+  // exists) and then damaged or overwritten. Nothing reads them as backups; a person should.
+  const foreign: string[] = [];
+  for (const [name, list] of scans)
+    for (const b of list)
+      if (b.future || (b.hasManifest && b.problem !== null))
+        foreign.push(`${name}: ${b.id}: ${b.problem}`);
+  results.push({
+    result: {
+      check: 'nothing foreign in the bucket',
+      key: 'untrusted-objects',
+      state: scans.size === 0 ? 'skipped' : foreign.length ? 'alert' : 'ok',
+      detail: foreign.length ? inert(foreign.join('; ')) : 'every folder is a backup pg-dr wrote',
+    },
+    condition: foreign.length
+      ? {
+          key: 'untrusted-objects',
+          title: 'pg-dr: something other than pg-dr wrote into the bucket',
+          detail: `These folders are not backups as pg-dr wrote them, and are ignored (never latest, never restored, never pruned):\n\n${foreign.map((f) => `- ${inert(f)}`).join('\n')}`,
+          figure: foreign.length,
+          lastGood,
+          nextStep:
+            'Find out who else holds the bucket keys: rotate them, compare the folders with the audit artifacts of the backup runs, then remove what is not yours by hand.',
+        }
+      : null,
+    recovery: 'every folder in the bucket is a backup pg-dr wrote.',
+  });
+
   // Verifications: the newest record at each destination.
   const latest: { destination: string; v: Verification }[] = [];
   for (const d of deps.destinations) {
@@ -224,7 +252,7 @@ export async function monitor(
       );
     const newestV = withV[0];
     if (!newestV) continue;
-    const v = await latestVerification(d, newestV);
+    const v = await latestVerification(d, newestV, now);
     if (v) latest.push({ destination: d.settings.name, v });
   }
   const newestVerification = latest

@@ -68,7 +68,7 @@ async function pruneAt(
   const name = dest.settings.name;
   let found: BackupAtDestination[];
   try {
-    found = await scanDestination(dest, settings.prefix);
+    found = await scanDestination(dest, settings.prefix, deps.now());
   } catch (e) {
     const why = `cannot list the bucket: ${describeS3Error(e)}`;
     deps.host.warning(`${name}: ${why}`);
@@ -76,12 +76,14 @@ async function pruneAt(
   }
   const candidates: PruneCandidate[] = [];
   for (const b of found) {
-    const v = b.problem === null ? await latestVerification(dest, b) : null;
+    const v = b.problem === null ? await latestVerification(dest, b, deps.now()) : null;
     candidates.push({
       id: b.id,
       time: backupIdTime(b.id),
       complete: b.problem === null,
       latestVerification: v ? { ok: v.ok, at: new Date(v.startedAt) } : null,
+      hasManifest: b.hasManifest,
+      future: b.future,
     });
   }
   if (candidates.length === 0) return { destination: name, refused: null, backups: [] };
@@ -91,6 +93,7 @@ async function pruneAt(
     now: deps.now(),
     maxBackupAgeHours: settings.maxBackupAgeHours,
     verifyWindowDays: settings.maxVerifyAgeDays,
+    maxDeletions: settings.maxDeletions,
   });
   if (plan.refused) deps.host.error(`${name}: pruning refused: ${plan.refused}`);
   const backups: PrunedBackup[] = [];

@@ -75,7 +75,7 @@ export async function restore(
   const { host } = deps;
   const target = deps.target ?? settings.database;
   const { entries, unreachable } = await host.group('Find the backup', () =>
-    scanAll(deps.destinations, settings.prefix),
+    scanAll(deps.destinations, settings.prefix, deps.now()),
   );
   for (const [name, why] of unreachable) host.warning(`${name}: cannot list backups: ${why}`);
   const candidates =

@@ -56,7 +56,7 @@ export interface VerifyResult {
 export async function verify(settings: VerifySettings, deps: VerifyDeps): Promise<VerifyResult> {
   const { host } = deps;
   const { entries, unreachable } = await host.group('Find backups', () =>
-    scanAll(deps.destinations, settings.prefix),
+    scanAll(deps.destinations, settings.prefix, deps.now()),
   );
   for (const [name, why] of unreachable) host.warning(`${name}: cannot list backups: ${why}`);
   const backups = pickBackups(entries, settings.backup, deps.now());

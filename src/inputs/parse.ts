@@ -81,7 +81,7 @@ export interface BackupSettings extends CommonSettings {
   /** Retention to apply after a successful backup (prune-after-backup), or null. */
   readonly pruneAfter: Pick<
     PruneSettings,
-    'rules' | 'dryRun' | 'maxBackupAgeHours' | 'maxVerifyAgeDays'
+    'rules' | 'dryRun' | 'maxBackupAgeHours' | 'maxVerifyAgeDays' | 'maxDeletions'
   > | null;
 }
 
@@ -137,6 +137,8 @@ export interface PruneSettings extends CommonSettings {
   readonly maxBackupAgeHours: number;
   /** The verification window of the safety rails. */
   readonly maxVerifyAgeDays: number;
+  /** At most this many backups deleted per destination in one run; above it, none is. */
+  readonly maxDeletions: number;
 }
 
 export interface MonitorSettings extends CommonSettings {
@@ -497,7 +499,10 @@ export function parseSettings(src: InputSource, env: NodeJS.ProcessEnv = process
 
 export function parsePruneRules(
   src: InputSource,
-): Pick<PruneSettings, 'rules' | 'dryRun' | 'maxBackupAgeHours' | 'maxVerifyAgeDays'> {
+): Pick<
+  PruneSettings,
+  'rules' | 'dryRun' | 'maxBackupAgeHours' | 'maxVerifyAgeDays' | 'maxDeletions'
+> {
   return {
     rules: {
       last: parseWholeNumber(src, 'keep-last'),
@@ -509,6 +514,7 @@ export function parsePruneRules(
     dryRun: parseBoolean(src, 'dry-run'),
     maxBackupAgeHours: parseWholeNumber(src, 'max-backup-age-hours', 1),
     maxVerifyAgeDays: parseWholeNumber(src, 'max-verify-age-days', 1),
+    maxDeletions: parseWholeNumber(src, 'max-deletions', 1),
   };
 }
 

@@ -54,6 +54,7 @@ export const INPUT_SPECS = {
   "keep-weekly": { default: "8", description: "Prune: keep the newest backup of each of the last N ISO weeks (UTC)." },
   "keep-monthly": { default: "12", description: "Prune: keep the newest backup of each of the last N months (UTC)." },
   "keep-yearly": { default: "3", description: "Prune: keep the newest backup of each of the last N years (UTC)." },
+  "max-deletions": { default: "10", description: "Prune: the most backups one run may delete at a destination. A run that would delete more deletes none and fails, naming the count: a flood of backups planted in the bucket cannot push the real ones out, and a policy change that deletes many is a deliberate, one-off raise." },
   "dry-run": { default: "false", description: "Prune: list what would be deleted, delete nothing." },
 } as const;
 

@@ -16,6 +16,17 @@ export interface BackupAtDestination {
   readonly verificationKeys: readonly string[];
   /** Why the backup is not complete here, when it is not. */
   readonly problem: string | null;
+  /** A manifest object exists (readable or not): the backup was committed once. */
+  readonly hasManifest: boolean;
+  /** The id is dated more than {@link FUTURE_TOLERANCE_MS} after now: not pg-dr's, ignored. */
+  readonly future: boolean;
+}
+
+/** How far ahead of this machine's clock an id or a record may be dated (clock skew). */
+export const FUTURE_TOLERANCE_MS = 10 * 60 * 1000;
+
+function isFuture(time: Date, now: Date): boolean {
+  return time.getTime() > now.getTime() + FUTURE_TOLERANCE_MS;
 }
 
 async function readAll(stream: Readable): Promise<string> {
@@ -31,6 +42,7 @@ async function readAll(stream: Readable): Promise<string> {
 export async function scanDestination(
   dest: Destination,
   prefix: string,
+  now: Date = new Date(),
 ): Promise<BackupAtDestination[]> {
   const folders = new Map<
     string,
@@ -56,7 +68,11 @@ export async function scanDestination(
   for (const [id, f] of folders) {
     let manifest: Manifest | null = null;
     let problem: string | null = null;
-    if (!f.manifest) problem = 'no manifest (incomplete: never committed, or a backup in flight)';
+    const future = isFuture(backupIdTime(id), now);
+    if (future)
+      problem = `dated in the future (${backupIdTime(id).toISOString()}): ignored — not written by pg-dr on a correct clock`;
+    else if (!f.manifest)
+      problem = 'no manifest (incomplete: never committed, or a backup in flight)';
     else {
       try {
         manifest = parseManifest(await readAll(await dest.get(`${prefix}${id}/${MANIFEST_NAME}`)));
@@ -79,23 +95,35 @@ export async function scanDestination(
       objects: f.objects,
       verificationKeys: f.verifications.sort(),
       problem,
+      hasManifest: f.manifest,
+      future,
     });
   }
   return out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
 }
 
-/** The newest verification record of a backup at a destination, or null. */
+/**
+ * The newest verification record of a backup at a destination, or null. A record dated in
+ * the future (by its name or its `startedAt`) is ignored: a planted one must not silence an
+ * alert or hold a backup back from pruning.
+ */
 export async function latestVerification(
   dest: Destination,
   entry: BackupAtDestination,
+  now: Date = new Date(),
 ): Promise<Verification | null> {
-  const key = entry.verificationKeys.at(-1);
-  if (!key) return null;
-  try {
-    return parseVerification(await readAll(await dest.get(key)));
-  } catch {
-    return null;
+  for (const key of [...entry.verificationKeys].reverse()) {
+    const stamp = /(\d{8}T\d{6})\d*Z\.json$/.exec(key)?.[1];
+    if (stamp && isFuture(backupIdTime(`${stamp}Z-000000`), now)) continue;
+    try {
+      const v = parseVerification(await readAll(await dest.get(key)));
+      if (isFuture(new Date(v.startedAt), now)) continue;
+      return v;
+    } catch {
+      return null;
+    }
   }
+  return null;
 }
 
 /** A backup across destinations. */
@@ -131,11 +159,12 @@ export function mergeScans(scans: readonly (readonly BackupAtDestination[])[]): 
 export async function scanAll(
   destinations: readonly Destination[],
   prefix: string,
+  now: Date = new Date(),
 ): Promise<{ entries: CatalogEntry[]; unreachable: Map<string, string> }> {
   const unreachable = new Map<string, string>();
   const scans = await Promise.all(
     destinations.map((d) =>
-      scanDestination(d, prefix).catch((e: unknown) => {
+      scanDestination(d, prefix, now).catch((e: unknown) => {
         unreachable.set(d.settings.name, describeListError(e));
         return [] as BackupAtDestination[];
       }),

@@ -12,6 +12,13 @@ export interface PruneCandidate {
   readonly complete: boolean;
   /** The newest verification record of this backup, or null when it was never verified. */
   readonly latestVerification: { readonly ok: boolean; readonly at: Date } | null;
+  /**
+   * A manifest object exists, whatever state it is in. An incomplete backup with one was
+   * committed once and then damaged (or its manifest overwritten): it is never deleted.
+   */
+  readonly hasManifest?: boolean;
+  /** Dated more than 10 minutes in the future: ignored, never counted, never deleted. */
+  readonly future?: boolean;
 }
 
 export interface PruneDecision {
@@ -36,6 +43,8 @@ export interface PruneInput {
   readonly maxBackupAgeHours: number;
   /** The verification window of the verification rails, in days before `now`. Default 8 (`max-verify-age-days`). */
   readonly verifyWindowDays?: number;
+  /** At most this many backups deleted in one run (`max-deletions`); above it, none is. */
+  readonly maxDeletions?: number;
 }
 
 /** An incomplete backup younger than this may still be being written. */
@@ -72,7 +81,7 @@ export function planPrune(input: PruneInput): PrunePlan {
   if (!(maxBackupAgeHours > 0)) throw new RangeError('maxBackupAgeHours must be > 0');
   if (!(windowDays >= 0)) throw new RangeError('verifyWindowDays must be ≥ 0');
   const sorted = [...entries].sort(newestFirst);
-  const complete = sorted.filter((e) => e.complete);
+  const complete = sorted.filter((e) => e.complete && !e.future);
   const newest = complete[0];
 
   let refused: string | null = null;
@@ -109,6 +118,15 @@ export function planPrune(input: PruneInput): PrunePlan {
   if (newestOk && newestOk !== only) add(newestOk.id, 'newest verified ok');
 
   const decisions = sorted.map((e): PruneDecision => {
+    if (e.future) return { id: e.id, action: 'keep', reasons: ['dated in the future: ignored'] };
+    if (!e.complete && e.hasManifest)
+      return {
+        id: e.id,
+        action: 'keep',
+        reasons: [
+          'committed, then damaged or tampered with (manifest or objects): kept for a person to look at',
+        ],
+      };
     if (!e.complete) {
       const ageHours = (now.getTime() - e.time.getTime()) / HOUR;
       return ageHours > INCOMPLETE_GRACE_HOURS
@@ -124,5 +142,14 @@ export function planPrune(input: PruneInput): PrunePlan {
       ? { id: e.id, action: 'keep', reasons }
       : { id: e.id, action: 'delete', reasons: ['no keep rule matches'] };
   });
+  const deletions = decisions.filter((d) => d.action === 'delete').length;
+  const max = input.maxDeletions;
+  if (max !== undefined && deletions > max)
+    return {
+      refused: `this run would delete ${deletions} backups, more than max-deletions (${max}): nothing is deleted. If that is expected (a first prune, a shorter policy), raise max-deletions for one run; if not, something else wrote into the bucket`,
+      decisions: decisions.map((d) =>
+        d.action === 'delete' ? { id: d.id, action: 'keep', reasons: ['over max-deletions'] } : d,
+      ),
+    };
   return { refused: null, decisions };
 }

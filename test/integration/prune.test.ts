@@ -1,115 +1,14 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prune } from '../../src/commands/prune.js';
 import { type PruneSettings, parseSettings } from '../../src/inputs/parse.js';
 import { cliInputSource } from '../../src/inputs/source.js';
-import type { Manifest } from '../../src/manifest/schema.js';
 import { createCliHost } from '../../src/report/host.js';
 import { createDestination } from '../../src/storage/destination.js';
+import { plantComplete, plantIncomplete, plantVerification } from '../harness/plant.js';
 import { destinationInputs } from '../harness/run.js';
-import { type S3Pair, type S3Server, sha256, startS3Pair } from '../harness/s3.js';
+import { type S3Pair, type S3Server, startS3Pair } from '../harness/s3.js';
 
 let s3: S3Pair;
-
-/** A complete backup as pg-dr writes it: two objects and a manifest that lists them. */
-async function plantComplete(
-  server: S3Server,
-  bucket: string,
-  prefix: string,
-  id: string,
-): Promise<void> {
-  const created = `${id.slice(0, 4)}-${id.slice(4, 6)}-${id.slice(6, 8)}T${id.slice(9, 11)}:${id.slice(11, 13)}:${id.slice(13, 15)}.000Z`;
-  const objects = [
-    { name: 'database.dump.zst.age', kind: 'database' as const, data: randomBytes(3000) },
-    { name: 'config.tar.gz.age', kind: 'config' as const, data: randomBytes(500) },
-  ];
-  const manifest: Manifest = {
-    format: 'pg-dr/1',
-    id,
-    createdAt: created,
-    finishedAt: created,
-    durationSeconds: 1,
-    tool: { name: 'pg-dr', version: 'test' },
-    source: {
-      repository: null,
-      commit: null,
-      ref: null,
-      workflow: null,
-      runId: null,
-      runAttempt: null,
-      runUrl: null,
-      actor: null,
-    },
-    database: {
-      name: 'app',
-      serverVersion: '15.18',
-      serverVersionNum: 150018,
-      pgDumpVersion: '15.18',
-      sizeBytes: 1,
-      compression: 'zstd',
-      compressionLevel: 3,
-      archiveBytes: 1,
-      dumpSeconds: 1,
-      rowCounts: { method: 'off', tables: [] },
-    },
-    config: { files: [] },
-    objects: objects.map((o) => ({
-      name: o.name,
-      kind: o.kind,
-      plaintext: { bytes: o.data.length, sha256: sha256(o.data) },
-      encrypted: { bytes: o.data.length, sha256: sha256(o.data) },
-    })),
-    encryption: { scheme: 'age', mode: 'passphrase' },
-    destinations: [
-      { name: 'b2', endpointHost: 'x', bucket, ok: true, error: null, etags: {}, uploadSeconds: 1 },
-    ],
-  };
-  for (const o of objects) await server.putObject(bucket, `${prefix}${id}/${o.name}`, o.data);
-  await server.putObject(
-    bucket,
-    `${prefix}${id}/manifest.json`,
-    Buffer.from(JSON.stringify(manifest)),
-  );
-}
-
-async function plantIncomplete(
-  server: S3Server,
-  bucket: string,
-  prefix: string,
-  id: string,
-): Promise<void> {
-  await server.putObject(bucket, `${prefix}${id}/config.tar.gz.age`, randomBytes(100));
-}
-
-async function plantVerification(
-  server: S3Server,
-  bucket: string,
-  prefix: string,
-  id: string,
-  at: string,
-  ok: boolean,
-): Promise<void> {
-  const v = {
-    format: 'pg-dr-verification/1',
-    backupId: id,
-    destination: 'b2',
-    level: 'checksum',
-    ok,
-    startedAt: at,
-    durationSeconds: 1,
-    tool: { name: 'pg-dr', version: 'test' },
-    runUrl: null,
-    objects: [],
-    archive: null,
-    drill: null,
-    error: ok ? null : 'planted failure',
-  };
-  await server.putObject(
-    bucket,
-    `${prefix}${id}/verifications/${at.replace(/[-:.]/g, '')}.json`,
-    Buffer.from(JSON.stringify(v)),
-  );
-}
 
 const ID = {
   A: '20261126T020000Z-aaaaaa', // newest
@@ -226,5 +125,70 @@ describe('prune on two real S3 servers', () => {
       .sort();
     expect(would).toEqual([ID.D, ID.H, ID.I, ID.Y].sort());
     expect(await idsLeft(s3.primary, 'pgdr-primary', 't3/')).toEqual(before);
+  });
+
+  it('a flood of planted backups dated in the future, with planted ok records, deletes no real backup', async () => {
+    await plantTimeline('t4/');
+    const planted: string[] = [];
+    for (let i = 0; i < 14; i++) {
+      const id = `2099123${i % 10}T23595${i % 10}Z-f${String(i).padStart(5, '0')}`;
+      planted.push(id);
+      for (const [server, bucket] of [
+        [s3.primary, 'pgdr-primary'],
+        [s3.secondary, 'pgdr-secondary'],
+      ] as const) {
+        await plantComplete(server, bucket, 't4/', id);
+        await plantVerification(server, bucket, 't4/', id, '2099-12-31T23:59:59.000Z', true);
+      }
+    }
+    // A planted "passed" record dated in the future on an old backup must not hold it either.
+    await plantVerification(
+      s3.primary,
+      'pgdr-primary',
+      't4/',
+      ID.D,
+      '2099-01-01T00:00:00.000Z',
+      true,
+    );
+    const { report } = await run(settingsFor('t4/'), '2026-11-26T03:00:00Z');
+    expect(report.ok).toBe(true);
+    const kept = [ID.A, ID.B, ID.C, ID.E, ID.F, ID.G, ID.X, ...planted].sort();
+    expect(await idsLeft(s3.primary, 'pgdr-primary', 't4/')).toEqual(kept);
+    expect(await idsLeft(s3.secondary, 'pgdr-secondary', 't4/')).toEqual(kept);
+    const byId = new Map(report.destinations[0]?.backups.map((b) => [b.id, b]));
+    expect(byId.get(ID.A)?.reasons).toContain('newest');
+    expect(byId.get(planted[0] as string)?.reasons).toEqual(['dated in the future: ignored']);
+  });
+
+  it('a backup whose manifest was overwritten is kept for a person, not deleted as incomplete', async () => {
+    await plantTimeline('t5/');
+    for (const [server, bucket] of [
+      [s3.primary, 'pgdr-primary'],
+      [s3.secondary, 'pgdr-secondary'],
+    ] as const)
+      await server.putObject(bucket, `t5/${ID.H}/manifest.json`, Buffer.from('not a manifest'));
+    const { report } = await run(settingsFor('t5/'), '2026-11-26T03:00:00Z');
+    const kept = [ID.A, ID.B, ID.C, ID.E, ID.F, ID.G, ID.H, ID.X].sort();
+    expect(await idsLeft(s3.primary, 'pgdr-primary', 't5/')).toEqual(kept);
+    const h = report.destinations[0]?.backups.find((b) => b.id === ID.H);
+    expect(h).toMatchObject({ action: 'keep', result: 'kept' });
+    expect(h?.reasons.join(' ')).toMatch(/damaged or tampered/);
+  });
+
+  it('refuses to delete more than max-deletions backups in one run, and deletes none', async () => {
+    await plantTimeline('t6/');
+    const before = await idsLeft(s3.primary, 'pgdr-primary', 't6/');
+    const { report } = await run(
+      settingsFor('t6/', { 'max-deletions': '3' }),
+      '2026-11-26T03:00:00Z',
+    );
+    expect(report.ok).toBe(false);
+    expect(report.destinations[0]?.refused).toMatch(
+      /would delete 4 backups, more than max-deletions \(3\): nothing is deleted/,
+    );
+    expect(await idsLeft(s3.primary, 'pgdr-primary', 't6/')).toEqual(before);
+    expect(await idsLeft(s3.secondary, 'pgdr-secondary', 't6/')).toEqual(before);
+    // The default (10) lets the same plan through.
+    expect((await run(settingsFor('t6/'), '2026-11-26T03:00:00Z')).report.ok).toBe(true);
   });
 });

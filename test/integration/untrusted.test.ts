@@ -8,6 +8,7 @@ import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verificationKey } from '../../src/manifest/verification.js';
 import { type FakeGitHubApi, startGitHubApi } from '../harness/github-api.js';
+import { plantComplete, plantVerification } from '../harness/plant.js';
 import { type PgCluster, startPostgres } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { type S3Pair, startS3Pair } from '../harness/s3.js';
@@ -134,5 +135,38 @@ describe('untrusted text', () => {
       'https://evil',
     ])
       expect(body).not.toContain(raw);
+  });
+
+  it('folders and records dated in the future silence no alert, and are reported', async () => {
+    const old = '20261101T020000Z-0a0a0a';
+    const planted = '20991231T235959Z-ffffff';
+    for (const [server, bucket] of [
+      [s3.primary, 'pgdr-primary'],
+      [s3.secondary, 'pgdr-secondary'],
+    ] as const) {
+      await plantComplete(server, bucket, 'stale/', old);
+      await plantComplete(server, bucket, 'stale/', planted);
+      await plantVerification(server, bucket, 'stale/', old, '2099-12-31T00:00:00.000Z', true);
+    }
+    const m = await runPgDr(
+      { command: 'monitor', prefix: 'stale/', 'github-token': token, ...destinations() },
+      ghEnv(),
+    );
+    expect(m.failed).toBeUndefined();
+    const checks = JSON.parse(m.outputs.report as string).checks as {
+      key: string;
+      state: string;
+      detail: string;
+    }[];
+    const state = (key: string) => checks.find((c) => c.key === key)?.state;
+    expect(state('backup-stale')).toBe('alert');
+    expect(checks.find((c) => c.key === 'backup-stale')?.detail).toContain(old);
+    expect(state('verification-stale')).toBe('alert');
+    expect(state('untrusted-objects')).toBe('alert');
+    const issue = gh.state.issues.find(
+      (i) => i.state === 'open' && i.title.includes('something other than pg-dr'),
+    );
+    expect(issue?.body).toContain(planted);
+    expect(issue?.body).toMatch(/dated in the future/);
   });
 });

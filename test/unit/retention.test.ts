@@ -215,6 +215,42 @@ describe('planPrune safety rails', () => {
   const actions = (p: ReturnType<typeof planPrune>) =>
     Object.fromEntries(p.decisions.map((d) => [d.id, d.action]));
 
+  it('ignores a backup dated in the future: not newest, not counted, not deleted', () => {
+    const future = { ...entry(at('2099-01-01T02:00')), future: true };
+    const p = plan([future, entry(at('2026-11-25T02:00')), entry(at('2026-11-24T02:00'))], {
+      ...NONE,
+      last: 1,
+    });
+    expect(actions(p)).toEqual({
+      [future.id]: 'keep',
+      [at('2026-11-25T02:00').id]: 'keep',
+      [at('2026-11-24T02:00').id]: 'delete',
+    });
+    expect(p.decisions[0]?.reasons).toEqual(['dated in the future: ignored']);
+    expect(p.decisions[1]?.reasons).toContain('newest');
+  });
+
+  it('never deletes a folder that has a manifest, however damaged', () => {
+    const damaged = { ...entry(at('2026-11-01T02:00'), false), hasManifest: true };
+    const bare = entry(at('2026-11-02T02:00'), false);
+    const p = plan([entry(at('2026-11-25T02:00')), bare, damaged], { ...NONE, last: 1 });
+    expect(actions(p)[damaged.id]).toBe('keep');
+    expect(actions(p)[bare.id]).toBe('delete');
+  });
+
+  it('deletes nothing when the plan would delete more than maxDeletions', () => {
+    const entries = [
+      entry(at('2026-11-25T02:00')),
+      entry(at('2026-11-24T02:00')),
+      entry(at('2026-11-23T02:00')),
+      entry(at('2026-11-22T02:00')),
+    ];
+    const p = plan(entries, { ...NONE, last: 1 }, { maxDeletions: 2 });
+    expect(p.refused).toMatch(/would delete 3 backups, more than max-deletions \(2\)/);
+    expect(p.decisions.every((d) => d.action === 'keep')).toBe(true);
+    expect(plan(entries, { ...NONE, last: 1 }, { maxDeletions: 3 }).refused).toBeNull();
+  });
+
   it('keeps the newest complete backup, not the newest folder', () => {
     const p = plan(
       [
