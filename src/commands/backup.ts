@@ -4,8 +4,9 @@ import { collectConfigFiles, createBundleStream } from '../bundle/index.js';
 import { type Compression, DUMP_EXTENSION, findZstd, ZSTD_LEVEL } from '../compression/index.js';
 import { encryptStream } from '../crypto/age.js';
 import { DigestStream } from '../crypto/digest.js';
+import type { Signer } from '../crypto/sshsig.js';
 import type { BackupSettings } from '../inputs/parse.js';
-import { backupPrefix, MANIFEST_NAME, newBackupId } from '../manifest/id.js';
+import { backupPrefix, MANIFEST_NAME, newBackupId, SIGNATURE_SUFFIX } from '../manifest/id.js';
 import { Manifest, type ObjectEntry } from '../manifest/schema.js';
 import { formatServerVersion, toolPath } from '../postgres/binaries.js';
 import { connect, pickClient } from '../postgres/clients.js';
@@ -257,7 +258,14 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
         `${reasonOf(deps.signal)} before the commit point; nothing was committed.`,
         id,
       );
-    const final = await host.group('Commit (manifest)', () => commit(manifest, folder, deps));
+    const final = await host.group('Commit (manifest)', () =>
+      commit(
+        settings.signer ? { ...manifest, signedBy: settings.signer.publicKey } : manifest,
+        folder,
+        deps,
+        settings.signer,
+      ),
+    );
     const committed = final.destinations.filter((d) => d.ok).map((d) => d.name);
     const status: BackupStatus =
       committed.length === 0
@@ -445,13 +453,22 @@ function idOf(key: string): string | null {
  * manifest as it stands after the commit: a destination whose manifest could not be
  * written is not complete there, and says why.
  */
-async function commit(manifest: Manifest, folder: string, deps: BackupDeps): Promise<Manifest> {
+async function commit(
+  manifest: Manifest,
+  folder: string,
+  deps: BackupDeps,
+  signer: Signer | null,
+): Promise<Manifest> {
   const body = `${JSON.stringify(manifest, null, 2)}\n`;
+  // The signature goes first: a manifest is never readable before its signature is there.
+  const signature = signer ? signer.sign(Buffer.from(body)) : null;
   const failed = new Map<string, string>();
   for (const d of deps.destinations) {
     const entry = manifest.destinations.find((x) => x.name === d.settings.name);
     if (!entry?.ok) continue;
     try {
+      if (signature)
+        await d.put(`${folder}${MANIFEST_NAME}${SIGNATURE_SUFFIX}`, signature, 'text/plain');
       await d.put(`${folder}${MANIFEST_NAME}`, body, 'application/json');
       deps.host.info(
         `${d.settings.name}: manifest written — backup ${manifest.id} is complete there`,

@@ -45,7 +45,7 @@ export async function list(
   deps: ListDeps,
 ): Promise<{ report: ListReport; summary: SummaryTable }> {
   const { entries, unreachable } = await deps.host.group('List backups', () =>
-    scanAll(deps.destinations, settings.prefix),
+    scanAll(deps.destinations, settings.prefix, new Date(), settings.trusted),
   );
   for (const [name, why] of unreachable) deps.host.warning(`${name}: cannot list backups: ${why}`);
   const backups: ListedBackup[] = [];
@@ -54,7 +54,8 @@ export async function list(
     for (const d of deps.destinations) {
       const at = e.at.find((a) => a.destination === d.settings.name);
       if (!at) continue;
-      const v = at.problem === null ? await latestVerification(d, at) : null;
+      const v =
+        at.problem === null ? await latestVerification(d, at, new Date(), settings.trusted) : null;
       destinations.push({
         name: d.settings.name,
         complete: at.problem === null,

@@ -93,7 +93,10 @@ export async function monitor(
   await host.group('Scan destinations', async () => {
     for (const d of deps.destinations) {
       try {
-        scans.set(d.settings.name, await scanDestination(d, settings.prefix, now));
+        scans.set(
+          d.settings.name,
+          await scanDestination(d, settings.prefix, now, settings.trusted),
+        );
       } catch (e) {
         unreachable.set(d.settings.name, describeS3Error(e));
         host.warning(`${d.settings.name}: cannot list ${d.settings.bucket}: ${describeS3Error(e)}`);
@@ -252,7 +255,7 @@ export async function monitor(
       );
     const newestV = withV[0];
     if (!newestV) continue;
-    const v = await latestVerification(d, newestV, now);
+    const v = await latestVerification(d, newestV, now, settings.trusted);
     if (v) latest.push({ destination: d.settings.name, v });
   }
   const newestVerification = latest

@@ -3,6 +3,7 @@ import {
   type BackupAtDestination,
   latestVerification,
   scanDestination,
+  UNAUTHENTICATED,
 } from '../manifest/catalog.js';
 import { backupIdTime, backupPrefix, MANIFEST_NAME } from '../manifest/id.js';
 import type { Host, SummaryTable } from '../report/host.js';
@@ -44,6 +45,7 @@ export async function prune(
   settings: PruneSettings,
   deps: PruneDeps,
 ): Promise<{ report: PruneReport; summary: SummaryTable }> {
+  if (!settings.trusted) deps.host.warning(UNAUTHENTICATED);
   const out: PruneAtDestination[] = [];
   for (const dest of deps.destinations) {
     out.push(
@@ -68,7 +70,7 @@ async function pruneAt(
   const name = dest.settings.name;
   let found: BackupAtDestination[];
   try {
-    found = await scanDestination(dest, settings.prefix, deps.now());
+    found = await scanDestination(dest, settings.prefix, deps.now(), settings.trusted);
   } catch (e) {
     const why = `cannot list the bucket: ${describeS3Error(e)}`;
     deps.host.warning(`${name}: ${why}`);
@@ -76,7 +78,8 @@ async function pruneAt(
   }
   const candidates: PruneCandidate[] = [];
   for (const b of found) {
-    const v = b.problem === null ? await latestVerification(dest, b, deps.now()) : null;
+    const v =
+      b.problem === null ? await latestVerification(dest, b, deps.now(), settings.trusted) : null;
     candidates.push({
       id: b.id,
       time: backupIdTime(b.id),

@@ -3,7 +3,7 @@ import { extractBundle } from '../bundle/index.js';
 import { recipientsOf } from '../crypto/age.js';
 import { InputError } from '../errors.js';
 import type { RestoreSettings } from '../inputs/parse.js';
-import { pickBackups, scanAll } from '../manifest/catalog.js';
+import { pickBackups, scanAll, UNAUTHENTICATED } from '../manifest/catalog.js';
 import { backupPrefix } from '../manifest/id.js';
 import { dumpMajor, type Manifest } from '../manifest/schema.js';
 import { type ReadBackResult, readObjectInto } from '../pipeline/readback.js';
@@ -74,8 +74,9 @@ export async function restore(
 ): Promise<RestoreResult> {
   const { host } = deps;
   const target = deps.target ?? settings.database;
+  if (!settings.trusted) host.warning(UNAUTHENTICATED);
   const { entries, unreachable } = await host.group('Find the backup', () =>
-    scanAll(deps.destinations, settings.prefix, deps.now()),
+    scanAll(deps.destinations, settings.prefix, deps.now(), settings.trusted),
   );
   for (const [name, why] of unreachable) host.warning(`${name}: cannot list backups: ${why}`);
   const candidates =

@@ -1,4 +1,5 @@
 import type { DecryptionSettings } from '../crypto/age.js';
+import type { Signer } from '../crypto/sshsig.js';
 import { InputError } from '../errors.js';
 import type { VerifySettings } from '../inputs/parse.js';
 import {
@@ -6,8 +7,9 @@ import {
   type CatalogEntry,
   pickBackups,
   scanAll,
+  UNAUTHENTICATED,
 } from '../manifest/catalog.js';
-import { backupPrefix } from '../manifest/id.js';
+import { backupPrefix, SIGNATURE_SUFFIX } from '../manifest/id.js';
 import { dumpMajor, type Manifest } from '../manifest/schema.js';
 import { type Verification, verificationKey } from '../manifest/verification.js';
 import { type ReadBackResult, readBack, type Sink } from '../pipeline/readback.js';
@@ -55,8 +57,9 @@ export interface VerifyResult {
 
 export async function verify(settings: VerifySettings, deps: VerifyDeps): Promise<VerifyResult> {
   const { host } = deps;
+  if (!settings.trusted) host.warning(UNAUTHENTICATED);
   const { entries, unreachable } = await host.group('Find backups', () =>
-    scanAll(deps.destinations, settings.prefix, deps.now()),
+    scanAll(deps.destinations, settings.prefix, deps.now(), settings.trusted),
   );
   for (const [name, why] of unreachable) host.warning(`${name}: cannot list backups: ${why}`);
   const backups = pickBackups(entries, settings.backup, deps.now());
@@ -87,7 +90,7 @@ export async function verify(settings: VerifySettings, deps: VerifyDeps): Promis
           `${name}: ${backup.id} verified (${settings.level}) in ${v.durationSeconds.toFixed(1)} s`,
         );
       else host.error(`${name}: ${backup.id} FAILED verification: ${v.error}`);
-      if (!unreachable.has(name)) await record(dest, settings.prefix, v, host);
+      if (!unreachable.has(name)) await record(dest, settings.prefix, v, host, settings.signer);
     }
   }
   const report: VerifyReport = {
@@ -105,10 +108,14 @@ async function record(
   prefix: string,
   v: Verification,
   host: Host,
+  signer: Signer | null,
 ): Promise<void> {
   const key = verificationKey(prefix, v.backupId, new Date(v.startedAt));
+  const body = `${JSON.stringify(v, null, 2)}\n`;
   try {
-    await dest.put(key, `${JSON.stringify(v, null, 2)}\n`, 'application/json');
+    if (signer)
+      await dest.put(`${key}${SIGNATURE_SUFFIX}`, signer.sign(Buffer.from(body)), 'text/plain');
+    await dest.put(key, body, 'application/json');
   } catch (e) {
     host.warning(`${dest.settings.name}: could not write ${key}: ${describeS3Error(e)}`);
   }

@@ -4,6 +4,12 @@ import { parseConfigPaths } from '../bundle/index.js';
 import { COMPRESSIONS, type Compression } from '../compression/index.js';
 import type { DecryptionSettings, EncryptionSettings } from '../crypto/age.js';
 import { parseIdentities, parseRecipients } from '../crypto/age.js';
+import {
+  parseSigningKey,
+  parseTrustedSigners,
+  type Signer,
+  type TrustedSigner,
+} from '../crypto/sshsig.js';
 import { InputError } from '../errors.js';
 import { BACKUP_ID } from '../manifest/id.js';
 import { VERIFY_LEVELS, type VerifyLevel } from '../manifest/verification.js';
@@ -28,6 +34,7 @@ export const SECRET_INPUTS = [
   'ssh-private-key',
   'passphrase',
   'age-identity',
+  'signing-key',
 ] as const satisfies readonly InputName[];
 
 /** What every command needs. */
@@ -48,6 +55,13 @@ export interface CommonSettings {
   readonly pgClients: PgClientSettings;
   /** Days to keep the audit artifact; null = the repository's default. */
   readonly artifactRetentionDays: number | null;
+  /** Signs the manifests and verification records this run writes (`signing-key`); null: unsigned. */
+  readonly signer: Signer | null;
+  /**
+   * Public keys whose signatures make a backup or a record trusted (`trusted-signers`);
+   * null: nothing is authenticated (as before signatures existed).
+   */
+  readonly trusted: readonly TrustedSigner[] | null;
 }
 
 export interface PgClientSettings {
@@ -363,6 +377,11 @@ function parseCommon(src: InputSource, env: NodeJS.ProcessEnv): CommonSettings {
     format: expectOneOf(src, 'format', ['table', 'json'] as const),
     pgClients: { binDir: parsePgBinDir(src), install: parseBoolean(src, 'install-client') },
     artifactRetentionDays: parseRetentionDays(src),
+    signer: src.get('signing-key').trim() === '' ? null : parseSigningKey(src.get('signing-key')),
+    trusted:
+      src.get('trusted-signers').trim() === ''
+        ? null
+        : parseTrustedSigners(src.get('trusted-signers')),
   };
 }
 

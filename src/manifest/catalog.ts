@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
+import { type TrustedSigner, verifySignature } from '../crypto/sshsig.js';
 import type { Destination } from '../storage/destination.js';
-import { BACKUP_ID, backupIdTime, MANIFEST_NAME } from './id.js';
+import { BACKUP_ID, backupIdTime, MANIFEST_NAME, SIGNATURE_SUFFIX } from './id.js';
 import { type Manifest, parseManifest } from './schema.js';
 import { parseVerification, type Verification } from './verification.js';
 
@@ -14,13 +15,21 @@ export interface BackupAtDestination {
   readonly objects: ReadonlyMap<string, number>;
   /** Verification record keys, oldest first. */
   readonly verificationKeys: readonly string[];
+  /** Keys of the signatures beside verification records (`<record>.json.sig`). */
+  readonly verificationSignatures: ReadonlySet<string>;
   /** Why the backup is not complete here, when it is not. */
   readonly problem: string | null;
   /** A manifest object exists (readable or not): the backup was committed once. */
   readonly hasManifest: boolean;
   /** The id is dated more than {@link FUTURE_TOLERANCE_MS} after now: not pg-dr's, ignored. */
   readonly future: boolean;
+  /** With trusted-signers: the manifest's signature is missing or does not verify. */
+  readonly untrusted: boolean;
 }
+
+/** Said once by every command that chooses or deletes backups without trusted-signers. */
+export const UNAUTHENTICATED =
+  "Backups are not authenticated: anyone holding a bucket key could plant one that looks complete. Set 'trusted-signers' here and 'signing-key' on the backup job (docs/keys.md).";
 
 /** How far ahead of this machine's clock an id or a record may be dated (clock skew). */
 export const FUTURE_TOLERANCE_MS = 10 * 60 * 1000;
@@ -29,10 +38,32 @@ function isFuture(time: Date, now: Date): boolean {
   return time.getTime() > now.getTime() + FUTURE_TOLERANCE_MS;
 }
 
-async function readAll(stream: Readable): Promise<string> {
+async function readBytes(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+async function readAll(stream: Readable): Promise<string> {
+  return (await readBytes(stream)).toString('utf8');
+}
+
+/** The signature of `key`'s exact bytes, checked against the trusted keys. */
+async function signatureOf(
+  dest: Destination,
+  key: string,
+  body: Buffer,
+  present: boolean,
+  trusted: readonly TrustedSigner[],
+): Promise<string | null> {
+  if (!present)
+    return `no signature (${key.slice(key.lastIndexOf('/') + 1)}${SIGNATURE_SUFFIX} is missing)`;
+  const check = verifySignature(
+    await readAll(await dest.get(`${key}${SIGNATURE_SUFFIX}`)),
+    body,
+    trusted,
+  );
+  return check.ok ? null : check.why;
 }
 
 /**
@@ -43,10 +74,16 @@ export async function scanDestination(
   dest: Destination,
   prefix: string,
   now: Date = new Date(),
+  trusted: readonly TrustedSigner[] | null = null,
 ): Promise<BackupAtDestination[]> {
   const folders = new Map<
     string,
-    { objects: Map<string, number>; verifications: string[]; manifest: boolean }
+    {
+      objects: Map<string, number>;
+      verifications: string[];
+      signatures: Set<string>;
+      manifest: boolean;
+    }
   >();
   for await (const o of dest.list(prefix)) {
     const rest = o.key.slice(prefix.length);
@@ -57,17 +94,23 @@ export async function scanDestination(
     const name = rest.slice(slash + 1);
     let f = folders.get(id);
     if (!f) {
-      f = { objects: new Map(), verifications: [], manifest: false };
+      f = { objects: new Map(), verifications: [], signatures: new Set(), manifest: false };
       folders.set(id, f);
     }
     if (name === MANIFEST_NAME) f.manifest = true;
-    else if (name.startsWith('verifications/')) f.verifications.push(o.key);
-    else f.objects.set(name, o.size);
+    else if (name.startsWith('verifications/') && name.endsWith('.json'))
+      f.verifications.push(o.key);
+    else {
+      // Signatures and anything else: listed (a prune removes them with the backup).
+      if (name.startsWith('verifications/')) f.signatures.add(o.key);
+      f.objects.set(name, o.size);
+    }
   }
   const out: BackupAtDestination[] = [];
   for (const [id, f] of folders) {
     let manifest: Manifest | null = null;
     let problem: string | null = null;
+    let untrusted = false;
     const future = isFuture(backupIdTime(id), now);
     if (future)
       problem = `dated in the future (${backupIdTime(id).toISOString()}): ignored — not written by pg-dr on a correct clock`;
@@ -75,7 +118,22 @@ export async function scanDestination(
       problem = 'no manifest (incomplete: never committed, or a backup in flight)';
     else {
       try {
-        manifest = parseManifest(await readAll(await dest.get(`${prefix}${id}/${MANIFEST_NAME}`)));
+        const key = `${prefix}${id}/${MANIFEST_NAME}`;
+        const raw = await readBytes(await dest.get(key));
+        const why = trusted
+          ? await signatureOf(
+              dest,
+              key,
+              raw,
+              f.objects.has(`${MANIFEST_NAME}${SIGNATURE_SUFFIX}`),
+              trusted,
+            )
+          : null;
+        if (why !== null) {
+          untrusted = true;
+          throw new Error(`untrusted: ${why}`);
+        }
+        manifest = parseManifest(raw.toString('utf8'));
         if (manifest.id !== id) problem = `manifest names another backup (${manifest.id})`;
         for (const o of manifest.objects) {
           const size = f.objects.get(o.name);
@@ -84,7 +142,8 @@ export async function scanDestination(
             problem = `${o.name} has ${size} bytes, the manifest says ${o.encrypted.bytes}`;
         }
       } catch (e) {
-        problem = `manifest unreadable: ${(e as Error).message.split('\n')[0]}`;
+        const message = (e as Error).message.split('\n')[0] ?? '';
+        problem = untrusted ? message : `manifest unreadable: ${message}`;
         manifest = null;
       }
     }
@@ -94,9 +153,11 @@ export async function scanDestination(
       manifest,
       objects: f.objects,
       verificationKeys: f.verifications.sort(),
+      verificationSignatures: f.signatures,
       problem,
       hasManifest: f.manifest,
       future,
+      untrusted,
     });
   }
   return out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
@@ -111,12 +172,25 @@ export async function latestVerification(
   dest: Destination,
   entry: BackupAtDestination,
   now: Date = new Date(),
+  trusted: readonly TrustedSigner[] | null = null,
 ): Promise<Verification | null> {
   for (const key of [...entry.verificationKeys].reverse()) {
     const stamp = /(\d{8}T\d{6})\d*Z\.json$/.exec(key)?.[1];
     if (stamp && isFuture(backupIdTime(`${stamp}Z-000000`), now)) continue;
     try {
-      const v = parseVerification(await readAll(await dest.get(key)));
+      const raw = await readBytes(await dest.get(key));
+      if (
+        trusted &&
+        (await signatureOf(
+          dest,
+          key,
+          raw,
+          entry.verificationSignatures.has(`${key}${SIGNATURE_SUFFIX}`),
+          trusted,
+        )) !== null
+      )
+        continue;
+      const v = parseVerification(raw.toString('utf8'));
       if (isFuture(new Date(v.startedAt), now)) continue;
       return v;
     } catch {
@@ -160,11 +234,12 @@ export async function scanAll(
   destinations: readonly Destination[],
   prefix: string,
   now: Date = new Date(),
+  trusted: readonly TrustedSigner[] | null = null,
 ): Promise<{ entries: CatalogEntry[]; unreachable: Map<string, string> }> {
   const unreachable = new Map<string, string>();
   const scans = await Promise.all(
     destinations.map((d) =>
-      scanDestination(d, prefix, now).catch((e: unknown) => {
+      scanDestination(d, prefix, now, trusted).catch((e: unknown) => {
         unreachable.set(d.settings.name, describeListError(e));
         return [] as BackupAtDestination[];
       }),

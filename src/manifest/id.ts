@@ -27,6 +27,8 @@ export function backupIdTime(id: string): Date {
 }
 
 export const MANIFEST_NAME = 'manifest.json';
+/** The SSH signature of an object sits beside it: `<name>.sig`. */
+export const SIGNATURE_SUFFIX = '.sig';
 
 export function backupPrefix(prefix: string, id: string): string {
   return `${prefix}${id}/`;

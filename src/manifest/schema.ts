@@ -97,6 +97,8 @@ export const Manifest = z.object({
     z.object({ scheme: z.literal('age'), mode: z.literal('passphrase') }),
   ]),
   destinations: z.array(DestinationEntry).min(1),
+  /** The public key whose signature (`manifest.json.sig`) covers these exact bytes, if signed. */
+  signedBy: z.string().optional(),
 });
 
 export type Manifest = z.infer<typeof Manifest>;

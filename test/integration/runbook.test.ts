@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -166,6 +167,9 @@ let s3: S3Pair;
 let work: string;
 let identity: string;
 let keyFile: string;
+/** The backup job's signing key, and the operator's allowed_signers file for it. */
+let signingKey: string;
+let allowedSigners: string;
 let script: string;
 let olderId: string;
 let newestId: string;
@@ -188,6 +192,7 @@ async function backup(ws: string): Promise<string> {
       command: 'backup',
       'database-url': source.url('app'),
       'age-recipients': await identityToRecipient(identity),
+      'signing-key': signingKey,
       ...destinationInputs(s3.primary, s3.secondary),
     },
     { GITHUB_WORKSPACE: ws },
@@ -218,6 +223,7 @@ async function followRunbook(vars: Record<string, string>) {
       BUCKET: PRIMARY_BUCKET,
       PREFIX: 'disaster_recovery/',
       AGE_KEY_FILE: keyFile,
+      ALLOWED_SIGNERS: allowedSigners,
       ...vars,
     },
   });
@@ -280,6 +286,24 @@ beforeAll(async () => {
     { mode: 0o600 },
   );
 
+  execFileSync('ssh-keygen', [
+    '-q',
+    '-t',
+    'ed25519',
+    '-N',
+    '',
+    '-C',
+    'pg-dr',
+    '-f',
+    join(work, 'signing'),
+  ]);
+  signingKey = await readFile(join(work, 'signing'), 'utf8');
+  allowedSigners = join(work, 'allowed_signers');
+  await writeFile(
+    allowedSigners,
+    `pg-dr ${(await readFile(join(work, 'signing.pub'), 'utf8')).trim()}\n`,
+  );
+
   olderCounts = await tableRowCounts(source, 'app');
   olderId = await backup(ws);
   // One more row after the first backup: restoring that one (ID=…) must not have it.
@@ -288,6 +312,8 @@ beforeAll(async () => {
     "INSERT INTO public.audit_log (message) VALUES ('after the first backup')",
   );
   newestCounts = await tableRowCounts(source, 'app');
+  // Ids order by their second; two backups within one second order by their random tail.
+  await new Promise((r) => setTimeout(r, 1010 - (Date.now() % 1000)));
   newestId = await backup(ws);
   expect(newestCounts['public.audit_log']).toBe((olderCounts['public.audit_log'] as number) + 1);
   // Nothing wrote to the source during the backups (no DDL was logged, for one).
@@ -446,6 +472,30 @@ describe('docs/runbook.md, Path B (no pg-dr)', () => {
       expect(run.status).not.toBe(0);
       expect(run.stdout).toMatch(/database\.dump\.zst\.age: FAILED/);
       expect(run.stdout).not.toContain('Superuser on the target server');
+      expect(await serverState(server)).toEqual(untouched);
+    } finally {
+      await s3.primary.putObject(PRIMARY_BUCKET, key, original);
+    }
+  });
+
+  it('stops at the signature step when the manifest was changed, before touching the server', async () => {
+    const server = await newServer('runbook-forged');
+    const untouched = await serverState(server);
+    const key = `disaster_recovery/${newestId}/manifest.json`;
+    const original = await s3.primary.getObject(PRIMARY_BUCKET, key);
+    // A forger with the bucket key rewrites the manifest (its own hashes would follow).
+    const forged = Buffer.from(
+      original.toString().replace('"compression": "zstd"', '"compression":  "zstd"'),
+    );
+    expect(forged.equals(original)).toBe(false);
+    await s3.primary.putObject(PRIMARY_BUCKET, key, forged);
+    try {
+      const run = await followRunbook({ SERVER_URL: server.url('postgres') });
+      expect(run.status).not.toBe(0);
+      expect(run.output).toMatch(
+        /Could not verify signature|Signature verification failed|verify failed/i,
+      );
+      expect(run.stdout).not.toMatch(/: OK$/m);
       expect(await serverState(server)).toEqual(untouched);
     } finally {
       await s3.primary.putObject(PRIMARY_BUCKET, key, original);
