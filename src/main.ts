@@ -464,6 +464,14 @@ export async function runCli(
   env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const host = createCliHost();
+  // A secret given as a flag is in the process list and the shell history: say so.
+  const flagged = SECRET_INPUTS.filter((name) =>
+    argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`)),
+  );
+  for (const name of flagged)
+    host.warning(
+      `'--${name}' is a secret given on the command line, where the process list and the shell history show it: set PG_DR_${name.toUpperCase().replace(/-/g, '_')} instead.`,
+    );
   await run({ inputs, host, env });
   const json = inputs.get('format').trim() === 'json';
   if (json) {
@@ -471,9 +479,11 @@ export async function runCli(
     for (const [k, v] of host.outputs)
       doc[k] = k === 'manifest' || k === 'destinations' || k === 'report' ? JSON.parse(v) : v;
     if (host.failed) doc.error = host.failed;
-    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+    // stdout carries the same masks as stderr: a secret echoed by a store or a child in an
+    // error or a report never reaches it.
+    process.stdout.write(host.redact(`${JSON.stringify(doc, null, 2)}\n`));
   } else {
-    for (const t of host.tables) process.stdout.write(`${tableToText(t)}\n`);
+    for (const t of host.tables) process.stdout.write(host.redact(`${tableToText(t)}\n`));
   }
   return host.failed === undefined ? 0 : 1;
 }

@@ -54,13 +54,17 @@ export function createBundleStream(workspace: string, files: readonly string[]):
  * `dir`), devices and FIFOs, and folders of `dir` that are symlinks in the way.
  * Existing files at the same paths are replaced. setuid/setgid/sticky bits are dropped.
  */
-export async function extractBundle(stream: Readable, dir: string): Promise<string[]> {
+export async function extractBundle(
+  stream: Readable,
+  dir: string,
+  limits: BundleLimits = DEFAULT_LIMITS,
+): Promise<string[]> {
   const target = path.resolve(dir);
   const createdRoot = await mkdir(target, { recursive: true });
   const staging = await mkdtemp(path.join(target, '.pg-dr-extract-'));
   let succeeded = false;
   try {
-    const extracted = await unpackInto(stream, staging, dir);
+    const extracted = await unpackInto(stream, staging, dir, limits);
     await moveIntoPlace(staging, target, extracted, dir);
     succeeded = true;
     return extracted.files;
@@ -72,6 +76,17 @@ export async function extractBundle(stream: Readable, dir: string): Promise<stri
   }
 }
 
+/**
+ * Bounds on what an extraction may write before the bundle's checksum is known (a bundle
+ * is checked at its end): a crafted one cannot fill the disk first.
+ */
+export interface BundleLimits {
+  readonly maxBytes: number;
+  readonly maxEntries: number;
+}
+
+export const DEFAULT_LIMITS: BundleLimits = { maxBytes: 1024 ** 3, maxEntries: 100_000 };
+
 interface Extracted {
   /** Regular files, relative POSIX paths, archive order, each once. */
   readonly files: string[];
@@ -79,10 +94,17 @@ interface Extracted {
   readonly folders: string[];
 }
 
-async function unpackInto(source: Readable, staging: string, dir: string): Promise<Extracted> {
+async function unpackInto(
+  source: Readable,
+  staging: string,
+  dir: string,
+  limits: BundleLimits,
+): Promise<Extracted> {
   const files = new Set<string>();
   const folders = new Set<string>();
   let refusal: Error | undefined;
+  let bytes = 0;
+  let entries = 0;
 
   const unpack: Unpack = new Unpack({
     cwd: staging,
@@ -90,7 +112,15 @@ async function unpackInto(source: Readable, staging: string, dir: string): Promi
     preserveOwner: false,
     filter: (_path, entry) => {
       if (refusal !== undefined || !(entry instanceof ReadEntry)) return false;
-      const problem = entryProblem(entry);
+      bytes += entry.size ?? 0;
+      entries += 1;
+      const problem =
+        entryProblem(entry) ??
+        (bytes > limits.maxBytes
+          ? `it would write more than ${limits.maxBytes} bytes (the bundle's checksum is checked at its end)`
+          : entries > limits.maxEntries
+            ? `it has more than ${limits.maxEntries} entries`
+            : null);
       if (problem !== null) {
         refusal = new Error(
           `Refusing to extract the config bundle into ${JSON.stringify(dir)}: ${problem}.`,

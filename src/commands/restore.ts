@@ -365,7 +365,12 @@ async function extractConfig(
   await mkdir(dir, { recursive: true });
   const { read, value } = await readObjectInto(
     { destination: dest, key, entry: cfg, decryption: settings.decryption },
-    (plain) => extractBundle(plain, dir),
+    // At most 200 times the compressed bundle (64 MiB at least) before its checksum is known.
+    (plain) =>
+      extractBundle(plain, dir, {
+        maxBytes: Math.max(64 * 1024 ** 2, 200 * cfg.plaintext.bytes),
+        maxEntries: 100_000,
+      }),
   );
   if (!read.ok || !value) throw new Error(`The config bundle could not be restored: ${read.error}`);
   return value;

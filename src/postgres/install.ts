@@ -14,6 +14,8 @@ export interface InstallContext {
 
 /** The PostgreSQL project's apt repository (PGDG), which carries every supported major. */
 export const PGDG_KEY_URL = 'https://www.postgresql.org/media/keys/ACCC4CF8.asc';
+/** The fingerprint of that key: a key that downloads with another one is refused. */
+export const PGDG_KEY_FINGERPRINT = 'B97B0AFCAA1A47F044F244A07FCC7D46ACCC4CF8';
 export const PGDG_REPO_URL = 'https://apt.postgresql.org/pub/repos/apt';
 const KEYRING = '/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc';
 const SOURCES = '/etc/apt/sources.list.d/pgdg.list';
@@ -35,6 +37,11 @@ export function installClientPlan(major: number, ctx: InstallContext): PlannedCo
   return [
     sudo('install', ['-d', '-m', '0755', '/usr/share/postgresql-common/pgdg']),
     sudo('curl', ['-fsSL', '--retry', '3', '-o', KEYRING, PGDG_KEY_URL]),
+    // The key is pinned: apt trusts it for every package of the repository.
+    sudo('sh', [
+      '-c',
+      `gpg --show-keys --with-colons ${KEYRING} | grep -q '^fpr:::::::::${PGDG_KEY_FINGERPRINT}:' || { rm -f ${KEYRING}; echo 'the downloaded PostgreSQL apt signing key is not ${PGDG_KEY_FINGERPRINT}' >&2; exit 1; }`,
+    ]),
     sudo('sh', ['-c', `echo '${source}' > ${SOURCES}`]),
     sudo('apt-get', ['update', '-qq']),
     sudo('env', [

@@ -118,6 +118,8 @@ export function createCliHost(stderr: NodeJS.WritableStream = process.stderr): H
   readonly outputs: Map<string, string>;
   readonly tables: SummaryTable[];
   failed: string | undefined;
+  /** The masks applied to what goes to stdout too. */
+  redact(text: string): string;
 } {
   const secrets = new Set<string>();
   const redact = (m: string) => redactSecrets(m, secrets);
@@ -127,6 +129,7 @@ export function createCliHost(stderr: NodeJS.WritableStream = process.stderr): H
     outputs: new Map<string, string>(),
     tables: [] as SummaryTable[],
     failed: undefined as string | undefined,
+    redact,
     info: (m: string) => write('', m),
     warning: (m: string) => write('warning: ', m),
     error: (m: string) => write('error: ', m),

@@ -57,7 +57,11 @@ const KEEPALIVE_COUNT_MAX = 3;
 /** How long close() waits for the bastion to acknowledge the disconnect before dropping it. */
 const CLOSE_GRACE_MS = 2_000;
 
-/** ssh2's default host key algorithms, in its order of preference. */
+/**
+ * ssh2's default host key algorithms, in its order of preference, less `ssh-rsa`: an RSA
+ * host key is accepted only with SHA-2 signatures (rsa-sha2-*), never SHA-1, as OpenSSH
+ * has done since 8.8.
+ */
 const HOST_KEY_ALGORITHMS: readonly ServerHostKeyAlgorithm[] = [
   'ssh-ed25519',
   'ecdsa-sha2-nistp256',
@@ -65,7 +69,6 @@ const HOST_KEY_ALGORITHMS: readonly ServerHostKeyAlgorithm[] = [
   'ecdsa-sha2-nistp521',
   'rsa-sha2-512',
   'rsa-sha2-256',
-  'ssh-rsa',
 ];
 
 /**

@@ -310,6 +310,27 @@ describe('createBundleStream and extractBundle', () => {
     expect(await readFile(path.join(target, 'deploy/compose.yml'), 'utf8')).toBe('services: {}\n');
   });
 
+  it('refuses a bundle that would write more than its bounds, and leaves nothing', async () => {
+    const workspace = await tempDir('ws');
+    await writeTree(workspace, { 'deploy/big.bin': Buffer.alloc(2 * 1024 * 1024, 7) });
+    const files = await collectConfigFiles(workspace, DEFAULT_CONFIG_PATHS);
+    const target = path.join(await tempDir('restore'), 'config');
+    await expect(
+      extractBundle(createBundleStream(workspace, files), target, {
+        maxBytes: 1024 * 1024,
+        maxEntries: 10,
+      }),
+    ).rejects.toThrow(/would write more than 1048576 bytes/);
+    await expect(readdir(target)).rejects.toThrow(/ENOENT/);
+    // Within the bounds, the same bundle extracts.
+    expect(
+      await extractBundle(createBundleStream(workspace, files), target, {
+        maxBytes: 4 * 1024 * 1024,
+        maxEntries: 10,
+      }),
+    ).toEqual(files);
+  });
+
   it('bundles and extracts an empty file list', async () => {
     const workspace = await tempDir('ws');
     const target = await tempDir('restore');
