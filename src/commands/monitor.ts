@@ -8,6 +8,7 @@ import type { MonitorSettings } from '../inputs/parse.js';
 import {
   type BackupAtDestination,
   latestVerification,
+  manifestDisagreement,
   scanDestination,
 } from '../manifest/catalog.js';
 import { backupIdTime } from '../manifest/id.js';
@@ -222,6 +223,13 @@ export async function monitor(
     for (const b of list)
       if (b.future || (b.hasManifest && b.problem !== null))
         foreign.push(`${name}: ${b.id}: ${b.problem}`);
+  const everywhere = [...scans.values()].flat();
+  for (const id of new Set(everywhere.map((b) => b.id))) {
+    const why = manifestDisagreement(
+      everywhere.filter((b) => b.id === id && b.problem === null && b.manifest),
+    );
+    if (why) foreign.push(`${id}: ${why}`);
+  }
   results.push({
     result: {
       check: 'nothing foreign in the bucket',

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { type TrustedSigner, verifySignature } from '../crypto/sshsig.js';
 import type { Destination } from '../storage/destination.js';
@@ -25,6 +26,8 @@ export interface BackupAtDestination {
   readonly future: boolean;
   /** With trusted-signers: the manifest's signature is missing or does not verify. */
   readonly untrusted: boolean;
+  /** SHA-256 of the manifest's bytes, when it was read: the copies at two destinations must agree. */
+  readonly manifestSha256: string | null;
 }
 
 /** Said once by every command that chooses or deletes backups without trusted-signers. */
@@ -111,6 +114,7 @@ export async function scanDestination(
     let manifest: Manifest | null = null;
     let problem: string | null = null;
     let untrusted = false;
+    let manifestSha256: string | null = null;
     const future = isFuture(backupIdTime(id), now);
     if (future)
       problem = `dated in the future (${backupIdTime(id).toISOString()}): ignored — not written by pg-dr on a correct clock`;
@@ -134,6 +138,7 @@ export async function scanDestination(
           throw new Error(`untrusted: ${why}`);
         }
         manifest = parseManifest(raw.toString('utf8'));
+        manifestSha256 = createHash('sha256').update(raw).digest('hex');
         if (manifest.id !== id) problem = `manifest names another backup (${manifest.id})`;
         for (const o of manifest.objects) {
           const size = f.objects.get(o.name);
@@ -158,6 +163,7 @@ export async function scanDestination(
       hasManifest: f.manifest,
       future,
       untrusted,
+      manifestSha256,
     });
   }
   return out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
@@ -218,8 +224,15 @@ export function mergeScans(scans: readonly (readonly BackupAtDestination[])[]): 
     .sort()
     .reverse()
     .map((id) => {
-      const at = scans.flatMap((s) => s.filter((b) => b.id === id));
-      const complete = at.filter((b) => b.problem === null && b.manifest);
+      let at = scans.flatMap((s) => s.filter((b) => b.id === id));
+      let complete = at.filter((b) => b.problem === null && b.manifest);
+      // pg-dr writes the same manifest bytes everywhere: copies that differ mean one was
+      // rewritten. Neither is trusted to be the backup until a person has looked.
+      const disagreement = manifestDisagreement(complete);
+      if (disagreement) {
+        at = at.map((b) => (complete.includes(b) ? { ...b, problem: disagreement } : b));
+        complete = [];
+      }
       return {
         id,
         manifest: complete[0]?.manifest ?? null,
@@ -227,6 +240,13 @@ export function mergeScans(scans: readonly (readonly BackupAtDestination[])[]): 
         completeAt: complete.map((b) => b.destination),
       };
     });
+}
+
+/** Why the complete copies of one backup disagree, or null when their manifests are the same bytes. */
+export function manifestDisagreement(copies: readonly BackupAtDestination[]): string | null {
+  const hashes = new Set(copies.map((c) => c.manifestSha256));
+  if (hashes.size <= 1) return null;
+  return `the destinations hold different manifests for this backup (${copies.map((c) => `${c.destination} ${c.manifestSha256?.slice(0, 12)}`).join(', ')}): one was rewritten; compare them with the run's audit artifact`;
 }
 
 /** Scans every destination; one that cannot be listed is reported, not fatal. */

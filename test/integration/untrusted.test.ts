@@ -169,4 +169,53 @@ describe('untrusted text', () => {
     expect(issue?.body).toContain(planted);
     expect(issue?.body).toMatch(/dated in the future/);
   });
+
+  it('two destinations that hold different manifests for one backup: neither is latest, and it is reported', async () => {
+    for (const [server, bucket] of [
+      [s3.primary, 'pgdr-primary'],
+      [s3.secondary, 'pgdr-secondary'],
+    ] as const)
+      for (const key of await server.listKeys(bucket, `disaster_recovery/${backupId}/`))
+        if (!key.includes('/verifications/'))
+          await server.putObject(
+            bucket,
+            key.replace('disaster_recovery/', 'split/'),
+            await server.getObject(bucket, key),
+          );
+    const key = `split/${backupId}/manifest.json`;
+    const original = (await s3.secondary.getObject('pgdr-secondary', key)).toString();
+    await s3.secondary.putObject(
+      'pgdr-secondary',
+      key,
+      Buffer.from(original.replace('"compression": "zstd"', '"compression":  "zstd"')),
+    );
+    const l = await runPgDr({
+      command: 'list',
+      prefix: 'split/',
+      format: 'json',
+      ...destinations(),
+    });
+    const listed = JSON.parse(l.outputs.report as string).backups[0];
+    expect(listed).toMatchObject({ id: backupId, complete: false });
+    expect(listed.destinations[0].problem).toMatch(/the destinations hold different manifests/);
+    const r = await runPgDr({
+      command: 'restore',
+      prefix: 'split/',
+      'database-url': pg.url('never_restored'),
+      'age-identity': identity,
+      ...destinations(),
+    });
+    expect(r.failed).toMatch(/No complete backup/);
+    const m = await runPgDr(
+      { command: 'monitor', prefix: 'split/', 'github-token': token, ...destinations() },
+      ghEnv(),
+    );
+    const checks = JSON.parse(m.outputs.report as string).checks as {
+      key: string;
+      detail: string;
+    }[];
+    expect(checks.find((c) => c.key === 'untrusted-objects')?.detail).toMatch(
+      new RegExp(`${backupId}: the destinations hold different manifests`),
+    );
+  });
 });
