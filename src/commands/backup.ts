@@ -83,7 +83,7 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
 
   const session = await host.group('Connect to PostgreSQL', async () => {
     host.info(`Connecting to ${describeTarget(settings.database)}`);
-    return connect(target, settings.pgClients, deps.env).catch((e: Error) => {
+    return connect(target).catch((e: Error) => {
       throw new BackupFailed(e.message, null);
     });
   });

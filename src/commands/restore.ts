@@ -105,10 +105,7 @@ export async function restore(
     deps.env,
     (l) => host.info(l),
   );
-  const server = serverAccess(target, settings.pgClients, deps.env, 'database-url', [
-    'postgres',
-    'template1',
-  ]);
+  const server = serverAccess(target, 'database-url', ['postgres', 'template1']);
   const targetName = settings.database.database;
   const { facts, state, leftovers } = await host.group('Check the target server', async () => {
     const m = await server.maintenance().catch((e: Error) => {

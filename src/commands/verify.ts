@@ -260,9 +260,7 @@ interface DrillServer {
  */
 async function checkDrillServer(settings: VerifySettings, deps: VerifyDeps): Promise<DrillServer> {
   const target = deps.drillTarget ?? (settings.drill as DatabaseTarget);
-  const server = serverAccess(target, settings.pgClients, deps.env, 'drill-database-url', [
-    target.database,
-  ]);
+  const server = serverAccess(target, 'drill-database-url', [target.database]);
   const m = await server.maintenance();
   let facts: ServerFacts;
   try {

@@ -27,7 +27,7 @@ export const INPUT_SPECS = {
   "ssh-user": { default: "", description: "User on the bastion." },
   "ssh-private-key": { default: "", description: "Private key (OpenSSH format) for the bastion. Secret." },
   "ssh-known-hosts": { default: "", description: "known_hosts line(s) pinning the bastion's host key; required with `ssh-host`. An unknown or changed key is refused." },
-  "pg-bin-dir": { default: "", description: "Directory holding `pg_dump`, `pg_restore` and `psql` to prefer. Empty: the newest fitting install on `PATH` or under `/usr/lib/postgresql/*/bin` (the server's own major first, else the oldest newer one)." },
+  "pg-bin-dir": { default: "", description: "Directory holding `pg_dump` and `pg_restore` to prefer. Empty: the newest fitting install on `PATH` or under `/usr/lib/postgresql/*/bin` (the server's own major first, else the oldest newer one)." },
   "install-client": { default: "false", description: "When no `pg_dump` of the server's major or newer is found: install `postgresql-client-<major>` from the PostgreSQL apt repository (Debian/Ubuntu runners, root or passwordless sudo)." },
   "config-paths": { default: "**/docker-compose*.yml\n**/docker-compose*.yaml\n**/compose*.yml\n**/compose*.yaml\n**/Dockerfile\n**/Dockerfile.*\n**/*.Dockerfile\n**/.dockerignore\n**/*.env.example\ndeploy/**\n", description: "Newline-separated globs, relative to the workspace, of platform files to bundle with the backup. `.git/` and `node_modules/` are never included; `.env` files only when a glob names them." },
   "age-recipients": { default: "", description: "age public keys (`age1…`), separated by newlines, commas or spaces, to encrypt for. Recommended: the runner can encrypt but never decrypt. Exactly one of `age-recipients` and `passphrase`." },

@@ -6,7 +6,7 @@ import { childEnv } from '../child-env.js';
 
 const run = promisify(execFile);
 
-/** One PostgreSQL client installation: a directory holding pg_dump, pg_restore and psql. */
+/** One PostgreSQL client installation: a directory holding pg_dump and pg_restore. */
 export interface ClientInstall {
   readonly binDir: string;
   /** e.g. 15 */
@@ -15,7 +15,7 @@ export interface ClientInstall {
   readonly version: string;
 }
 
-export type ClientTool = 'pg_dump' | 'pg_restore' | 'psql';
+export type ClientTool = 'pg_dump' | 'pg_restore';
 
 export function toolPath(install: ClientInstall, tool: ClientTool): string {
   return join(install.binDir, tool);
@@ -73,7 +73,7 @@ export async function candidateBinDirs(
   return [...new Set(dirs)];
 }
 
-/** Every distinct client installation found that has `tool` (and psql). */
+/** Every distinct client installation found that has `tool`. */
 export async function findClients(
   tool: ClientTool,
   pgBinDir = '',
@@ -83,7 +83,7 @@ export async function findClients(
   const seen = new Set<string>();
   for (const dir of await candidateBinDirs(pgBinDir, env)) {
     const path = join(dir, tool);
-    if (!(await isExecutable(path)) || !(await isExecutable(join(dir, 'psql')))) continue;
+    if (!(await isExecutable(path))) continue;
     try {
       const { stdout } = await run(path, ['--version'], { timeout: 10_000, env: childEnv(env) });
       const v = parseClientVersion(stdout);

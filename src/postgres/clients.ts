@@ -1,14 +1,8 @@
 import type { PgClientSettings } from '../inputs/parse.js';
-import {
-  type ClientInstall,
-  type ClientTool,
-  findClients,
-  selectClient,
-  toolPath,
-} from './binaries.js';
+import { type ClientInstall, type ClientTool, findClients, selectClient } from './binaries.js';
 import { installClient } from './install.js';
-import { openPsql, type PsqlSession } from './psql.js';
 import type { ServerAccess } from './rebuild.js';
+import { openSession, type Session } from './session.js';
 import type { DatabaseTarget } from './url.js';
 import { describeTarget } from './url.js';
 
@@ -50,17 +44,10 @@ export async function pickClient(
   );
 }
 
-/** Opens a psql session to `target` with the newest psql found. */
-export async function connect(
-  target: DatabaseTarget,
-  clients: PgClientSettings,
-  env: NodeJS.ProcessEnv,
-  input = 'database-url',
-): Promise<PsqlSession> {
-  const psql = selectClient(await findClients('psql', clients.binDir, env), 0);
-  if (!psql) throw new ClientVersionError('No psql client found: install postgresql-client.');
+/** Opens pg-dr's own session to `target`; a failure names the input. */
+export async function connect(target: DatabaseTarget, input = 'database-url'): Promise<Session> {
   try {
-    return await openPsql(toolPath(psql, 'psql'), target);
+    return await openSession(target);
   } catch (e) {
     throw new Error(
       `Cannot connect to ${describeTarget(target)}: ${(e as Error).message} (check '${input}').`,
@@ -75,8 +62,6 @@ export async function connect(
  */
 export function serverAccess(
   target: DatabaseTarget,
-  clients: PgClientSettings,
-  env: NodeJS.ProcessEnv,
   input: string,
   maintenance: readonly string[],
 ): ServerAccess {
@@ -84,13 +69,13 @@ export function serverAccess(
   let chosen: string | null = null;
   return {
     target: at,
-    open: (database) => connect(at(database), clients, env, input),
+    open: (database) => connect(at(database), input),
     async maintenance() {
-      if (chosen !== null) return connect(at(chosen), clients, env, input);
+      if (chosen !== null) return connect(at(chosen), input);
       const errors: string[] = [];
       for (const db of maintenance) {
         try {
-          const s = await connect(at(db), clients, env, input);
+          const s = await connect(at(db), input);
           chosen = db;
           return s;
         } catch (e) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { PsqlSession } from './psql.js';
+import type { Session } from './session.js';
 import { quoteIdent, quoteLiteral, quoteSettingName } from './sql.js';
 
 /**
@@ -100,7 +100,7 @@ export type SecurityDefiner = z.infer<typeof SecurityDefiner>;
  * server (schema-qualified, argument types as pg_catalog sees them), with their owner and
  * every role that may execute them.
  */
-export async function readSecurityDefiners(session: PsqlSession): Promise<SecurityDefiner[]> {
+export async function readSecurityDefiners(session: Session): Promise<SecurityDefiner[]> {
   await session.exec('SET search_path = pg_catalog');
   return session.rows<SecurityDefiner>(
     `SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)) AS function,
@@ -143,7 +143,7 @@ const NEEDED_ROLES = `
   )`;
 
 /** Reads the globals of the session's database. Needs no superuser: passwords are then left out. */
-export async function readGlobals(session: PsqlSession, versionNum: number): Promise<Globals> {
+export async function readGlobals(session: Session, versionNum: number): Promise<Globals> {
   const provider =
     versionNum >= 150000
       ? `CASE d.datlocprovider WHEN 'i' THEN 'icu' WHEN 'b' THEN 'builtin' ELSE 'libc' END`

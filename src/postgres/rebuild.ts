@@ -8,8 +8,8 @@ import {
   grantMembershipSql,
   readSecurityDefiners,
 } from './globals.js';
-import { PsqlError, type PsqlSession } from './psql.js';
 import type { RestoreFlags } from './restore.js';
+import { type Session, SqlError } from './session.js';
 import { quoteIdent, quoteLiteral } from './sql.js';
 import type { DatabaseTarget } from './url.js';
 
@@ -25,9 +25,9 @@ import type { DatabaseTarget } from './url.js';
 /** How pg-dr reaches the server: one database by name, and a maintenance database. */
 export interface ServerAccess {
   /** A session on the maintenance database (`postgres`, else `template1`). */
-  maintenance(): Promise<PsqlSession>;
+  maintenance(): Promise<Session>;
   /** A session on one database of the server. */
-  open(database: string): Promise<PsqlSession>;
+  open(database: string): Promise<Session>;
   /** The connection to one database of the server (for pg_restore). */
   target(database: string): DatabaseTarget;
 }
@@ -40,7 +40,7 @@ export interface ServerFacts {
   readonly createDb: boolean;
 }
 
-export async function serverFacts(s: PsqlSession): Promise<ServerFacts> {
+export async function serverFacts(s: Session): Promise<ServerFacts> {
   const [row] = await s.rows<ServerFacts>(
     `SELECT current_setting('server_version_num')::int AS "versionNum", current_user AS user,
             rolsuper AS superuser, rolcreaterole AS "createRole", rolcreatedb AS "createDb"
@@ -90,7 +90,7 @@ export async function databaseState(server: ServerAccess, name: string): Promise
   }
 }
 
-async function liveConnections(m: PsqlSession, name: string): Promise<string[]> {
+async function liveConnections(m: Session, name: string): Promise<string[]> {
   const rows = await m.rows<{ who: string }>(
     `SELECT coalesce(usename::text, '?') || coalesce(' (' || nullif(application_name, '') || ')', '') AS who
      FROM pg_catalog.pg_stat_activity
@@ -184,13 +184,10 @@ export class RebuildError extends Error {
   }
 }
 
-/** The first `ERROR:` line of a psql failure, or its message. */
+/** The server's message of a failed statement, without its severity. */
 export function sqlError(e: unknown): string {
-  if (e instanceof PsqlError) {
-    const line = e.stderr.split('\n').find((l) => /\b(ERROR|FATAL):/.test(l));
-    if (line) return line.replace(/^.*?\b(ERROR|FATAL):\s*/, '');
-  }
-  return (e as Error).message;
+  const message = (e as Error).message;
+  return e instanceof SqlError ? message.replace(/^(ERROR|FATAL|PANIC):\s*/, '') : message;
 }
 
 /**
@@ -199,12 +196,12 @@ export function sqlError(e: unknown): string {
  * be allowed to restore.
  */
 async function tryEach(
-  open: () => Promise<PsqlSession>,
+  open: () => Promise<Session>,
   statements: readonly string[],
 ): Promise<{ sql: string; error: string }[]> {
   const failed: { sql: string; error: string }[] = [];
   for (const sql of statements) {
-    let s: PsqlSession | null = null;
+    let s: Session | null = null;
     try {
       s = await open();
       await s.exec(sql);

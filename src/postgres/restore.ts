@@ -2,7 +2,7 @@ import type { Writable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { childEnv } from '../child-env.js';
 import { withoutRowData } from '../report/inert.js';
-import type { PsqlSession } from './psql.js';
+import type { Session } from './session.js';
 import type { DatabaseTarget } from './url.js';
 import { libpqEnv } from './url.js';
 
@@ -136,7 +136,7 @@ export function startArchiveList(pgRestore: string): {
 }
 
 /** Ordinary tables outside the system schemas: a non-zero count means "not empty". */
-export async function countUserTables(session: PsqlSession): Promise<number> {
+export async function countUserTables(session: Session): Promise<number> {
   const [row] = await session.rows<{ n: number }>(
     `SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')

@@ -1,4 +1,4 @@
-import type { PsqlSession } from './psql.js';
+import type { Session } from './session.js';
 import { quoteIdent, quoteLiteral } from './sql.js';
 
 export type RowCountMethod = 'exact' | 'estimate' | 'off';
@@ -15,7 +15,7 @@ export interface ServerInfo {
   readonly sizeBytes: number;
 }
 
-export async function readServerInfo(session: PsqlSession): Promise<ServerInfo> {
+export async function readServerInfo(session: Session): Promise<ServerInfo> {
   const [row] = await session.rows<{ v: string; db: string; size: string }>(
     `SELECT current_setting('server_version_num') AS v, current_database() AS db,
             pg_database_size(current_database())::text AS size`,
@@ -25,7 +25,7 @@ export async function readServerInfo(session: PsqlSession): Promise<ServerInfo> 
 }
 
 /** The cluster's system identifier, or null when the role may not read pg_control_system(). */
-export async function readSystemIdentifier(session: PsqlSession): Promise<string | null> {
+export async function readSystemIdentifier(session: Session): Promise<string | null> {
   const [allowed] = await session.rows<{ ok: boolean }>(
     `SELECT pg_catalog.has_function_privilege('pg_catalog.pg_control_system()', 'EXECUTE') AS ok`,
   );
@@ -41,7 +41,7 @@ export async function readSystemIdentifier(session: PsqlSession): Promise<string
  * (`--snapshot`) and the row counts see the same data. The session must stay open
  * until pg_dump has started and the counts are done.
  */
-export async function exportSnapshot(session: PsqlSession): Promise<string> {
+export async function exportSnapshot(session: Session): Promise<string> {
   await session.exec('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
   const [row] = await session.rows<{ s: string }>('SELECT pg_export_snapshot() AS s');
   if (!row) throw new Error('pg_export_snapshot() returned nothing.');
@@ -65,7 +65,7 @@ const TABLES_SQL = `
  * (-1 when the table was never analyzed).
  */
 export async function countRows(
-  session: PsqlSession,
+  session: Session,
   method: RowCountMethod,
 ): Promise<TableRowCount[]> {
   if (method === 'off') return [];

@@ -134,7 +134,7 @@ export function describeTarget(t: DatabaseTarget): string {
 }
 
 /**
- * The environment for a libpq client (pg_dump, pg_restore, psql): the inherited PG*
+ * The environment for a libpq client (pg_dump, pg_restore): the inherited PG*
  * variables are removed so that only the URL decides where the client connects; the
  * password travels in PGPASSWORD, never on a command line.
  */

@@ -24,6 +24,8 @@ export interface PgCluster {
   readonly logFile: string;
   /** Directory of the server's Unix socket (reachable from any network namespace). */
   readonly socketDir: string;
+  /** With `tls`: the certificate clients verify the server with (its own, self-signed). */
+  readonly caFile: string | null;
   /** The server log so far. */
   log(): Promise<string>;
   /** `postgresql://postgres:<pw>@127.0.0.1:<port>/<db>` with the password URL-encoded. */
@@ -53,6 +55,12 @@ export interface StartPostgresOptions {
   netns?: { readonly name: string; readonly ip: string };
   /** `log_connections = on`, so a test can see who connected. */
   logConnections?: boolean;
+  /**
+   * TLS only: a self-signed certificate for 127.0.0.1/localhost (its file is `caFile`) and
+   * a pg_hba that accepts TCP connections over TLS alone, so a client that connects at all
+   * connected with TLS.
+   */
+  tls?: boolean;
 }
 
 const SUPERUSER = 'postgres';
@@ -195,6 +203,39 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
     await rm(pwFile, { force: true });
 
     await appendFile(join(dataDir, 'postgresql.conf'), "\ninclude = 'pg_dr_test.conf'\n");
+    const caFile = opts.tls ? join(baseDir, 'server.crt') : null;
+    if (opts.tls) {
+      await execa('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        '-keyout',
+        join(dataDir, 'server.key'),
+        '-out',
+        join(dataDir, 'server.crt'),
+      ]);
+      await execa('cp', [join(dataDir, 'server.crt'), caFile as string]);
+      await writeFile(
+        join(dataDir, 'pg_hba.conf'),
+        'local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n',
+      );
+      if (asRoot()) {
+        const { uid, gid } = await osUserIds(OS_USER);
+        for (const f of ['server.key', 'server.crt', 'pg_hba.conf'])
+          await chown(join(dataDir, f), uid, gid);
+      }
+      await execa('chmod', ['600', join(dataDir, 'server.key')]);
+    }
 
     let port = 0;
     for (let attempt = 1; ; attempt++) {
@@ -207,6 +248,9 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
           `unix_socket_directories = '${baseDir}'`,
           "password_encryption = 'scram-sha-256'",
           ...(opts.logConnections ? ['log_connections = on'] : []),
+          ...(opts.tls
+            ? ['ssl = on', "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'"]
+            : []),
           'fsync = off',
           'synchronous_commit = off',
           'full_page_writes = off',
@@ -257,7 +301,14 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       const client = new pg.Client(
         opts.netns
           ? { host: baseDir, port, user: SUPERUSER, database }
-          : { host, port, user: SUPERUSER, password, database },
+          : {
+              host,
+              port,
+              user: SUPERUSER,
+              password,
+              database,
+              ...(opts.tls ? { ssl: { rejectUnauthorized: false } } : {}),
+            },
       );
       await client.connect();
       try {
@@ -297,6 +348,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       dataDir,
       logFile,
       socketDir: baseDir,
+      caFile,
       log: () => readFile(logFile, 'utf8').catch(() => ''),
       url,
       async createDatabase(name: string): Promise<string> {

@@ -515,13 +515,9 @@ describe('a restore as a non-superuser (ownership: restorer), as on a managed se
   });
 
   it('revokes EXECUTE on a SECURITY DEFINER function from whoever could not run it in the source', async () => {
-    const server = serverAccess(
-      parseDatabaseUrl('database-url', adminUrl('app')),
-      { binDir: '', install: false },
-      process.env,
-      'database-url',
-      ['postgres'],
-    );
+    const server = serverAccess(parseDatabaseUrl('database-url', adminUrl('app')), 'database-url', [
+      'postgres',
+    ]);
     const before = await probe(managed, 'app_rw');
     expect(before['execute definer()']).toBe(`ok: ${ADMIN}`);
     // As if the source had let only its owner run shop.definer().

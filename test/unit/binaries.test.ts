@@ -167,16 +167,17 @@ describe('findClients', () => {
 
   const ours = (found: ClientInstall[]) => found.filter((c) => c.binDir.startsWith(root));
 
-  it('finds every distinct client on PATH, in PATH order, skipping incomplete ones', async () => {
+  it('finds every distinct client on PATH, in PATH order (psql not needed), skipping what is none', async () => {
     const PATH = [junk, noPsql, v15, notExecutable, v17, v15again, '', '/nonexistent'].join(
       path.delimiter,
     );
     const found = ours(await findClients('pg_dump', '', { PATH }));
     expect(found).toEqual([
+      { binDir: noPsql, version: '14.96', major: 14 },
       { binDir: v15, version: '15.97', major: 15 },
       { binDir: v17, version: '17.98', major: 17 },
     ]);
-    expect(toolPath(found[0] as ClientInstall, 'pg_restore')).toBe(path.join(v15, 'pg_restore'));
+    expect(toolPath(found[1] as ClientInstall, 'pg_restore')).toBe(path.join(v15, 'pg_restore'));
   });
 
   it('looks in pg-bin-dir first', async () => {
