@@ -1,4 +1,9 @@
-import { backupDegraded, backupFailed, verificationFailed } from './alerts/conditions.js';
+import {
+  backupDegraded,
+  backupFailed,
+  untrustedObjects,
+  verificationFailed,
+} from './alerts/conditions.js';
 import {
   type AlertFeed,
   type AlertOutcome,
@@ -308,6 +313,8 @@ async function executeCommand(
               { host, destinations, now: () => new Date() },
             )
           : null;
+      if (pruned?.report.untrusted.length)
+        alerts.push(await feed.raise(untrustedObjects(pruned.report.untrusted)));
       return {
         outputs: {
           ...(pruned ? { report: JSON.stringify({ prune: pruned.report }) } : {}),
@@ -408,9 +415,13 @@ async function executeCommand(
     case 'prune': {
       const r = await prune(settings, { host, destinations, now: () => new Date() });
       const refused = r.report.destinations.filter((d) => d.refused);
+      // Raised, never cleared here: monitor sees what prune cannot (destinations that disagree).
+      const alerts = r.report.untrusted.length
+        ? [await feed.raise(untrustedObjects(r.report.untrusted))]
+        : [];
       return {
         outputs: { status: r.report.ok ? 'ok' : 'failed', report: JSON.stringify(r.report) },
-        tables: [r.summary],
+        tables: withAlerts([r.summary], alerts),
         failure: r.report.ok
           ? null
           : refused.length > 0

@@ -27,6 +27,22 @@ export function backupDegraded(m: Manifest): AlertCondition {
   };
 }
 
+/**
+ * Folders in a bucket that are not backups as pg-dr wrote them — dated in the future,
+ * committed then damaged or rewritten, unsigned or badly signed, or different at two
+ * destinations. Raised by monitor, and by prune, which keeps them.
+ */
+export function untrustedObjects(found: readonly string[]): AlertCondition {
+  return {
+    key: 'untrusted-objects',
+    title: 'pg-dr: something other than pg-dr wrote into the bucket',
+    detail: `These folders are not backups as pg-dr wrote them, and are ignored (never latest, never restored, never pruned):\n\n${found.map((f) => `- ${inert(f)}`).join('\n')}`,
+    figure: found.length,
+    nextStep:
+      'Find out who else holds the bucket keys: rotate them, compare the folders with the audit artifacts of the backup runs, then remove what is not yours by hand.',
+  };
+}
+
 /** The alert `verify` raises when a verification failed. */
 export function verificationFailed(
   failures: readonly {

@@ -1,3 +1,4 @@
+import { untrustedObjects } from '../alerts/conditions.js';
 import {
   type AlertCondition,
   type AlertFeed,
@@ -237,17 +238,7 @@ export async function monitor(
       state: scans.size === 0 ? 'skipped' : foreign.length ? 'alert' : 'ok',
       detail: foreign.length ? inert(foreign.join('; ')) : 'every folder is a backup pg-dr wrote',
     },
-    condition: foreign.length
-      ? {
-          key: 'untrusted-objects',
-          title: 'pg-dr: something other than pg-dr wrote into the bucket',
-          detail: `These folders are not backups as pg-dr wrote them, and are ignored (never latest, never restored, never pruned):\n\n${foreign.map((f) => `- ${inert(f)}`).join('\n')}`,
-          figure: foreign.length,
-          lastGood,
-          nextStep:
-            'Find out who else holds the bucket keys: rotate them, compare the folders with the audit artifacts of the backup runs, then remove what is not yours by hand.',
-        }
-      : null,
+    condition: foreign.length ? { ...untrustedObjects(foreign), lastGood } : null,
     recovery: 'every folder in the bucket is a backup pg-dr wrote.',
   });
 

@@ -21,6 +21,8 @@ export interface PruneDeps {
 export interface PrunedBackup {
   readonly id: string;
   readonly complete: boolean;
+  /** Why it is not complete here, when it is not. */
+  readonly problem: string | null;
   /** What the plan decided, and what happened: `deleted`, `would delete` (dry run), `kept`, `kept: locked until …`, `delete failed: …`. */
   readonly action: 'keep' | 'delete';
   readonly result: string;
@@ -38,6 +40,8 @@ export interface PruneReport {
   readonly ok: boolean;
   readonly dryRun: boolean;
   readonly destinations: readonly PruneAtDestination[];
+  /** Folders kept because they are not backups as pg-dr wrote them (`<destination>: <id>: why`). */
+  readonly untrusted: readonly string[];
 }
 
 /** Applies the retention policy to each destination on its own. */
@@ -58,7 +62,14 @@ export async function prune(
   const ok = out.every(
     (d) => d.refused === null && d.backups.every((b) => !b.result.startsWith('delete failed')),
   );
-  const report: PruneReport = { ok, dryRun: settings.dryRun, destinations: out };
+  const untrusted = out.flatMap((d) =>
+    d.backups
+      .filter((b) =>
+        b.reasons.some((r) => /^(dated in the future|committed, then damaged)/.test(r)),
+      )
+      .map((b) => `${d.destination}: ${b.id}: ${b.problem ?? b.reasons.join(', ')}`),
+  );
+  const report: PruneReport = { ok, dryRun: settings.dryRun, destinations: out, untrusted };
   return { report, summary: pruneSummary(report) };
 }
 
@@ -102,7 +113,13 @@ async function pruneAt(
   const backups: PrunedBackup[] = [];
   for (const d of plan.decisions) {
     const b = found.find((x) => x.id === d.id) as BackupAtDestination;
-    const base = { id: d.id, complete: b.problem === null, action: d.action, reasons: d.reasons };
+    const base = {
+      id: d.id,
+      complete: b.problem === null,
+      problem: b.problem,
+      action: d.action,
+      reasons: d.reasons,
+    };
     if (d.action === 'keep') {
       backups.push({ ...base, result: 'kept' });
       continue;

@@ -218,4 +218,45 @@ describe('untrusted text', () => {
       new RegExp(`${backupId}: the destinations hold different manifests`),
     );
   });
+
+  it('prune keeps a folder whose manifest was overwritten, and raises untrusted-objects for it', async () => {
+    const good = '20261120T020000Z-0b0b0b';
+    const damaged = '20261110T020000Z-0c0c0c';
+    for (const [server, bucket] of [
+      [s3.primary, 'pgdr-primary'],
+      [s3.secondary, 'pgdr-secondary'],
+    ] as const) {
+      await plantComplete(server, bucket, 'pruned/', good);
+      await plantComplete(server, bucket, 'pruned/', damaged);
+      await server.putObject(
+        bucket,
+        `pruned/${damaged}/manifest.json`,
+        Buffer.from('{"not":"a manifest"}'),
+      );
+    }
+    const p = await runPgDr(
+      {
+        command: 'prune',
+        prefix: 'pruned/',
+        'keep-last': '1',
+        'max-backup-age-hours': '100000',
+        'github-token': token,
+        ...destinations(),
+      },
+      ghEnv(),
+    );
+    expect(p.failed).toBeUndefined();
+    const report = JSON.parse(p.outputs.report as string);
+    expect(report.untrusted).toEqual([
+      expect.stringMatching(new RegExp(`^b2: ${damaged}: manifest unreadable`)),
+      expect.stringMatching(new RegExp(`^r2: ${damaged}: manifest unreadable`)),
+    ]);
+    const issue = gh.state.issues.find(
+      (i) => i.state === 'open' && i.title.includes('something other than pg-dr'),
+    );
+    expect(JSON.stringify(issue)).toContain(damaged);
+    expect(await s3.primary.listKeys('pgdr-primary', `pruned/${damaged}/`)).toContain(
+      `pruned/${damaged}/manifest.json`,
+    );
+  });
 });
