@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { seedDatabase, tableRowCounts } from '../harness/fixtures.js';
 import { type PgCluster, startPostgres } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { PRIMARY_BUCKET, type S3Pair, startS3Pair } from '../harness/s3.js';
+import { ed25519KeyPair } from '../harness/ssh-keys.js';
 import { requireBinary } from '../harness/tools.js';
 
 /**
@@ -286,23 +286,10 @@ beforeAll(async () => {
     { mode: 0o600 },
   );
 
-  execFileSync('ssh-keygen', [
-    '-q',
-    '-t',
-    'ed25519',
-    '-N',
-    '',
-    '-C',
-    'pg-dr',
-    '-f',
-    join(work, 'signing'),
-  ]);
-  signingKey = await readFile(join(work, 'signing'), 'utf8');
+  const signing = ed25519KeyPair(work, 'signing');
+  signingKey = signing.privateKey;
   allowedSigners = join(work, 'allowed_signers');
-  await writeFile(
-    allowedSigners,
-    `pg-dr ${(await readFile(join(work, 'signing.pub'), 'utf8')).trim()}\n`,
-  );
+  await writeFile(allowedSigners, `pg-dr ${signing.publicKey}\n`);
 
   olderCounts = await tableRowCounts(source, 'app');
   olderId = await backup(ws);

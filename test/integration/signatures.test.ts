@@ -2,8 +2,7 @@
  * Signed backups: a stolen bucket key cannot plant a backup that is chosen, verified,
  * restored, counted or deleted, once readers know the trusted public keys.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
@@ -14,6 +13,7 @@ import { plantComplete } from '../harness/plant.js';
 import { type PgCluster, startPostgres } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { type S3Pair, startS3Pair } from '../harness/s3.js';
+import { ed25519KeyPair, opensshSign, opensshVerifies } from '../harness/ssh-keys.js';
 
 let pg: PgCluster;
 let s3: S3Pair;
@@ -33,19 +33,9 @@ beforeAll(async () => {
   await pg.createDatabase('app');
   source = await seedDatabase(pg, 'app');
   dir = await mkdtemp(join(tmpdir(), 'pg-dr-signatures-'));
-  execFileSync('ssh-keygen', [
-    '-q',
-    '-t',
-    'ed25519',
-    '-N',
-    '',
-    '-C',
-    'pg-dr',
-    '-f',
-    join(dir, 'key'),
-  ]);
-  signingKey = await readFile(join(dir, 'key'), 'utf8');
-  publicKey = (await readFile(join(dir, 'key.pub'), 'utf8')).trim();
+  const pair = ed25519KeyPair(dir, 'key');
+  signingKey = pair.privateKey;
+  publicKey = pair.publicKey;
   identity = await generateX25519Identity();
   const b = await runPgDr({
     command: 'backup',
@@ -68,7 +58,6 @@ afterAll(async () => {
 
 describe('signed backups', () => {
   it('each manifest has an SSH signature that stock OpenSSH verifies, and a one-byte change fails', async () => {
-    await writeFile(join(dir, 'allowed_signers'), `pg-dr ${publicKey}\n`);
     for (const [server, bucket] of [
       [s3.primary, 'pgdr-primary'],
       [s3.secondary, 'pgdr-secondary'],
@@ -78,28 +67,10 @@ describe('signed backups', () => {
       expect(JSON.parse(manifest.toString()).signedBy).toBe(
         publicKey.split(' ').slice(0, 2).join(' '),
       );
-      await writeFile(join(dir, 'manifest.json.sig'), sig);
-      const verifyWith = (input: Buffer) =>
-        spawnSync(
-          'ssh-keygen',
-          [
-            '-Y',
-            'verify',
-            '-f',
-            join(dir, 'allowed_signers'),
-            '-I',
-            'pg-dr',
-            '-n',
-            'pg-dr',
-            '-s',
-            join(dir, 'manifest.json.sig'),
-          ],
-          { input },
-        ).status;
-      expect(verifyWith(manifest)).toBe(0);
+      expect(opensshVerifies(dir, sig, manifest, publicKey)).toBe(true);
       const changed = Buffer.from(manifest);
       changed[20] = (changed[20] as number) ^ 1;
-      expect(verifyWith(changed)).not.toBe(0);
+      expect(opensshVerifies(dir, sig, changed, publicKey)).toBe(false);
     }
   });
 
@@ -163,7 +134,7 @@ describe('signed backups', () => {
   });
 
   it('a signature by another key, or over other bytes, is untrusted too', async () => {
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'thief')]);
+    const thief = ed25519KeyPair(dir, 'thief');
     const other = newBackupId(new Date(Date.now() + 6 * 60 * 1000));
     await plantComplete(s3.primary, 'pgdr-primary', 'disaster_recovery/', other);
     const manifest = await s3.primary.getObject(
@@ -171,20 +142,10 @@ describe('signed backups', () => {
       `disaster_recovery/${other}/manifest.json`,
     );
     await writeFile(join(dir, 'm'), manifest);
-    execFileSync('ssh-keygen', [
-      '-Y',
-      'sign',
-      '-q',
-      '-f',
-      join(dir, 'thief'),
-      '-n',
-      'pg-dr',
-      join(dir, 'm'),
-    ]);
     await s3.primary.putObject(
       'pgdr-primary',
       `disaster_recovery/${other}/manifest.json.sig`,
-      await readFile(join(dir, 'm.sig')),
+      Buffer.from(opensshSign(thief, join(dir, 'm'))),
     );
     // The genuine signature moved onto the forged manifest.
     await s3.primary.putObject(
