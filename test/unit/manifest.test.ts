@@ -114,20 +114,20 @@ function issuesOf(value: unknown): string[] {
 }
 
 describe('backup ids', () => {
-  it('look like 20261126T020000Z-7f3a9c', () => {
-    const id = newBackupId(new Date('2026-11-26T02:00:00.789Z'), () =>
-      Buffer.from([0x7f, 0x3a, 0x9c]),
-    );
-    expect(id).toBe('20261126T020000Z-7f3a9c');
+  it('look like 20261126T020000Z-315a9c: the second, its millisecond, 12 random bits', () => {
+    const id = newBackupId(new Date('2026-11-26T02:00:00.789Z'), () => Buffer.from([0xfa, 0x9c]));
+    expect(id).toBe('20261126T020000Z-315a9c'); // 789 ms = 0x315
     expect(BACKUP_ID.test(id)).toBe(true);
     expect(BACKUP_ID.test(newBackupId(new Date()))).toBe(true);
     expect(BACKUP_ID.test('20261126T020000Z-7F3A9C')).toBe(false);
     expect(BACKUP_ID.test('20261126T020000Z')).toBe(false);
   });
 
-  it('sort by creation time', () => {
+  it('sort by creation time, within a second too', () => {
     const times = [
       '2025-12-31T23:59:59Z',
+      '2025-12-31T23:59:59.100Z',
+      '2025-12-31T23:59:59.999Z',
       '2026-01-01T00:00:00Z',
       '2026-01-01T00:00:01Z',
       '2026-01-01T09:00:00Z',
@@ -140,22 +140,26 @@ describe('backup ids', () => {
     const shuffled = [...ids].reverse();
     shuffled.push(...shuffled.splice(0, 3));
     expect(shuffled.sort()).toEqual(ids);
-    expect(ids.map(backupIdTime)).toEqual(times);
+    expect(ids.map(backupIdTime)).toEqual(
+      times.map((t) => new Date(Math.floor(t.getTime() / 1000) * 1000)),
+    );
   });
 
-  it('are unique for 1000 runs in the same second', () => {
-    const now = new Date('2026-11-26T02:00:00.500Z');
-    // Distinct random tails → distinct ids, all with the same time part.
-    let n = 0;
-    const counter = () => Buffer.from([0, (n >> 8) & 0xff, n++ & 0xff]);
-    const ids = Array.from({ length: 1000 }, () => newBackupId(now, counter));
+  it('are unique and in order for 1000 runs in the same second', () => {
+    const base = Date.parse('2026-11-26T02:00:00.000Z');
+    const ids = Array.from({ length: 1000 }, (_, i) => newBackupId(new Date(base + i)));
     expect(new Set(ids).size).toBe(1000);
+    expect([...ids].sort()).toEqual(ids);
     expect(new Set(ids.map((id) => id.slice(0, 16)))).toEqual(new Set(['20261126T020000Z']));
-
-    // With the real generator (24 random bits) a repeat among 1000 is possible
-    // (~3 %, the birthday bound) but more than two would mean a broken source.
-    const real = Array.from({ length: 1000 }, () => newBackupId(now));
-    expect(new Set(real).size).toBeGreaterThanOrEqual(998);
+    // Within one millisecond, distinct random bits give distinct ids.
+    const now = new Date(base + 500);
+    let n = 0;
+    const counter = () => Buffer.from([(n >> 8) & 0x0f, n++ & 0xff]);
+    expect(new Set(Array.from({ length: 1000 }, () => newBackupId(now, counter))).size).toBe(1000);
+    // With the real generator (12 random bits) a repeat among 50 runs of one millisecond is
+    // possible (~26 %, the birthday bound) but more than three would mean a broken source.
+    const real = Array.from({ length: 50 }, () => newBackupId(now));
+    expect(new Set(real).size).toBeGreaterThanOrEqual(47);
     expect(real.every((id) => BACKUP_ID.test(id))).toBe(true);
   });
 
