@@ -449,7 +449,11 @@ export async function beginRebuild(opts: RebuildOptions): Promise<Rebuild> {
       .map((g) => `${g.role} → ${g.member}`),
     differences,
     async applyProperties() {
-      if (!globals) return;
+      if (!globals) {
+        // Nothing is known of the source database; at least drop the in-progress marker.
+        await inTransaction(server, [`COMMENT ON DATABASE ${quoteIdent(name)} IS NULL`]);
+        return;
+      }
       differences.push(
         ...(await checkSecurityDefiners(server, name, globals, restorer ? facts.user : null)),
       );

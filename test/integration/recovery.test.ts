@@ -318,6 +318,43 @@ describe('restore', () => {
     }
   });
 
+  it('restores a backup made before pg-dr backed up roles: contents only, and says so', async () => {
+    // Such a backup: no globals object, no globals in the manifest.
+    for (const [server, bucket] of [
+      [s3.primary, 'pgdr-primary'],
+      [s3.secondary, 'pgdr-secondary'],
+    ] as const) {
+      for (const key of await server.listKeys(bucket, `disaster_recovery/${backupId}/`)) {
+        if (key.includes('/verifications/') || key.endsWith('globals.sql.age')) continue;
+        let body = await server.getObject(bucket, key);
+        if (key.endsWith('manifest.json')) {
+          const m = JSON.parse(body.toString());
+          m.objects = m.objects.filter((o: { kind: string }) => o.kind !== 'globals');
+          delete m.globals;
+          body = Buffer.from(`${JSON.stringify(m, null, 2)}\n`);
+        }
+        await server.putObject(bucket, key.replace('disaster_recovery/', 'legacy/'), body);
+      }
+    }
+    const r = await runPgDr({
+      command: 'restore',
+      prefix: 'legacy/',
+      'database-url': pg.url('target_legacy'),
+      'age-identity': identity,
+      ...destinations(),
+    });
+    expect(r.failed).toBeUndefined();
+    expect(await tableRowCounts(pg, 'target_legacy')).toEqual(source);
+    expect(JSON.parse(r.outputs.report as string).differences.join(' ')).toMatch(
+      /no globals .*every object belongs to the restoring user/,
+    );
+    const [row] = await pg.query<{ c: string | null }>(
+      'postgres',
+      "SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = 'target_legacy'",
+    );
+    expect(row?.c).toBeNull();
+  });
+
   it('refuses an identity that matches none of the recipients, before writing anything', async () => {
     const url = await pg.createDatabase('target_wrongkey');
     const other = await generateX25519Identity();
