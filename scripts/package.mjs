@@ -10,7 +10,7 @@ for (const [entry, out] of [
 ]) {
   execFileSync(
     process.execPath,
-    [ncc, 'build', entry, '-o', out, '--license', 'licenses.txt', '--quiet'],
+    [ncc, 'build', entry, '-o', out, '--license', 'licenses.txt', '--no-cache', '--quiet'],
     {
       stdio: 'inherit',
     },
