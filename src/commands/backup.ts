@@ -159,7 +159,10 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
         compression,
         zstd: compression === 'zstd' ? await findZstd(deps.env) : null,
       });
-      const counting = countRows(session, settings.rowCounts);
+      const counting = countRows(session, settings.rowCounts, {
+        snapshot,
+        open: () => connect(target),
+      });
       counting.catch(() => dump.kill());
       const stored = await storeObject(
         dump.stream,

@@ -64,9 +64,25 @@ const TABLES_SQL = `
  * exported snapshot). `exact` counts rows; `estimate` reads planner statistics
  * (-1 when the table was never analyzed).
  */
+/**
+ * Counts in batches, each in a short transaction of its own on `open()`'s session that
+ * imports `snapshot` (SET TRANSACTION SNAPSHOT): the counts are exactly the dump's, and
+ * a batch holds the locks of its own tables only, released at its commit. Counting every
+ * table in the snapshot's own transaction instead holds a lock on each until the dump
+ * ends, beside pg_dump's: twice the lock table pg_dump alone needs.
+ */
+export interface SnapshotCounting {
+  readonly snapshot: string;
+  readonly open: () => Promise<Session>;
+}
+
+/** Tables counted per statement and per transaction. */
+const COUNT_BATCH = 200;
+
 export async function countRows(
   session: Session,
   method: RowCountMethod,
+  inSnapshot: SnapshotCounting | null = null,
 ): Promise<TableRowCount[]> {
   if (method === 'off') return [];
   const tables = await session.rows<{ schema: string; table: string; estimate: number }>(
@@ -80,17 +96,26 @@ export async function countRows(
     }));
   }
   const out: TableRowCount[] = [];
-  // Batches keep each statement a reasonable size on databases with thousands of tables.
-  for (let i = 0; i < tables.length; i += 200) {
-    const batch = tables.slice(i, i + 200);
-    const sql = batch
-      .map(
-        (t) =>
-          `SELECT ${quoteLiteral(t.schema)} AS schema, ${quoteLiteral(t.table)} AS table, count(*)::int8::text AS rows FROM ${quoteIdent(t.schema)}.${quoteIdent(t.table)}`,
-      )
-      .join(' UNION ALL ');
-    const rows = await session.rows<{ schema: string; table: string; rows: string }>(sql);
-    for (const r of rows) out.push({ schema: r.schema, table: r.table, rows: Number(r.rows) });
+  const counter = inSnapshot ? await inSnapshot.open() : session;
+  try {
+    for (let i = 0; i < tables.length; i += COUNT_BATCH) {
+      const batch = tables.slice(i, i + COUNT_BATCH);
+      const sql = batch
+        .map(
+          (t) =>
+            `SELECT ${quoteLiteral(t.schema)} AS schema, ${quoteLiteral(t.table)} AS table, count(*)::int8::text AS rows FROM ${quoteIdent(t.schema)}.${quoteIdent(t.table)}`,
+        )
+        .join(' UNION ALL ');
+      if (inSnapshot) {
+        await counter.exec('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+        await counter.exec(`SET TRANSACTION SNAPSHOT ${quoteLiteral(inSnapshot.snapshot)}`);
+      }
+      const rows = await counter.rows<{ schema: string; table: string; rows: string }>(sql);
+      if (inSnapshot) await counter.exec('COMMIT');
+      for (const r of rows) out.push({ schema: r.schema, table: r.table, rows: Number(r.rows) });
+    }
+  } finally {
+    if (inSnapshot) await counter.close();
   }
   return out.sort((a, b) =>
     a.schema === b.schema ? cmp(a.table, b.table) : cmp(a.schema, b.schema),

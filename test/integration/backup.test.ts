@@ -276,6 +276,35 @@ describe('backup', () => {
     },
   );
 
+  it('counts rows exactly on a database with thousands of tables, with the lock table of pg_dump alone', async () => {
+    // 6,800 tables: this server's lock table (max_locks_per_transaction 64, the default)
+    // holds about 7,800 locks of one transaction. pg_dump's 6,800 fit; counting every table
+    // in the snapshot's own transaction as well (another 6,800, held until the dump ends)
+    // ran it out of shared memory — measured: that is what this test did before.
+    await pg.createDatabase('many');
+    for (let i = 0; i < 6800; i += 200)
+      await pg.query(
+        'many',
+        `DO $$ BEGIN FOR i IN ${i}..${i + 199} LOOP
+           EXECUTE format('CREATE TABLE t_%s (id int)', i);
+           EXECUTE format('INSERT INTO t_%s SELECT generate_series(1, %s)', i, i % 7);
+         END LOOP; END $$`,
+      );
+    const [locks] = await pg.query<{ v: string }>(
+      'postgres',
+      "SELECT current_setting('max_locks_per_transaction') AS v",
+    );
+    expect(locks?.v).toBe('64');
+    const r = await runPgDr(
+      baseInputs({ 'database-url': pg.url('many'), prefix: 'many/', 'row-counts': 'exact' }),
+      env(),
+    );
+    expect(r.failed).toBeUndefined();
+    const tables = parseManifest(r.outputs.manifest as string).database.rowCounts.tables;
+    expect(tables).toHaveLength(6800);
+    expect(tables.every((t) => t.rows === Number(t.table.slice(2)) % 7)).toBe(true);
+  });
+
   it('completes at one destination when the other is unreachable: degraded, and the step fails unless told not to', async () => {
     const deadEndpoint = 'http://127.0.0.1:9'; // discard port: nothing listens
     const inputs = baseInputs({ prefix: 'degraded/', 'secondary-endpoint': deadEndpoint });
