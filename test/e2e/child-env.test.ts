@@ -34,6 +34,24 @@ interface Seen {
   readonly environ: Record<string, string>;
 }
 
+/** The descendants of `root` now: a walk of /proc/<pid>/task/<tid>/children (Linux). */
+async function descendants(root: number): Promise<number[]> {
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.shift() as number;
+    const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+    for (const tid of tasks) {
+      const kids = await readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '');
+      for (const k of kids.split(' ').filter(Boolean).map(Number)) {
+        out.push(k);
+        queue.push(k);
+      }
+    }
+  }
+  return out;
+}
+
 /** Every descendant of `root` seen while `running` lasts, with its environment. */
 async function watchChildren(root: number, running: Promise<unknown>): Promise<Seen[]> {
   const seen = new Map<number, Seen>();
@@ -42,22 +60,14 @@ async function watchChildren(root: number, running: Promise<unknown>): Promise<S
     done = true;
   });
   while (!done) {
-    const parents = new Map<number, number>();
-    for (const e of await readdir('/proc')) {
-      if (!/^\d+$/.test(e)) continue;
-      const status = await readFile(`/proc/${e}/status`, 'utf8').catch(() => '');
-      const ppid = /^PPid:\s+(\d+)/m.exec(status)?.[1];
-      if (ppid) parents.set(Number(e), Number(ppid));
-    }
-    for (const pid of parents.keys()) {
-      let p: number | undefined = parents.get(pid);
-      while (p !== undefined && p !== root && p > 1) p = parents.get(p);
-      if (p !== root || seen.has(pid)) continue;
+    for (const pid of await descendants(root)) {
+      if (seen.has(pid)) continue;
       const [raw, comm] = await Promise.all([
         readFile(`/proc/${pid}/environ`, 'latin1').catch(() => null),
         readFile(`/proc/${pid}/comm`, 'utf8').catch(() => null),
       ]);
-      if (raw === null || comm === null) continue;
+      // Between fork and exec a child is still a copy of pg-dr (comm "node"): look again later.
+      if (raw === null || comm === null || comm.trim() === 'node') continue;
       const environ = Object.fromEntries(
         raw
           .split('\0')
@@ -66,7 +76,7 @@ async function watchChildren(root: number, running: Promise<unknown>): Promise<S
       );
       seen.set(pid, { name: comm.trim(), environ });
     }
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 2));
   }
   return [...seen.values()];
 }
