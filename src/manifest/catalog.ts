@@ -200,7 +200,7 @@ export async function latestVerification(
       if (isFuture(new Date(v.startedAt), now)) continue;
       return v;
     } catch {
-      return null;
+      // An unreadable record (overwritten?) must not hide the older ones behind it.
     }
   }
   return null;

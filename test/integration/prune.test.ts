@@ -141,6 +141,12 @@ describe('prune on two real S3 servers', () => {
         await plantVerification(server, bucket, 't4/', id, '2099-12-31T23:59:59.000Z', true);
       }
     }
+    // An unreadable newest record must not hide F's real one (its "only verified" rail).
+    await s3.primary.putObject(
+      'pgdr-primary',
+      `t4/${ID.F}/verifications/20261125T040000000Z.json`,
+      Buffer.from('not a record'),
+    );
     // A planted "passed" record dated in the future on an old backup must not hold it either.
     await plantVerification(
       s3.primary,
@@ -157,6 +163,7 @@ describe('prune on two real S3 servers', () => {
     expect(await idsLeft(s3.secondary, 'pgdr-secondary', 't4/')).toEqual(kept);
     const byId = new Map(report.destinations[0]?.backups.map((b) => [b.id, b]));
     expect(byId.get(ID.A)?.reasons).toContain('newest');
+    expect(byId.get(ID.F)?.reasons.join(' ')).toMatch(/only verified/);
     expect(byId.get(planted[0] as string)?.reasons).toEqual(['dated in the future: ignored']);
   });
 
