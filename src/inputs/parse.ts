@@ -13,13 +13,17 @@ import {
 import { InputError } from '../errors.js';
 import { BACKUP_ID } from '../manifest/id.js';
 import { VERIFY_LEVELS, type VerifyLevel } from '../manifest/verification.js';
+import type { PgClientSettings } from '../postgres/clients.js';
 import { OWNERSHIPS, type Ownership } from '../postgres/rebuild.js';
 import type { RowCountMethod } from '../postgres/snapshot.js';
 import type { DatabaseTarget } from '../postgres/url.js';
 import { parseDatabaseUrl } from '../postgres/url.js';
 import type { RetentionRules } from '../retention/policy.js';
 import { type DestinationSettings, defaultRegion, parseEndpoint } from '../storage/client.js';
+import type { SshSettings } from '../tunnel/settings.js';
 import type { InputName, InputSource } from './source.js';
+
+export type { SshSettings } from '../tunnel/settings.js';
 
 export const COMMANDS = ['backup', 'verify', 'monitor', 'restore', 'list', 'prune'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -62,22 +66,6 @@ export interface CommonSettings {
    * null: nothing is authenticated (as before signatures existed).
    */
   readonly trusted: readonly TrustedSigner[] | null;
-}
-
-export interface PgClientSettings {
-  /** Directory preferred for pg_dump/pg_restore/psql; '' = search PATH and /usr/lib/postgresql. */
-  readonly binDir: string;
-  /** Install postgresql-client-<major> from the PostgreSQL apt repository when none fits. */
-  readonly install: boolean;
-}
-
-/** SSH tunnel to a bastion, when the database is private. */
-export interface SshSettings {
-  readonly host: string;
-  readonly port: number;
-  readonly user: string;
-  readonly privateKey: string;
-  readonly knownHosts: string;
 }
 
 export interface BackupSettings extends CommonSettings {

@@ -1,10 +1,17 @@
-import type { PgClientSettings } from '../inputs/parse.js';
 import { type ClientInstall, type ClientTool, findClients, selectClient } from './binaries.js';
 import { installClient } from './install.js';
 import type { ServerAccess } from './rebuild.js';
 import { openSession, type Session } from './session.js';
 import type { DatabaseTarget } from './url.js';
 import { describeTarget } from './url.js';
+
+/** Where PostgreSQL client programs come from. */
+export interface PgClientSettings {
+  /** Directory preferred for pg_dump/pg_restore/psql; '' = search PATH and /usr/lib/postgresql. */
+  readonly binDir: string;
+  /** Install postgresql-client-<major> from the PostgreSQL apt repository when none fits. */
+  readonly install: boolean;
+}
 
 /** A PostgreSQL client program the server (or archive) can be handled with, or a clear error. */
 export class ClientVersionError extends Error {

@@ -1,6 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
-import type { SshSettings } from '../inputs/parse.js';
 import {
   blobKeyType,
   entriesFor,
@@ -11,6 +10,7 @@ import {
   parseKnownHosts,
 } from './known-hosts.js';
 import { parseClientKey } from './private-key.js';
+import type { SshSettings } from './settings.js';
 import ssh2 from './ssh2.js';
 
 export type { HostKeyVerdict, HostPattern, KnownHost } from './known-hosts.js';

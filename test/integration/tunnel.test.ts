@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SshSettings } from '../../src/inputs/parse.js';
 import { openTunnel, type Tunnel, TunnelError } from '../../src/tunnel/index.js';
+import type { SshSettings } from '../../src/tunnel/settings.js';
 import { freePort, isPortOpen } from '../harness/ports.js';
 import { type PgCluster, startPostgres } from '../harness/postgres.js';
 import {
