@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { formatServerVersion, parseClientVersion } from '../postgres/binaries.js';
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const bytes = z.number().int().nonnegative();
@@ -110,12 +109,23 @@ export function parseManifest(text: string): Manifest {
   return Manifest.parse(JSON.parse(text));
 }
 
-/** The major release of the pg_dump that wrote the archive: pg_restore must be as new. */
+/**
+ * The major release of the pg_dump that wrote the archive: pg_restore must be as new. From
+ * `pgDumpVersion` ("15.18" → 15; before PostgreSQL 10 the major had two parts, "9.6" → 9.6),
+ * else from `serverVersionNum` (150018 → 15, 90624 → 9.6). The same rule as
+ * postgres/binaries.ts parseClientVersion / formatServerVersion, read here from the manifest's
+ * own fields so the manifest does not depend on postgres/; test/unit/dump-major.test.ts checks
+ * that the two agree.
+ */
 export function dumpMajor(m: Manifest): number {
-  return (
-    parseClientVersion(`(PostgreSQL) ${m.database.pgDumpVersion}`)?.major ??
-    formatServerVersion(m.database.serverVersionNum).major
-  );
+  const v = /^\s*(\d+)(?:\.(\d+))?/.exec(m.database.pgDumpVersion);
+  if (v) {
+    const first = Number(v[1]);
+    return first >= 10 ? first : Number(`${first}.${v[2] ?? 0}`);
+  }
+  const num = m.database.serverVersionNum;
+  const major = Math.floor(num / 10000);
+  return num >= 100000 ? major : Number(`${major}.${Math.floor(num / 100) % 100}`);
 }
 
 export interface RowCountMismatch {
