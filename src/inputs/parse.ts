@@ -53,8 +53,6 @@ export interface CommonSettings {
   readonly alertLabels: readonly string[];
   /** Where config-paths globs are resolved: GITHUB_WORKSPACE, else the current directory. */
   readonly workspace: string;
-  /** `table` or `json`: how list (and the CLI) print their result. */
-  readonly format: 'table' | 'json';
   /** Where PostgreSQL client programs come from. */
   readonly pgClients: PgClientSettings;
   /** Days to keep the audit artifact; null = the repository's default. */
@@ -351,9 +349,11 @@ function parseCommon(src: InputSource, env: NodeJS.ProcessEnv): CommonSettings {
       'GITHUB_WORKSPACE',
       `GITHUB_WORKSPACE is not an absolute path: "${workspace}".`,
     );
+  const prefix = parsePrefix(src);
+  parseOutputFormat(src);
   return {
     command,
-    prefix: parsePrefix(src),
+    prefix,
     destinations,
     githubToken: src.get('github-token').trim(),
     alertLabels: src
@@ -362,7 +362,6 @@ function parseCommon(src: InputSource, env: NodeJS.ProcessEnv): CommonSettings {
       .map((s) => s.trim())
       .filter((s) => s !== ''),
     workspace,
-    format: expectOneOf(src, 'format', ['table', 'json'] as const),
     pgClients: { binDir: parsePgBinDir(src), install: parseBoolean(src, 'install-client') },
     artifactRetentionDays: parseRetentionDays(src),
     signer: src.get('signing-key').trim() === '' ? null : parseSigningKey(src.get('signing-key')),
@@ -371,6 +370,14 @@ function parseCommon(src: InputSource, env: NodeJS.ProcessEnv): CommonSettings {
         ? null
         : parseTrustedSigners(src.get('trusted-signers')),
   };
+}
+
+/**
+ * `format`: how the CLI prints its result (`src/main.ts` runCli reads the input itself).
+ * Checked with the other inputs so a bad value fails before any work.
+ */
+export function parseOutputFormat(src: InputSource): 'table' | 'json' {
+  return expectOneOf(src, 'format', ['table', 'json'] as const);
 }
 
 function parseRetentionDays(src: InputSource): number | null {
@@ -395,6 +402,11 @@ function parsePgBinDir(src: InputSource): string {
   return dir;
 }
 
+function parseBackupSelector(src: InputSource, allowRecent: true): BackupSelector;
+function parseBackupSelector(
+  src: InputSource,
+  allowRecent: false,
+): Exclude<BackupSelector, 'recent'>;
 function parseBackupSelector(src: InputSource, allowRecent: boolean): BackupSelector {
   const v = src.get('backup-id').trim();
   if (v === 'latest' || (allowRecent && v === 'recent')) return v;
@@ -405,6 +417,8 @@ function parseBackupSelector(src: InputSource, allowRecent: boolean): BackupSele
   );
 }
 
+function parseDecryption(src: InputSource, required: true): DecryptionSettings;
+function parseDecryption(src: InputSource, required: boolean): DecryptionSettings | null;
 function parseDecryption(src: InputSource, required: boolean): DecryptionSettings | null {
   const identity = src.get('age-identity');
   const passphrase = src.get('passphrase');
@@ -465,16 +479,15 @@ export function parseSettings(src: InputSource, env: NodeJS.ProcessEnv = process
           'restore-from',
           `Invalid 'restore-from': "${restoreFrom}". Expected any or a destination name: ${names.join(', ')}.`,
         );
-      const backup = parseBackupSelector(src, false);
       return {
         ...common,
         command: 'restore',
-        backup: backup === 'recent' ? 'latest' : backup,
+        backup: parseBackupSelector(src, false),
         restoreFrom,
         database: parseDatabaseUrl('database-url', src.get('database-url')),
         ssh: parseSsh(src),
         configDir: parseConfigDir(src, common.workspace),
-        decryption: parseDecryption(src, true) as DecryptionSettings,
+        decryption: parseDecryption(src, true),
         force: parseBoolean(src, 'force'),
         dropPrevious: parseBoolean(src, 'drop-previous'),
         ownership: expectOneOf(src, 'ownership', OWNERSHIPS),

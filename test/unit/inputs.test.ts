@@ -7,6 +7,7 @@ import {
   COMMANDS,
   parseBoolean,
   parseFraction,
+  parseOutputFormat,
   parseSettings,
   parseWholeNumber,
   SECRET_INPUTS,
@@ -232,7 +233,8 @@ describe('parseSettings: backup', () => {
     expect(s.compression).toBe('zstd');
     expect(s.rowCounts).toBe('exact');
     expect(s.failOnDegraded).toBe(true);
-    expect(s.format).toBe('table');
+    expect(parseOutputFormat(source())).toBe('table');
+    expect(s).not.toHaveProperty('format');
     expect(s.alertLabels).toEqual(['disaster-recovery']);
     expect(s.githubToken).toBe('');
     expect(s.workspace).toBe('/home/runner/work/platform');
@@ -263,7 +265,7 @@ describe('parseSettings: backup', () => {
   });
 
   it('takes the values given', () => {
-    const s = parseBackup({
+    const over: Partial<Record<InputName, string>> = {
       prefix: 'backups/prod/',
       compression: 'gzip',
       'row-counts': 'estimate',
@@ -275,13 +277,14 @@ describe('parseSettings: backup', () => {
       'primary-region': 'eu-central-003',
       'config-paths': 'compose.yml\n# a comment\n./deploy/**\n',
       format: 'json',
-    });
+    };
+    const s = parseBackup(over);
     expect(s.prefix).toBe('backups/prod/');
     expect(s.compression).toBe('gzip');
     expect(s.rowCounts).toBe('estimate');
     expect(s.failOnDegraded).toBe(false);
     expect(s.alertLabels).toEqual(['dr', 'ops', 'oncall']);
-    expect(s.format).toBe('json');
+    expect(parseOutputFormat(source(over))).toBe('json');
     expect(s.configPaths).toEqual(['compose.yml', 'deploy/**']);
     expect(s.destinations[0]).toMatchObject({
       name: 'b2',
@@ -542,21 +545,19 @@ describe('parseSettings: backup', () => {
   });
 
   it('needs no database or keys for other commands', () => {
-    const s = parseSettings(
-      actionInputSource(
-        actionEnv({
-          command: 'list',
-          'primary-endpoint': 'https://s3.us-west-004.backblazeb2.com',
-          'primary-bucket': 'acme-dr',
-          'primary-access-key-id': 'k',
-          'primary-secret-access-key': 's',
-          format: 'json',
-        }),
-      ),
-      WORKSPACE_ENV,
+    const src = actionInputSource(
+      actionEnv({
+        command: 'list',
+        'primary-endpoint': 'https://s3.us-west-004.backblazeb2.com',
+        'primary-bucket': 'acme-dr',
+        'primary-access-key-id': 'k',
+        'primary-secret-access-key': 's',
+        format: 'json',
+      }),
     );
+    const s = parseSettings(src, WORKSPACE_ENV);
     expect(s.command).toBe('list');
-    expect(s.format).toBe('json');
+    expect(parseOutputFormat(src)).toBe('json');
     expect('database' in s).toBe(false);
   });
 });
