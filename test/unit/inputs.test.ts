@@ -584,6 +584,37 @@ describe('number and boolean inputs', () => {
     expect(min.message).toBe(`Invalid 'max-backup-age-hours': "0". Expected a whole number ≥ 1.`);
   });
 
+  it('names the range when a bounded whole number is too large', () => {
+    expect(
+      parseWholeNumber(src({ 'storage-timeout-seconds': '3600' }), 'storage-timeout-seconds', 1, {
+        max: 3600,
+        unit: 'seconds',
+      }),
+    ).toBe(3600);
+    expectError(
+      { 'storage-timeout-seconds': '03601' },
+      'storage-timeout-seconds',
+      `Invalid 'storage-timeout-seconds': "3601". Expected a whole number of seconds from 1 to 3600.`,
+    );
+    expectError(
+      { 'storage-timeout-seconds': '0' },
+      'storage-timeout-seconds',
+      `Invalid 'storage-timeout-seconds': "0". Expected a whole number ≥ 1.`,
+    );
+    expect(parseBackup({ 'artifact-retention-days': '90' }).artifactRetentionDays).toBe(90);
+    expect(parseBackup().artifactRetentionDays).toBeNull();
+    expectError(
+      { 'artifact-retention-days': '91' },
+      'artifact-retention-days',
+      `Invalid 'artifact-retention-days': "91". Expected a whole number from 1 to 90.`,
+    );
+    expectError(
+      { 'artifact-retention-days': '0' },
+      'artifact-retention-days',
+      `Invalid 'artifact-retention-days': "0". Expected a whole number ≥ 1.`,
+    );
+  });
+
   it('parses fractions from 0 to 1', () => {
     expect(parseFraction(src({}), 'min-success-rate')).toBe(0.9);
     expect(parseFraction(src({ 'min-success-rate': '0' }), 'min-success-rate')).toBe(0);

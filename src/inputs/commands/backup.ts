@@ -1,0 +1,45 @@
+import { parseConfigPaths } from '../../bundle/index.js';
+import { COMPRESSIONS, type Compression } from '../../compression/index.js';
+import type { EncryptionSettings } from '../../crypto/age.js';
+import type { RowCountMethod } from '../../postgres/snapshot.js';
+import { type DatabaseTarget, parseDatabaseUrl } from '../../postgres/url.js';
+import type { SshSettings } from '../../tunnel/settings.js';
+import type { CommonSettings } from '../common.js';
+import { parseSsh } from '../database.js';
+import { parseEncryption } from '../keys.js';
+import { parseBoolean, parseOneOf } from '../primitives.js';
+import type { InputSource } from '../source.js';
+import { type PruneRules, parsePruneRules } from './prune.js';
+
+export interface BackupSettings extends CommonSettings {
+  readonly command: 'backup';
+  /** The database to dump. */
+  readonly database: DatabaseTarget;
+  readonly ssh: SshSettings | null;
+  /** Globs of platform files to bundle. */
+  readonly configPaths: readonly string[];
+  readonly encryption: EncryptionSettings;
+  readonly compression: Compression;
+  readonly rowCounts: RowCountMethod;
+  /** Fail the step when only one destination got the backup. */
+  readonly failOnDegraded: boolean;
+  /** Retention to apply after a successful backup (prune-after-backup), or null. */
+  readonly pruneAfter: PruneRules | null;
+}
+
+const ROW_COUNTS: readonly RowCountMethod[] = ['exact', 'estimate', 'off'];
+
+export function parseBackup(src: InputSource, common: CommonSettings): BackupSettings {
+  return {
+    ...common,
+    command: 'backup',
+    database: parseDatabaseUrl('database-url', src.get('database-url')),
+    ssh: parseSsh(src),
+    configPaths: parseConfigPaths(src.get('config-paths')),
+    encryption: parseEncryption(src),
+    compression: parseOneOf(src, 'compression', COMPRESSIONS),
+    rowCounts: parseOneOf(src, 'row-counts', ROW_COUNTS),
+    failOnDegraded: parseBoolean(src, 'fail-on-degraded'),
+    pruneAfter: parseBoolean(src, 'prune-after-backup') ? parsePruneRules(src) : null,
+  };
+}

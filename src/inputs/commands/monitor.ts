@@ -1,0 +1,30 @@
+import { InputError } from '../../errors.js';
+import type { CommonSettings } from '../common.js';
+import { parseFraction, parseWholeNumber } from '../primitives.js';
+import type { InputSource } from '../source.js';
+
+export interface MonitorSettings extends CommonSettings {
+  readonly command: 'monitor';
+  readonly maxBackupAgeHours: number;
+  readonly maxVerifyAgeDays: number;
+  /** Workflow file whose runs give the success rate; null: that check is skipped. */
+  readonly backupWorkflow: string | null;
+  readonly minSuccessRate: number;
+}
+
+export function parseMonitor(src: InputSource, common: CommonSettings): MonitorSettings {
+  const workflow = src.get('backup-workflow').trim();
+  if (workflow !== '' && !/^[\w.-]+\.ya?ml$|^\d+$/.test(workflow))
+    throw new InputError(
+      'backup-workflow',
+      `Invalid 'backup-workflow': "${workflow}". Expected a workflow file name such as dr-backup.yml (or its numeric id).`,
+    );
+  return {
+    ...common,
+    command: 'monitor',
+    maxBackupAgeHours: parseWholeNumber(src, 'max-backup-age-hours', 1),
+    maxVerifyAgeDays: parseWholeNumber(src, 'max-verify-age-days', 1),
+    backupWorkflow: workflow === '' ? null : workflow,
+    minSuccessRate: parseFraction(src, 'min-success-rate'),
+  };
+}

@@ -1,0 +1,44 @@
+import type { DecryptionSettings } from '../../crypto/age.js';
+import { InputError } from '../../errors.js';
+import { VERIFY_LEVELS, type VerifyLevel } from '../../manifest/verification.js';
+import { type DatabaseTarget, parseDatabaseUrl } from '../../postgres/url.js';
+import type { SshSettings } from '../../tunnel/settings.js';
+import { type BackupSelector, parseBackupSelector } from '../backup-id.js';
+import type { CommonSettings } from '../common.js';
+import { parseSsh } from '../database.js';
+import { parseDecryption } from '../keys.js';
+import { parseOneOf } from '../primitives.js';
+import type { InputSource } from '../source.js';
+
+export interface VerifySettings extends CommonSettings {
+  readonly command: 'verify';
+  readonly backup: BackupSelector;
+  readonly level: VerifyLevel;
+  /** Needed from level `decrypt` on. */
+  readonly decryption: DecryptionSettings | null;
+  /**
+   * The server of a restore drill (level `restore`) and the database pg-dr connects to there;
+   * each drill creates its own database beside it and drops it afterwards.
+   */
+  readonly drill: DatabaseTarget | null;
+  readonly ssh: SshSettings | null;
+}
+
+export function parseVerify(src: InputSource, common: CommonSettings): VerifySettings {
+  const level = parseOneOf(src, 'verify-level', VERIFY_LEVELS);
+  const drillUrl = src.get('drill-database-url');
+  if (level === 'restore' && drillUrl.trim() === '')
+    throw new InputError(
+      'drill-database-url',
+      "Missing 'drill-database-url'. Expected the URL of a server for restore drills and a database on it to connect to (each drill creates and drops its own database).",
+    );
+  return {
+    ...common,
+    command: 'verify',
+    backup: parseBackupSelector(src, true),
+    level,
+    decryption: parseDecryption(src, level !== 'checksum'),
+    drill: level === 'restore' ? parseDatabaseUrl('drill-database-url', drillUrl) : null,
+    ssh: level === 'restore' ? parseSsh(src) : null,
+  };
+}

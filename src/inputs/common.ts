@@ -1,0 +1,112 @@
+import { isAbsolute } from 'node:path';
+import type { Signer, TrustedSigner } from '../crypto/sshsig.js';
+import { InputError } from '../errors.js';
+import type { PgClientSettings } from '../postgres/clients.js';
+import type { DestinationSettings } from '../storage/client.js';
+import { parsePgClients } from './database.js';
+import { parseDestinations } from './destinations.js';
+import { parseSigner, parseTrusted } from './keys.js';
+import {
+  hasControlCharacters,
+  parseCommaList,
+  parseOneOf,
+  parseWholeNumber,
+} from './primitives.js';
+import type { InputName, InputSource } from './source.js';
+
+export const COMMANDS = ['backup', 'verify', 'monitor', 'restore', 'list', 'prune'] as const;
+export type Command = (typeof COMMANDS)[number];
+
+/** Inputs whose values are secrets: masked before anything else happens. */
+export const SECRET_INPUTS = [
+  'primary-secret-access-key',
+  'secondary-secret-access-key',
+  'github-token',
+  'database-url',
+  'drill-database-url',
+  'ssh-private-key',
+  'passphrase',
+  'age-identity',
+  'signing-key',
+] as const satisfies readonly InputName[];
+
+/** What every command needs. */
+export interface CommonSettings {
+  readonly command: Command;
+  /** Key prefix of every object, e.g. `disaster_recovery/`. */
+  readonly prefix: string;
+  /** Primary first; one or two. */
+  readonly destinations: readonly DestinationSettings[];
+  /** Token for the alert feed; '' when none. */
+  readonly githubToken: string;
+  readonly alertLabels: readonly string[];
+  /** Where config-paths globs are resolved: GITHUB_WORKSPACE, else the current directory. */
+  readonly workspace: string;
+  /** Where PostgreSQL client programs come from. */
+  readonly pgClients: PgClientSettings;
+  /** Days to keep the audit artifact; null = the repository's default. */
+  readonly artifactRetentionDays: number | null;
+  /** Signs the manifests and verification records this run writes (`signing-key`); null: unsigned. */
+  readonly signer: Signer | null;
+  /**
+   * Public keys whose signatures make a backup or a record trusted (`trusted-signers`);
+   * null: nothing is authenticated (as before signatures existed).
+   */
+  readonly trusted: readonly TrustedSigner[] | null;
+}
+
+/** The inputs every command reads, in the order their errors are reported. */
+export function parseCommon(src: InputSource, env: NodeJS.ProcessEnv): CommonSettings {
+  const command = parseOneOf(src, 'command', COMMANDS);
+  const destinations = parseDestinations(src);
+  const workspace = env.GITHUB_WORKSPACE || process.cwd();
+  if (!isAbsolute(workspace))
+    throw new InputError(
+      'GITHUB_WORKSPACE',
+      `GITHUB_WORKSPACE is not an absolute path: "${workspace}".`,
+    );
+  const prefix = parsePrefix(src);
+  const githubToken = src.get('github-token').trim();
+  const alertLabels = parseCommaList(src, 'alert-labels');
+  parseOutputFormat(src);
+  return {
+    command,
+    prefix,
+    destinations,
+    githubToken,
+    alertLabels,
+    workspace,
+    pgClients: parsePgClients(src),
+    artifactRetentionDays: parseRetentionDays(src),
+    signer: parseSigner(src),
+    trusted: parseTrusted(src),
+  };
+}
+
+/**
+ * `format`: how the CLI prints its result (`src/main.ts` runCli reads the input itself).
+ * Checked with the other inputs so a bad value fails before any work.
+ */
+export function parseOutputFormat(src: InputSource): 'table' | 'json' {
+  return parseOneOf(src, 'format', ['table', 'json'] as const);
+}
+
+function parsePrefix(src: InputSource): string {
+  const v = src.get('prefix').trim();
+  if (
+    v.startsWith('/') ||
+    v.split('/').includes('..') ||
+    hasControlCharacters(v) ||
+    v.includes('\\')
+  )
+    throw new InputError(
+      'prefix',
+      `Invalid 'prefix': "${v}". Expected a key prefix such as disaster_recovery/ (no leading '/', no '..').`,
+    );
+  return v;
+}
+
+function parseRetentionDays(src: InputSource): number | null {
+  if (src.get('artifact-retention-days').trim() === '') return null;
+  return parseWholeNumber(src, 'artifact-retention-days', 1, { max: 90 });
+}
