@@ -154,7 +154,7 @@ export async function openTunnel(
  * setup (`open`) goes connect → host-key check → authentication → probe of `remote` →
  * listener; from then on a close of the connection is a drop (`dropped` rejects).
  */
-class SshTunnel {
+class SshTunnel implements Tunnel {
   localPort = 0;
   readonly dropped: Promise<never>;
   private readonly ssh: SshSettings;
