@@ -3,6 +3,7 @@ import {
   createDatabaseSql,
   createRoleSql,
   databasePropertiesSql,
+  type GlobalMembership,
   type GlobalRole,
   type Globals,
   grantMembershipSql,
@@ -260,227 +261,320 @@ function roleDifferences(source: GlobalRole, existing: GlobalRole): string[] {
  * removes; the caller restores into `database`, then applies the properties.
  */
 export async function beginRebuild(opts: RebuildOptions): Promise<Rebuild> {
-  const { server, facts, globals, name, log, ownership } = opts;
-  const restorer = ownership === 'restorer' && globals !== null;
-  const differences: string[] = [];
-  const rolesCreated: string[] = [];
-  const rolesExisting: string[] = [];
-  const granted: { role: string; member: string }[] = [];
-  let created = false;
-
-  const discard = async (): Promise<void> => {
-    const problems: string[] = [];
-    if (created) {
-      await dropDatabase(server, name).catch((e: unknown) =>
-        problems.push(`database ${JSON.stringify(name)}: ${sqlError(e)}`),
-      );
-    }
-    const undo = [
-      ...granted
-        .filter((g) => !rolesCreated.includes(g.role) && !rolesCreated.includes(g.member))
-        .map((g) => `REVOKE ${quoteIdent(g.role)} FROM ${quoteIdent(g.member)}`),
-      ...rolesCreated.map((r) => `DROP ROLE IF EXISTS ${quoteIdent(r)}`),
-    ];
-    await inTransaction(server, undo).catch((e: unknown) =>
-      problems.push(`roles ${rolesCreated.join(', ')}: ${sqlError(e)}`),
-    );
-    if (problems.length)
-      throw new RebuildError(`Could not remove what the restore created: ${problems.join('; ')}`);
-  };
-
-  const flags: RestoreFlags = {
-    noOwner: globals === null || restorer,
-    noPrivileges: globals === null,
-    noTablespaces: false,
-    // Event triggers (and triggers fired by a refresh) must not change what is restored:
-    // in `replica` mode they do not fire. Setting it needs a superuser.
-    replica: facts.superuser,
-    useList: null,
-  };
-  if (!globals) {
-    differences.push(
+  const run = new RebuildRun(opts);
+  if (opts.globals) await run.createWithGlobals(opts.globals);
+  else
+    run.differences.push(
       'This backup has no globals (made before pg-dr backed up roles): roles, owners, privileges and database properties are not restored; every object belongs to the restoring user.',
     );
-  } else {
-    const m = await server.maintenance();
-    let existingRoles: GlobalRole[];
-    let tablespaces: string[];
-    try {
-      existingRoles = await m.rows<GlobalRole>(
-        `SELECT rolname AS name, rolsuper AS superuser, rolinherit AS inherit, rolcreaterole AS "createRole",
-                rolcreatedb AS "createDb", rolcanlogin AS login, rolreplication AS replication,
-                rolbypassrls AS "bypassRls", rolconnlimit AS "connectionLimit", NULL AS "validUntil",
-                ${facts.superuser ? 'rolpassword' : 'NULL'} AS password,
-                coalesce((SELECT setconfig FROM pg_catalog.pg_db_role_setting s
-                          WHERE s.setrole = a.oid AND s.setdatabase = 0), '{}') AS settings,
-                NULL AS comment
-         FROM pg_catalog.${facts.superuser ? 'pg_authid' : 'pg_roles'} a`,
+  if (!run.created) await run.createDatabase(`CREATE DATABASE ${quoteIdent(opts.name)}`);
+  return run;
+}
+
+/** A membership between two roles, as granted (`role` to `member`). */
+type Grant = Pick<GlobalMembership, 'role' | 'member'>;
+
+/**
+ * One rebuild: what it has created so far (for `discard`), and what it found that will
+ * differ from the source. Steps, in order: read the target, plan the roles and the
+ * memberships, create the database, create the roles and grant the memberships.
+ */
+class RebuildRun implements Rebuild {
+  readonly database: string;
+  readonly flags: RestoreFlags;
+  readonly rolesCreated: string[] = [];
+  readonly rolesExisting: string[] = [];
+  readonly differences: string[] = [];
+  /** Whether the new database exists (`discard` drops it). */
+  created = false;
+  private readonly granted: Grant[] = [];
+  private readonly server: ServerAccess;
+  private readonly facts: ServerFacts;
+  private readonly globals: Globals | null;
+  private readonly log: (line: string) => void;
+  /** The restorer owns everything (and the backup has globals to restore otherwise). */
+  private readonly restorer: boolean;
+
+  constructor(opts: RebuildOptions) {
+    this.server = opts.server;
+    this.facts = opts.facts;
+    this.globals = opts.globals;
+    this.database = opts.name;
+    this.log = opts.log;
+    this.restorer = opts.ownership === 'restorer' && opts.globals !== null;
+    this.flags = {
+      noOwner: opts.globals === null || this.restorer,
+      noPrivileges: opts.globals === null,
+      noTablespaces: false,
+      // Event triggers (and triggers fired by a refresh) must not change what is restored:
+      // in `replica` mode they do not fire. Setting it needs a superuser.
+      replica: opts.facts.superuser,
+      useList: null,
+    };
+  }
+
+  get membershipsGranted(): readonly string[] {
+    return this.grantedBetweenExisting().map((g) => `${g.role} → ${g.member}`);
+  }
+
+  /** The database with the source's properties, the roles it needs, their memberships. */
+  async createWithGlobals(globals: Globals): Promise<void> {
+    const target = await readTarget(this.server, this.facts.superuser);
+    this.noteMissingTablespaces(globals, target.tablespaces);
+    const byName = new Map(target.roles.map((r) => [r.name, r]));
+    const toCreate = this.rolesToCreate(globals, byName);
+    this.noteExistingRoles(globals, byName);
+    this.notePasswordless(globals, toCreate);
+    const memberships = await this.membershipsNeeded(globals, byName, toCreate);
+    // The database first: a locale the target lacks fails here, before any role exists.
+    await this.createDatabase(
+      createDatabaseSql(globals.database, this.database, this.facts.versionNum),
+    );
+    await this.createRoles(toCreate, memberships);
+  }
+
+  async createDatabase(sql: string): Promise<void> {
+    await createDatabase(this.server, sql, this.database);
+    this.created = true;
+  }
+
+  private noteMissingTablespaces(globals: Globals, existing: readonly string[]): void {
+    const missing = globals.tablespaces.filter((t) => !existing.includes(t));
+    if (missing.length === 0) return;
+    this.flags.noTablespaces = true;
+    this.differences.push(
+      `Tablespace${missing.length > 1 ? 's' : ''} ${missing.map((t) => JSON.stringify(t)).join(', ')} do${missing.length > 1 ? '' : 'es'} not exist on the target: everything is restored into the default tablespace.`,
+    );
+  }
+
+  /** The backup's roles missing on the target, as this restoring role can create them. */
+  private rolesToCreate(globals: Globals, byName: ReadonlyMap<string, GlobalRole>): GlobalRole[] {
+    const toCreate = globals.roles.filter((r) => !byName.has(r.name));
+    if (!this.restorer || toCreate.length === 0 || this.facts.superuser) return toCreate;
+    if (!this.facts.createRole)
+      throw new RebuildError(
+        `${toCreate.length} role(s) the backup needs do not exist on the target (${toCreate.map((r) => JSON.stringify(r.name)).join(', ')}), and ${JSON.stringify(this.facts.user)} has no CREATEROLE to create them. Create them first (globals.sql in the backup has their definitions), or restore as a role with CREATEROLE.`,
       );
-      tablespaces = (
-        await m.rows<{ n: string }>('SELECT spcname AS n FROM pg_catalog.pg_tablespace')
-      ).map((r) => r.n);
-    } finally {
-      await m.close();
-    }
-    const missingSpaces = globals.tablespaces.filter((t) => !tablespaces.includes(t));
-    if (missingSpaces.length > 0) {
-      flags.noTablespaces = true;
-      differences.push(
-        `Tablespace${missingSpaces.length > 1 ? 's' : ''} ${missingSpaces.map((t) => JSON.stringify(t)).join(', ')} do${missingSpaces.length > 1 ? '' : 'es'} not exist on the target: everything is restored into the default tablespace.`,
-      );
-    }
-    const byName = new Map(existingRoles.map((r) => [r.name, r]));
-    let toCreate = globals.roles.filter((r) => !byName.has(r.name));
-    if (restorer && toCreate.length > 0 && !facts.superuser) {
-      if (!facts.createRole)
-        throw new RebuildError(
-          `${toCreate.length} role(s) the backup needs do not exist on the target (${toCreate.map((r) => JSON.stringify(r.name)).join(', ')}), and ${JSON.stringify(facts.user)} has no CREATEROLE to create them. Create them first (globals.sql in the backup has their definitions), or restore as a role with CREATEROLE.`,
-        );
-      // A non-superuser cannot give what it does not have.
-      toCreate = toCreate.map((r) => {
-        const dropped = [
-          r.superuser ? 'SUPERUSER' : null,
-          r.replication ? 'REPLICATION' : null,
-          r.bypassRls ? 'BYPASSRLS' : null,
-          r.createDb && !facts.createDb ? 'CREATEDB' : null,
-        ].filter((x): x is string => x !== null);
-        if (dropped.length === 0) return r;
-        differences.push(
-          `Role ${JSON.stringify(r.name)} created without ${dropped.join(', ')}: ${JSON.stringify(facts.user)} cannot give ${dropped.length > 1 ? 'them' : 'it'}.`,
-        );
-        return {
-          ...r,
-          superuser: false,
-          replication: false,
-          bypassRls: false,
-          createDb: r.createDb && facts.createDb,
-        };
-      });
-    }
+    return toCreate.map((r) => this.withoutWhatRestorerLacks(r));
+  }
+
+  /** A non-superuser cannot give what it does not have. */
+  private withoutWhatRestorerLacks(r: GlobalRole): GlobalRole {
+    const { createDb, user } = this.facts;
+    const dropped = [
+      r.superuser ? 'SUPERUSER' : null,
+      r.replication ? 'REPLICATION' : null,
+      r.bypassRls ? 'BYPASSRLS' : null,
+      r.createDb && !createDb ? 'CREATEDB' : null,
+    ].filter((x): x is string => x !== null);
+    if (dropped.length === 0) return r;
+    this.differences.push(
+      `Role ${JSON.stringify(r.name)} created without ${dropped.join(', ')}: ${JSON.stringify(user)} cannot give ${dropped.length > 1 ? 'them' : 'it'}.`,
+    );
+    return {
+      ...r,
+      superuser: false,
+      replication: false,
+      bypassRls: false,
+      createDb: r.createDb && createDb,
+    };
+  }
+
+  private noteExistingRoles(globals: Globals, byName: ReadonlyMap<string, GlobalRole>): void {
     for (const r of globals.roles) {
       const there = byName.get(r.name);
       if (!there) continue;
-      rolesExisting.push(r.name);
+      this.rolesExisting.push(r.name);
       const diff = roleDifferences(r, there);
       if (diff.length)
-        differences.push(
+        this.differences.push(
           `Role ${JSON.stringify(r.name)} already existed and was left as it is; it differs from the source: ${diff.join(', ')}.`,
         );
     }
-    if (globals.passwords !== 'included') {
-      const logins = toCreate.filter((r) => r.login).map((r) => JSON.stringify(r.name));
-      if (logins.length)
-        differences.push(
-          `Login role${logins.length > 1 ? 's' : ''} ${logins.join(', ')} created WITHOUT a password: the backup role could not read password hashes. Set them with ALTER ROLE … PASSWORD.`,
-        );
-    }
+  }
+
+  private notePasswordless(globals: Globals, toCreate: readonly GlobalRole[]): void {
+    if (globals.passwords === 'included') return;
+    const logins = toCreate.filter((r) => r.login).map((r) => JSON.stringify(r.name));
+    if (logins.length)
+      this.differences.push(
+        `Login role${logins.length > 1 ? 's' : ''} ${logins.join(', ')} created WITHOUT a password: the backup role could not read password hashes. Set them with ALTER ROLE … PASSWORD.`,
+      );
+  }
+
+  /**
+   * The source's memberships to grant: not those the target already has, nor those of a
+   * role that will not exist (a difference).
+   */
+  private async membershipsNeeded(
+    globals: Globals,
+    byName: ReadonlyMap<string, GlobalRole>,
+    toCreate: readonly GlobalRole[],
+  ): Promise<GlobalMembership[]> {
     const willExist = new Set([...byName.keys(), ...toCreate.map((r) => r.name)]);
-    const membershipsNeeded: typeof globals.memberships = [];
-    const m2 = await server.maintenance();
+    const needed: GlobalMembership[] = [];
+    const m = await this.server.maintenance();
     try {
       for (const ms of globals.memberships) {
         if (!willExist.has(ms.role) || !willExist.has(ms.member)) {
-          differences.push(
+          this.differences.push(
             `Membership of ${JSON.stringify(ms.member)} in ${JSON.stringify(ms.role)} not restored: ${JSON.stringify(willExist.has(ms.role) ? ms.member : ms.role)} does not exist on the target.`,
           );
           continue;
         }
-        if (toCreate.some((r) => r.name === ms.role || r.name === ms.member)) {
-          membershipsNeeded.push(ms);
-          continue;
-        }
-        const [row] = await m2.rows<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_catalog.pg_auth_members a
-           JOIN pg_catalog.pg_roles r ON r.oid = a.roleid JOIN pg_catalog.pg_roles u ON u.oid = a.member
-           WHERE r.rolname = ${quoteLiteral(ms.role)} AND u.rolname = ${quoteLiteral(ms.member)}`,
-        );
-        if ((row?.n ?? 0) === 0) membershipsNeeded.push(ms);
+        if (
+          toCreate.some((r) => r.name === ms.role || r.name === ms.member) ||
+          !(await hasMembership(m, ms))
+        )
+          needed.push(ms);
       }
     } finally {
-      await m2.close();
+      await m.close();
     }
+    return needed;
+  }
 
-    // The database first: a locale the target lacks fails here, before any role exists.
-    await createDatabase(server, createDatabaseSql(globals.database, name, facts.versionNum), name);
-    created = true;
+  /**
+   * As a superuser, the roles, what comes with them (settings, comments) and the
+   * memberships, all or nothing; as the restorer, the roles themselves so, and the rest as
+   * far as it is allowed (what is refused becomes a difference).
+   */
+  private async createRoles(
+    toCreate: readonly GlobalRole[],
+    memberships: readonly GlobalMembership[],
+  ): Promise<void> {
     const roleSql = toCreate.map((r) => createRoleSql(r, { withPassword: true }));
-    const grantSql = membershipsNeeded.map((ms) => grantMembershipSql(ms, facts.versionNum));
+    const grantSql = memberships.map((ms) => grantMembershipSql(ms, this.facts.versionNum));
     try {
-      // As a superuser, all or nothing; as the restorer, the roles themselves so, and what
-      // comes with them (settings, comments, memberships) as far as it is allowed.
       await inTransaction(
-        server,
-        restorer ? roleSql.map((r) => r[0] as string) : [...roleSql.flat(), ...grantSql],
+        this.server,
+        this.restorer ? roleSql.map((r) => r[0] as string) : [...roleSql.flat(), ...grantSql],
       );
     } catch (e) {
-      await discard().catch(() => undefined);
+      await this.discard().catch(() => undefined);
       throw new RebuildError(`Creating the roles failed (nothing was kept): ${sqlError(e)}`);
     }
-    rolesCreated.push(...toCreate.map((r) => r.name));
-    if (restorer) {
+    this.rolesCreated.push(...toCreate.map((r) => r.name));
+    if (this.restorer) {
       const failed = await tryEach(
-        () => server.maintenance(),
+        () => this.server.maintenance(),
         [...roleSql.flatMap((r) => r.slice(1)), ...grantSql],
       );
       for (const f of failed)
-        differences.push(`Not restored (${f.error}): ${f.sql.replace(/ PASSWORD E'[^']*'/, '')}`);
-      granted.push(
-        ...membershipsNeeded.filter(
-          (ms) => !failed.some((f) => f.sql === grantMembershipSql(ms, facts.versionNum)),
+        this.differences.push(
+          `Not restored (${f.error}): ${f.sql.replace(/ PASSWORD E'[^']*'/, '')}`,
+        );
+      this.granted.push(
+        ...memberships.filter(
+          (ms) => !failed.some((f) => f.sql === grantMembershipSql(ms, this.facts.versionNum)),
         ),
       );
-    } else granted.push(...membershipsNeeded);
-    for (const r of toCreate) log(`Created role ${JSON.stringify(r.name)}`);
-    for (const ms of membershipsNeeded)
-      log(`Granted ${JSON.stringify(ms.role)} to ${JSON.stringify(ms.member)}`);
-  }
-  if (!created) {
-    await createDatabase(server, `CREATE DATABASE ${quoteIdent(name)}`, name);
-    created = true;
+    } else this.granted.push(...memberships);
+    for (const r of toCreate) this.log(`Created role ${JSON.stringify(r.name)}`);
+    for (const ms of memberships)
+      this.log(`Granted ${JSON.stringify(ms.role)} to ${JSON.stringify(ms.member)}`);
   }
 
-  return {
-    database: name,
-    flags,
-    rolesCreated,
-    rolesExisting,
-    membershipsGranted: granted
-      .filter((g) => !rolesCreated.includes(g.role) && !rolesCreated.includes(g.member))
-      .map((g) => `${g.role} → ${g.member}`),
-    differences,
-    async applyProperties() {
-      if (!globals) {
-        // Nothing is known of the source database; at least drop the in-progress marker.
-        await inTransaction(server, [`COMMENT ON DATABASE ${quoteIdent(name)} IS NULL`]);
-        return;
-      }
-      differences.push(
-        ...(await checkSecurityDefiners(server, name, globals, restorer ? facts.user : null)),
+  /** Memberships this run granted between roles it did not create. */
+  private grantedBetweenExisting(): Grant[] {
+    return this.granted.filter(
+      (g) => !this.rolesCreated.includes(g.role) && !this.rolesCreated.includes(g.member),
+    );
+  }
+
+  async discard(): Promise<void> {
+    const problems: string[] = [];
+    if (this.created) {
+      await dropDatabase(this.server, this.database).catch((e: unknown) =>
+        problems.push(`database ${JSON.stringify(this.database)}: ${sqlError(e)}`),
       );
-      if (restorer) {
-        const owner = globals.database.owner;
-        const ownerExists = rolesExisting.includes(owner) || rolesCreated.includes(owner);
-        const failed = await tryEach(
-          () => server.maintenance(),
-          databasePropertiesSql(globals.database, name, {
-            owner: false,
-            ownerGrantsTo: ownerExists ? owner : null,
-          }),
-        );
-        for (const f of failed) differences.push(`Not restored (${f.error}): ${f.sql}`);
-      } else {
-        try {
-          await inTransaction(
-            server,
-            databasePropertiesSql(globals.database, name, { owner: true }),
-          );
-        } catch (e) {
-          throw new RebuildError(`Applying the database's properties failed: ${sqlError(e)}`);
-        }
-      }
-    },
-    discard,
-  };
+    }
+    const undo = [
+      ...this.grantedBetweenExisting().map(
+        (g) => `REVOKE ${quoteIdent(g.role)} FROM ${quoteIdent(g.member)}`,
+      ),
+      ...this.rolesCreated.map((r) => `DROP ROLE IF EXISTS ${quoteIdent(r)}`),
+    ];
+    await inTransaction(this.server, undo).catch((e: unknown) =>
+      problems.push(`roles ${this.rolesCreated.join(', ')}: ${sqlError(e)}`),
+    );
+    if (problems.length)
+      throw new RebuildError(`Could not remove what the restore created: ${problems.join('; ')}`);
+  }
+
+  async applyProperties(): Promise<void> {
+    const { globals, server, database } = this;
+    if (!globals) {
+      // Nothing is known of the source database; at least drop the in-progress marker.
+      await inTransaction(server, [`COMMENT ON DATABASE ${quoteIdent(database)} IS NULL`]);
+      return;
+    }
+    this.differences.push(
+      ...(await checkSecurityDefiners(
+        server,
+        database,
+        globals,
+        this.restorer ? this.facts.user : null,
+      )),
+    );
+    if (this.restorer) {
+      const owner = globals.database.owner;
+      const ownerExists = this.rolesExisting.includes(owner) || this.rolesCreated.includes(owner);
+      const failed = await tryEach(
+        () => server.maintenance(),
+        databasePropertiesSql(globals.database, database, {
+          owner: false,
+          ownerGrantsTo: ownerExists ? owner : null,
+        }),
+      );
+      for (const f of failed) this.differences.push(`Not restored (${f.error}): ${f.sql}`);
+      return;
+    }
+    try {
+      await inTransaction(
+        server,
+        databasePropertiesSql(globals.database, database, { owner: true }),
+      );
+    } catch (e) {
+      throw new RebuildError(`Applying the database's properties failed: ${sqlError(e)}`);
+    }
+  }
+}
+
+/** The target's roles (as `GlobalRole`s; passwords only for a superuser) and tablespaces. */
+async function readTarget(
+  server: ServerAccess,
+  superuser: boolean,
+): Promise<{ roles: GlobalRole[]; tablespaces: string[] }> {
+  const m = await server.maintenance();
+  try {
+    const roles = await m.rows<GlobalRole>(
+      `SELECT rolname AS name, rolsuper AS superuser, rolinherit AS inherit, rolcreaterole AS "createRole",
+                rolcreatedb AS "createDb", rolcanlogin AS login, rolreplication AS replication,
+                rolbypassrls AS "bypassRls", rolconnlimit AS "connectionLimit", NULL AS "validUntil",
+                ${superuser ? 'rolpassword' : 'NULL'} AS password,
+                coalesce((SELECT setconfig FROM pg_catalog.pg_db_role_setting s
+                          WHERE s.setrole = a.oid AND s.setdatabase = 0), '{}') AS settings,
+                NULL AS comment
+         FROM pg_catalog.${superuser ? 'pg_authid' : 'pg_roles'} a`,
+    );
+    const tablespaces = (
+      await m.rows<{ n: string }>('SELECT spcname AS n FROM pg_catalog.pg_tablespace')
+    ).map((r) => r.n);
+    return { roles, tablespaces };
+  } finally {
+    await m.close();
+  }
+}
+
+/** Whether `ms.member` is already a member of `ms.role` on the target. */
+async function hasMembership(m: Session, ms: Grant): Promise<boolean> {
+  const [row] = await m.rows<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_catalog.pg_auth_members a
+           JOIN pg_catalog.pg_roles r ON r.oid = a.roleid JOIN pg_catalog.pg_roles u ON u.oid = a.member
+           WHERE r.rolname = ${quoteLiteral(ms.role)} AND u.rolname = ${quoteLiteral(ms.member)}`,
+  );
+  return (row?.n ?? 0) !== 0;
 }
 
 /**

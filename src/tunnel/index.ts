@@ -9,7 +9,7 @@ import {
   knownHostsName,
   parseKnownHosts,
 } from './known-hosts.js';
-import { parseClientKey } from './private-key.js';
+import { type ClientKey, parseClientKey } from './private-key.js';
 import type { SshSettings } from './settings.js';
 import ssh2 from './ssh2.js';
 
@@ -123,6 +123,9 @@ function channelFailure(err: unknown): string {
     : `${description} (${reason})`;
 }
 
+/** Where the setup has got to; `failed` and `closing` are final. */
+type TunnelState = 'connecting' | 'authenticating' | 'probing' | 'open' | 'failed' | 'closing';
+
 /**
  * Opens an SSH connection to the bastion, checks its host key against `ssh.knownHosts`
  * (always: there is no way to skip it), authenticates with `ssh.privateKey` (parsed in
@@ -140,315 +143,376 @@ export async function openTunnel(
 ): Promise<Tunnel> {
   const knownHosts = parseKnownHosts(ssh.knownHosts);
   const clientKey = parseClientKey(ssh.privateKey);
-  const timeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
-  const { signal, log } = options;
-  signal?.throwIfAborted();
+  options.signal?.throwIfAborted();
+  const tunnel = new SshTunnel(ssh, remote, knownHosts, clientKey, options);
+  await tunnel.open(options.signal);
+  return { localPort: tunnel.localPort, dropped: tunnel.dropped, close: () => tunnel.close() };
+}
 
-  const bastion = hostPort(ssh.host, ssh.port);
-  const target = hostPort(remote.host, remote.port);
-  const conn = new ssh2.Client();
+/**
+ * One SSH connection to the bastion and the local listener that forwards through it. The
+ * setup (`open`) goes connect → host-key check → authentication → probe of `remote` →
+ * listener; from then on a close of the connection is a drop (`dropped` rejects).
+ */
+class SshTunnel implements Tunnel {
+  localPort = 0;
+  readonly dropped: Promise<never>;
+  private readonly ssh: SshSettings;
+  private readonly remote: { host: string; port: number };
+  private readonly knownHosts: readonly KnownHost[];
+  private readonly clientKey: ClientKey;
+  private readonly timeoutMs: number;
+  private readonly log: ((line: string) => void) | undefined;
+  /** The bastion and the database as `host:port`, for messages. */
+  private readonly bastion: string;
+  private readonly target: string;
+  private readonly conn: InstanceType<typeof ssh2.Client>;
+  private state: TunnelState = 'connecting';
+  /** Set when the host-key check refused the bastion: the reason the setup fails. */
+  private hostKeyError: TunnelError | undefined;
+  /** The connection's last error: why it closed. */
+  private lastError: unknown;
+  private connClosed = false;
+  private readonly connClosedPromise: Promise<void>;
+  private rejectDropped: (err: TunnelError) => void = () => {};
+  // The local listener and its forwarded connections.
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private readonly channels = new Set<ClientChannel>();
+  private closing: Promise<void> | undefined;
 
-  // --- state shared by the setup and the open tunnel ---
-  let state: 'connecting' | 'authenticating' | 'probing' | 'open' | 'failed' | 'closing' =
-    'connecting';
-  let hostKeyError: TunnelError | undefined;
-  let lastError: unknown;
-  let connClosed = false;
-  const connClosedPromise = new Promise<void>((resolve) => {
-    conn.once('close', () => {
-      connClosed = true;
-      resolve();
+  constructor(
+    ssh: SshSettings,
+    remote: { host: string; port: number },
+    knownHosts: readonly KnownHost[],
+    clientKey: ClientKey,
+    options: OpenTunnelOptions,
+  ) {
+    this.ssh = ssh;
+    this.remote = remote;
+    this.knownHosts = knownHosts;
+    this.clientKey = clientKey;
+    this.timeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+    this.log = options.log;
+    this.bastion = hostPort(ssh.host, ssh.port);
+    this.target = hostPort(remote.host, remote.port);
+    this.conn = new ssh2.Client();
+    this.connClosedPromise = new Promise<void>((resolve) => {
+      this.conn.once('close', () => {
+        this.connClosed = true;
+        resolve();
+      });
     });
-  });
+    this.dropped = new Promise<never>((_resolve, reject) => {
+      this.rejectDropped = reject;
+    });
+    // Nobody has to listen: an unobserved drop must not become an unhandledRejection.
+    this.dropped.catch(() => {});
+    this.conn.on('error', (err: unknown) => {
+      this.lastError = err;
+    });
+    this.conn.on('close', () => this.onDrop());
+  }
 
-  const hostVerifier = (key: Buffer): boolean => {
+  /** The setup: resolves once the local port forwards, rejects with what failed. */
+  async open(signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await this.connectAndProbe(signal);
+    } catch (err) {
+      this.state = 'failed';
+      this.conn.destroy();
+      await this.connClosedPromise;
+      throw err;
+    }
+    try {
+      this.server = await listenLocal((socket) => this.forward(socket));
+    } catch (err) {
+      this.state = 'failed';
+      await this.endConnection();
+      throw err;
+    }
+    const address = this.server.address();
+    this.localPort = typeof address === 'object' && address !== null ? address.port : 0;
+    this.state = 'open';
+    // The bastion may have gone away between the probe and now: that is a drop too.
+    if (this.connClosed) this.onDrop();
+  }
+
+  /** Closes the listener, every forwarded connection, and the SSH connection. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.state === 'open') this.state = 'closing';
+      await this.tearDownForwarding();
+      await this.endConnection();
+    })();
+    return this.closing;
+  }
+
+  /**
+   * Connects, authenticates and probes `remote`. Settles once, with the first of: the
+   * probe's channel opened, an error, the connection closing, the probe's timeout, abort.
+   */
+  private connectAndProbe(signal: AbortSignal | undefined): Promise<void> {
+    const config = this.connectConfig();
+    return new Promise<void>((resolve, reject) => {
+      let probeTimer: NodeJS.Timeout | undefined;
+      const detach = () => {
+        if (probeTimer !== undefined) clearTimeout(probeTimer);
+        signal?.removeEventListener('abort', onAbort);
+        this.conn.removeListener('error', onError);
+        this.conn.removeListener('close', onClose);
+      };
+      const fail = (err: unknown) => {
+        detach();
+        reject(err);
+      };
+      const onAbort = () => fail(signal?.reason);
+      const onError = (err: unknown) => fail(this.classify(err));
+      const onClose = () => fail(this.closedDuringSetup());
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.conn.on('error', onError);
+      this.conn.on('close', onClose);
+      this.conn.once('handshake', () => {
+        if (this.state === 'connecting') this.state = 'authenticating';
+      });
+      this.conn.once('ready', () => {
+        this.state = 'probing';
+        probeTimer = setTimeout(() => fail(this.probeTimedOut()), this.timeoutMs);
+        this.probe((err) => {
+          if (err !== undefined) return fail(err);
+          detach();
+          if (this.state === 'probing') resolve();
+        });
+      });
+      try {
+        this.conn.connect(config);
+      } catch (err) {
+        fail(
+          new TunnelError(
+            'unreachable',
+            `Cannot connect to the bastion ${this.bastion}: ${messageOf(err)}.`,
+            { cause: err },
+          ),
+        );
+      }
+    });
+  }
+
+  private connectConfig(): ConnectConfig {
+    const { host, port, user } = this.ssh;
+    return {
+      host,
+      port,
+      username: user,
+      privateKey: this.clientKey.material(),
+      hostVerifier: (key: Buffer) => this.verifyHostKey(key),
+      readyTimeout: this.timeoutMs,
+      keepaliveInterval: KEEPALIVE_INTERVAL_MS,
+      keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+      algorithms: { serverHostKey: hostKeyAlgorithms(entriesFor(this.knownHosts, host, port)) },
+      // Only the key given: no agent, no keyboard-interactive prompts.
+      tryKeyboard: false,
+    };
+  }
+
+  /** ssh2's host verifier: true for a pinned key; otherwise keeps why in `hostKeyError`. */
+  private verifyHostKey(key: Buffer): boolean {
+    const { host, port } = this.ssh;
     const keyType = blobKeyType(key) ?? 'unknown-key-type';
-    const verdict = hostKeyMatches(knownHosts, ssh.host, ssh.port, keyType, key.toString('base64'));
+    const verdict = hostKeyMatches(this.knownHosts, host, port, keyType, key.toString('base64'));
     if (verdict === 'match') return true;
     const got = `${keyType} key ${fingerprint(key)}`;
-    const lookedUp = knownHostsName(ssh.host, ssh.port);
     if (verdict === 'unknown') {
-      hostKeyError = new TunnelError(
+      const lookedUp = knownHostsName(host, port);
+      this.hostKeyError = new TunnelError(
         'host-key',
-        `Host key check failed: the bastion ${bastion} is not in ssh-known-hosts (looked up as "${lookedUp}"); ` +
-          `it presented ${got}. Get its host key out of band (e.g. \`ssh-keyscan -p ${ssh.port} ${ssh.host}\` ` +
+        `Host key check failed: the bastion ${this.bastion} is not in ssh-known-hosts (looked up as "${lookedUp}"); ` +
+          `it presented ${got}. Get its host key out of band (e.g. \`ssh-keyscan -p ${port} ${host}\` ` +
           `from a trusted network, checked against the server), and add the line to 'ssh-known-hosts'.`,
       );
-    } else {
-      const expected = entriesFor(knownHosts, ssh.host, ssh.port)
-        .filter((e) => !e.revoked)
-        .map((e) => `${e.keyType} ${fingerprint(Buffer.from(e.keyBase64, 'base64'))}`);
-      const revoked = verdict === 'revoked' ? ' This key is marked @revoked.' : '';
-      hostKeyError = new TunnelError(
-        'host-key',
-        `HOST KEY MISMATCH — possible man-in-the-middle: the bastion ${bastion} presented ${got}, ` +
-          `but ssh-known-hosts expects ${expected.length > 0 ? expected.join(' or ') : 'another key'}.${revoked} ` +
-          `Refusing to connect. If the bastion's host key really changed, check the new key out of band and update 'ssh-known-hosts'.`,
-      );
+      return false;
     }
+    const expected = entriesFor(this.knownHosts, host, port)
+      .filter((e) => !e.revoked)
+      .map((e) => `${e.keyType} ${fingerprint(Buffer.from(e.keyBase64, 'base64'))}`);
+    const revoked = verdict === 'revoked' ? ' This key is marked @revoked.' : '';
+    this.hostKeyError = new TunnelError(
+      'host-key',
+      `HOST KEY MISMATCH — possible man-in-the-middle: the bastion ${this.bastion} presented ${got}, ` +
+        `but ssh-known-hosts expects ${expected.length > 0 ? expected.join(' or ') : 'another key'}.${revoked} ` +
+        `Refusing to connect. If the bastion's host key really changed, check the new key out of band and update 'ssh-known-hosts'.`,
+    );
     return false;
-  };
+  }
 
-  const classify = (err: unknown): TunnelError => {
-    if (hostKeyError !== undefined) return hostKeyError;
+  /** Opens one channel to `remote` and closes it unused: proves the bastion reaches it. */
+  private probe(done: (err?: TunnelError) => void): void {
+    const { host, port } = this.remote;
+    this.conn.forwardOut('127.0.0.1', 0, host, port, (err, channel) => {
+      if (err) {
+        done(
+          new TunnelError(
+            'forward',
+            `The bastion cannot reach ${this.target}: ${channelFailure(err)}.`,
+            { cause: err },
+          ),
+        );
+        return;
+      }
+      // The probe only proves reachability: close it without sending a byte.
+      channel.on('error', () => {});
+      channel.close();
+      done();
+    });
+  }
+
+  private probeTimedOut(): TunnelError {
+    return new TunnelError(
+      'forward',
+      `The bastion cannot reach ${this.target}: no answer within ${this.timeoutMs} ms.`,
+    );
+  }
+
+  /** A connection error during the setup, as the TunnelError the caller sees. */
+  private classify(err: unknown): TunnelError {
+    if (this.hostKeyError !== undefined) return this.hostKeyError;
     const reason = messageOf(err);
     if (levelOf(err) === 'client-authentication')
       return new TunnelError(
         'auth',
-        `The bastion ${bastion} refused public-key authentication for user '${ssh.user}' ` +
-          `(${clientKey.type} key ${clientKey.fingerprint}): ${reason}. ` +
+        `The bastion ${this.bastion} refused public-key authentication for user '${this.ssh.user}' ` +
+          `(${this.clientKey.type} key ${this.clientKey.fingerprint}): ${reason}. ` +
           `Check 'ssh-user' and that the key's public half is in that user's authorized_keys on the bastion.`,
         { cause: err },
       );
-    if (levelOf(err) === 'client-timeout' && state === 'connecting')
+    if (levelOf(err) === 'client-timeout' && this.state === 'connecting')
       return new TunnelError(
         'unreachable',
-        `Cannot reach the bastion ${bastion}: no SSH handshake within ${timeoutMs} ms.`,
+        `Cannot reach the bastion ${this.bastion}: no SSH handshake within ${this.timeoutMs} ms.`,
         { cause: err },
       );
-    if (state === 'connecting')
-      return new TunnelError('unreachable', `Cannot reach the bastion ${bastion}: ${reason}.`, {
-        cause: err,
-      });
+    if (this.state === 'connecting')
+      return new TunnelError(
+        'unreachable',
+        `Cannot reach the bastion ${this.bastion}: ${reason}.`,
+        {
+          cause: err,
+        },
+      );
     return new TunnelError(
       'unreachable',
-      `The SSH connection to the bastion ${bastion} failed ${
-        state === 'authenticating' ? 'during authentication' : 'before the tunnel was ready'
+      `The SSH connection to the bastion ${this.bastion} failed ${
+        this.state === 'authenticating' ? 'during authentication' : 'before the tunnel was ready'
       }: ${reason}.`,
       { cause: err },
     );
-  };
+  }
 
-  // --- the local listener and its forwarded connections ---
-  const sockets = new Set<Socket>();
-  const channels = new Set<ClientChannel>();
-  let server: Server | undefined;
+  /** Why the setup failed when the connection closed before the tunnel was ready. */
+  private closedDuringSetup(): TunnelError {
+    if (this.lastError !== undefined) return this.classify(this.lastError);
+    return this.state === 'probing'
+      ? new TunnelError(
+          'forward',
+          `The bastion ${this.bastion} closed the connection while opening the forward to ${this.target}.`,
+        )
+      : new TunnelError(
+          'unreachable',
+          `The bastion ${this.bastion} closed the connection before the SSH session was ready.`,
+        );
+  }
 
-  const tearDownForwarding = (): Promise<void> => {
-    for (const s of sockets) s.destroy();
-    for (const c of channels) c.destroy();
-    const srv = server;
-    if (srv === undefined || !srv.listening) return Promise.resolve();
-    return new Promise((resolve) => srv.close(() => resolve()));
-  };
-
-  let rejectDropped: (err: TunnelError) => void = () => {};
-  const dropped = new Promise<never>((_resolve, reject) => {
-    rejectDropped = reject;
-  });
-  // Nobody has to listen: an unobserved drop must not become an unhandledRejection.
-  dropped.catch(() => {});
-
-  conn.on('error', (err: unknown) => {
-    lastError = err;
-  });
-  const onDrop = (): void => {
-    if (state !== 'open') return;
-    state = 'failed';
-    void tearDownForwarding();
+  /** The connection closed: a drop if the tunnel was open (forwarding stops, `dropped` rejects). */
+  private onDrop(): void {
+    if (this.state !== 'open') return;
+    this.state = 'failed';
+    void this.tearDownForwarding();
+    const last = this.lastError;
     const why =
-      lastError === undefined
+      last === undefined
         ? 'the bastion closed the connection'
-        : /keepalive/i.test(messageOf(lastError))
+        : /keepalive/i.test(messageOf(last))
           ? `no answer to keepalives for ${((KEEPALIVE_COUNT_MAX + 1) * KEEPALIVE_INTERVAL_MS) / 1000} s`
-          : messageOf(lastError);
-    rejectDropped(
+          : messageOf(last);
+    this.rejectDropped(
       new TunnelError(
         'dropped',
-        `The SSH tunnel through the bastion ${bastion} to ${target} dropped: ${why}.`,
-        { cause: lastError },
+        `The SSH tunnel through the bastion ${this.bastion} to ${this.target} dropped: ${why}.`,
+        { cause: last },
       ),
     );
-  };
-  conn.on('close', onDrop);
+  }
 
-  const config: ConnectConfig = {
-    host: ssh.host,
-    port: ssh.port,
-    username: ssh.user,
-    privateKey: clientKey.material(),
-    hostVerifier,
-    readyTimeout: timeoutMs,
-    keepaliveInterval: KEEPALIVE_INTERVAL_MS,
-    keepaliveCountMax: KEEPALIVE_COUNT_MAX,
-    algorithms: { serverHostKey: hostKeyAlgorithms(entriesFor(knownHosts, ssh.host, ssh.port)) },
-    // Only the key given: no agent, no keyboard-interactive prompts.
-    tryKeyboard: false,
-  };
-
-  const setup = new Promise<void>((resolve, reject) => {
-    let probeTimer: NodeJS.Timeout | undefined;
-    const fail = (err: unknown) => {
-      if (probeTimer !== undefined) clearTimeout(probeTimer);
-      signal?.removeEventListener('abort', onAbort);
-      conn.removeListener('error', onError);
-      conn.removeListener('close', onClose);
-      reject(err);
-    };
-    const onAbort = () => fail(signal?.reason);
-    const onError = (err: unknown) => fail(classify(err));
-    const onClose = () =>
-      fail(
-        lastError !== undefined
-          ? classify(lastError)
-          : state === 'probing'
-            ? new TunnelError(
-                'forward',
-                `The bastion ${bastion} closed the connection while opening the forward to ${target}.`,
-              )
-            : new TunnelError(
-                'unreachable',
-                `The bastion ${bastion} closed the connection before the SSH session was ready.`,
-              ),
-      );
-    signal?.addEventListener('abort', onAbort, { once: true });
-    conn.on('error', onError);
-    conn.on('close', onClose);
-    conn.once('handshake', () => {
-      if (state === 'connecting') state = 'authenticating';
-    });
-    conn.once('ready', () => {
-      state = 'probing';
-      probeTimer = setTimeout(
-        () =>
-          fail(
-            new TunnelError(
-              'forward',
-              `The bastion cannot reach ${target}: no answer within ${timeoutMs} ms.`,
-            ),
-          ),
-        timeoutMs,
-      );
-      conn.forwardOut('127.0.0.1', 0, remote.host, remote.port, (err, channel) => {
-        if (err) {
-          fail(
-            new TunnelError(
-              'forward',
-              `The bastion cannot reach ${target}: ${channelFailure(err)}.`,
-              { cause: err },
-            ),
-          );
-          return;
-        }
-        // The probe only proves reachability: close it without sending a byte.
-        channel.on('error', () => {});
-        channel.close();
-        clearTimeout(probeTimer);
-        signal?.removeEventListener('abort', onAbort);
-        conn.removeListener('error', onError);
-        conn.removeListener('close', onClose);
-        if (state !== 'probing') return;
-        resolve();
-      });
-    });
-    try {
-      conn.connect(config);
-    } catch (err) {
-      fail(
-        new TunnelError(
-          'unreachable',
-          `Cannot connect to the bastion ${bastion}: ${messageOf(err)}.`,
-          { cause: err },
-        ),
-      );
+  /** A connection to the local port: forwarded to `remote` through the bastion. */
+  private forward(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('error', () => {});
+    socket.once('close', () => this.sockets.delete(socket));
+    if (this.state !== 'open') {
+      socket.destroy();
+      return;
     }
-  });
+    const { host, port } = this.remote;
+    const from = socket.remoteAddress ?? '127.0.0.1';
+    this.conn.forwardOut(from, socket.remotePort ?? 0, host, port, (err, channel) => {
+      if (err) {
+        this.log?.(
+          `The bastion refused to forward a connection to ${this.target}: ${channelFailure(err)}.`,
+        );
+        socket.destroy();
+        return;
+      }
+      if (socket.destroyed || this.state !== 'open') {
+        channel.on('error', () => {});
+        channel.destroy();
+        return;
+      }
+      this.join(socket, channel);
+    });
+  }
 
-  const endConnection = async (): Promise<void> => {
-    if (connClosed) return;
-    conn.end();
+  /** Pipes a local connection and its channel both ways; either one ending ends both. */
+  private join(socket: Socket, channel: ClientChannel): void {
+    this.channels.add(channel);
+    const destroyBoth = () => {
+      socket.destroy();
+      channel.destroy();
+    };
+    channel.on('error', destroyBoth);
+    channel.once('close', () => {
+      this.channels.delete(channel);
+      socket.destroy();
+    });
+    socket.on('error', destroyBoth);
+    socket.once('close', () => channel.destroy());
+    socket.pipe(channel).pipe(socket);
+  }
+
+  private tearDownForwarding(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    for (const c of this.channels) c.destroy();
+    const srv = this.server;
+    if (srv === undefined || !srv.listening) return Promise.resolve();
+    return new Promise((resolve) => srv.close(() => resolve()));
+  }
+
+  /** Ends the SSH connection, waiting CLOSE_GRACE_MS for the bastion before destroying it. */
+  private async endConnection(): Promise<void> {
+    if (this.connClosed) return;
+    this.conn.end();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      connClosedPromise,
+      this.connClosedPromise,
       new Promise<void>((resolve) => {
         timer = setTimeout(() => {
-          conn.destroy();
+          this.conn.destroy();
           resolve();
         }, CLOSE_GRACE_MS);
       }),
     ]);
     clearTimeout(timer);
-    if (!connClosed) await connClosedPromise;
-  };
-
-  try {
-    await setup;
-  } catch (err) {
-    state = 'failed';
-    conn.destroy();
-    await connClosedPromise;
-    throw err;
+    if (!this.connClosed) await this.connClosedPromise;
   }
-
-  const forward = (socket: Socket): void => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.once('close', () => sockets.delete(socket));
-    if (state !== 'open') {
-      socket.destroy();
-      return;
-    }
-    conn.forwardOut(
-      socket.remoteAddress ?? '127.0.0.1',
-      socket.remotePort ?? 0,
-      remote.host,
-      remote.port,
-      (err, channel) => {
-        if (err) {
-          log?.(
-            `The bastion refused to forward a connection to ${target}: ${channelFailure(err)}.`,
-          );
-          socket.destroy();
-          return;
-        }
-        if (socket.destroyed || state !== 'open') {
-          channel.on('error', () => {});
-          channel.destroy();
-          return;
-        }
-        channels.add(channel);
-        const destroyBoth = () => {
-          socket.destroy();
-          channel.destroy();
-        };
-        channel.on('error', destroyBoth);
-        channel.once('close', () => {
-          channels.delete(channel);
-          socket.destroy();
-        });
-        socket.on('error', destroyBoth);
-        socket.once('close', () => channel.destroy());
-        socket.pipe(channel).pipe(socket);
-      },
-    );
-  };
-
-  try {
-    server = await listenLocal(forward);
-  } catch (err) {
-    state = 'failed';
-    await endConnection();
-    throw err;
-  }
-  const address = server.address();
-  const localPort = typeof address === 'object' && address !== null ? address.port : 0;
-  state = 'open';
-  // The bastion may have gone away between the probe and now: that is a drop too.
-  if (connClosed) onDrop();
-
-  let closing: Promise<void> | undefined;
-  return {
-    localPort,
-    dropped,
-    close(): Promise<void> {
-      closing ??= (async () => {
-        if (state === 'open') state = 'closing';
-        await tearDownForwarding();
-        await endConnection();
-      })();
-      return closing;
-    },
-  };
 }
 
 function listenLocal(onConnection: (socket: Socket) => void): Promise<Server> {
