@@ -4,7 +4,6 @@ import { type Compression, openZstdDecompressor } from '../compression/index.js'
 import { type DecryptionSettings, decryptStream } from '../crypto/age.js';
 import { DigestStream } from '../crypto/digest.js';
 import type { Destination } from '../storage/destination.js';
-import { describeS3Error } from '../storage/destination.js';
 
 export interface Expected {
   readonly bytes: number;
@@ -156,13 +155,14 @@ export async function readBack(opts: ReadBackOptions): Promise<ReadBackResult> {
   try {
     body = await opts.destination.get(opts.key);
   } catch (e) {
-    const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    const missing = status === 404 || (e as { name?: string }).name === 'NoSuchKey';
+    const missing = opts.destination.isNotFound(e);
     await sink?.abort();
     return {
       ok: false,
       failure: missing ? 'missing' : 'read',
-      error: missing ? `${opts.key}: missing` : `${opts.key}: cannot read: ${describeS3Error(e)}`,
+      error: missing
+        ? `${opts.key}: missing`
+        : `${opts.key}: cannot read: ${opts.destination.describeError(e)}`,
       encrypted: null,
       plaintext: null,
     };
