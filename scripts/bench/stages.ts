@@ -16,9 +16,10 @@ import { encryptStream } from '../../src/crypto/age.js';
 import { DigestStream } from '../../src/crypto/digest.js';
 import { startDump } from '../../src/postgres/dump.js';
 import { libpqEnv, parseDatabaseUrl } from '../../src/postgres/url.js';
-import { createDestination } from '../../src/storage/destination.js';
 import { chooseUploadShape, type UploadShape } from '../../src/storage/part-size.js';
 import { replicate } from '../../src/storage/replicate.js';
+import { createS3Client } from '../../src/storage/s3/client.js';
+import { createS3Destination } from '../../src/storage/s3/destination.js';
 
 export interface StageConfig {
   readonly stage: string;
@@ -96,19 +97,29 @@ export const ISOLATED = [
 ] as const;
 
 /** The benchmark's two s3rver destinations, as pg-dr builds them. */
+/** The stage's destinations; `close()` destroys their S3 clients. */
 function destinationsOf(cfg: StageConfig) {
-  return cfg.destinations.map((d, i) =>
-    createDestination({
+  const clients: ReturnType<typeof createS3Client>[] = [];
+  const dests = cfg.destinations.map((d, i) => {
+    const settings = {
       name: d.name,
-      role: i === 0 ? 'primary' : 'secondary',
+      role: i === 0 ? ('primary' as const) : ('secondary' as const),
       endpoint: d.endpoint,
       region: 'us-east-1',
       bucket: d.bucket,
       accessKeyId: 'S3RVER',
       secretAccessKey: 'S3RVER',
       forcePathStyle: true,
-    }),
-  );
+    };
+    const client = createS3Client(settings);
+    clients.push(client);
+    return createS3Destination(settings, client);
+  });
+  return Object.assign(dests, {
+    close: () => {
+      for (const c of clients) c.destroy();
+    },
+  });
 }
 
 function sink(): Writable {
@@ -220,7 +231,7 @@ async function runPlan(
     const results = await rep.results;
     const bad = results.filter((r) => !r.ok);
     if (bad.length > 0) throw new Error(`upload failed: ${bad.map((r) => r.error).join('; ')}`);
-    for (const d of dests) d.client.destroy();
+    dests.close();
   } else {
     const c = counter();
     await pipeline(stream, c.stream, sink());
@@ -266,7 +277,7 @@ async function runIsolated(cfg: StageConfig): Promise<{ inBytes: number; outByte
     );
     const results = await rep.results;
     if (results.some((r) => !r.ok)) throw new Error('upload failed');
-    for (const d of dests) d.client.destroy();
+    dests.close();
     out = total;
   } else {
     const kind = cfg.stage.includes('JS') ? 'js' : 'pg-dr';

@@ -24,7 +24,6 @@ import type { Host, SummaryTable } from '../report/host.js';
 import { formatBytes, formatRate, startProgress } from '../report/progress.js';
 import type { SourceInfo } from '../source/index.js';
 import type { Destination } from '../storage/destination.js';
-import { describeS3Error } from '../storage/destination.js';
 import { chooseUploadShape } from '../storage/part-size.js';
 import { type ReplicaResult, replicate } from '../storage/replicate.js';
 import { VERSION } from '../version.js';
@@ -477,9 +476,9 @@ async function commit(
         `${d.settings.name}: manifest written — backup ${manifest.id} is complete there`,
       );
     } catch (e) {
-      failed.set(d.settings.name, `manifest not written: ${describeS3Error(e)}`);
+      failed.set(d.settings.name, `manifest not written: ${d.describeError(e)}`);
       deps.host.warning(
-        `${d.settings.name}: manifest could not be written (${describeS3Error(e)}): the backup is incomplete there`,
+        `${d.settings.name}: manifest could not be written (${d.describeError(e)}): the backup is incomplete there`,
       );
     }
   }

@@ -20,7 +20,6 @@ import type { Host, SummaryTable } from '../report/host.js';
 import { inert } from '../report/inert.js';
 import { formatBytes } from '../report/progress.js';
 import type { Destination } from '../storage/destination.js';
-import { describeS3Error } from '../storage/destination.js';
 
 /** Conclusions of the last completed runs of a workflow, newest first. */
 export type RunHistory = (
@@ -100,8 +99,8 @@ export async function monitor(
           await scanDestination(d, settings.prefix, now, settings.trusted),
         );
       } catch (e) {
-        unreachable.set(d.settings.name, describeS3Error(e));
-        host.warning(`${d.settings.name}: cannot list ${d.settings.bucket}: ${describeS3Error(e)}`);
+        unreachable.set(d.settings.name, d.describeError(e));
+        host.warning(`${d.settings.name}: cannot list ${d.settings.bucket}: ${d.describeError(e)}`);
       }
     }
   });

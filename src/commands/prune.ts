@@ -5,12 +5,12 @@ import {
   scanDestination,
   UNAUTHENTICATED,
 } from '../manifest/catalog.js';
+import { deleteBackup } from '../manifest/delete.js';
 import { backupIdTime, backupPrefix, MANIFEST_NAME } from '../manifest/id.js';
 import type { Host, SummaryTable } from '../report/host.js';
 import { type PruneCandidate, planPrune } from '../retention/plan.js';
-import { deleteBackupObjects, describeLock } from '../storage/delete.js';
+import { describeLock } from '../storage/delete.js';
 import type { Destination } from '../storage/destination.js';
-import { describeS3Error } from '../storage/destination.js';
 
 export interface PruneDeps {
   readonly host: Host;
@@ -83,7 +83,7 @@ async function pruneAt(
   try {
     found = await scanDestination(dest, settings.prefix, deps.now(), settings.trusted);
   } catch (e) {
-    const why = `cannot list the bucket: ${describeS3Error(e)}`;
+    const why = `cannot list the bucket: ${dest.describeError(e)}`;
     deps.host.warning(`${name}: ${why}`);
     return { destination: name, refused: why, backups: [] };
   }
@@ -130,9 +130,7 @@ async function pruneAt(
     }
     const folder = backupPrefix(settings.prefix, d.id);
     const keys = [...[...b.objects.keys()].map((k) => `${folder}${k}`), ...b.verificationKeys];
-    const r = await deleteBackupObjects(dest.client, dest.settings.bucket, keys, {
-      manifestKey: `${folder}${MANIFEST_NAME}`,
-    });
+    const r = await deleteBackup(dest, `${folder}${MANIFEST_NAME}`, keys);
     for (const n of r.notes) deps.host.info(`${name}: ${n}`);
     let result: string;
     if (r.failed.length > 0)

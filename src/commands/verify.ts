@@ -27,7 +27,6 @@ import { startArchiveList } from '../postgres/restore.js';
 import type { DatabaseTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
 import type { Destination } from '../storage/destination.js';
-import { describeS3Error } from '../storage/destination.js';
 import { VERSION } from '../version.js';
 
 export interface VerifyDeps {
@@ -117,7 +116,7 @@ async function record(
       await dest.put(`${key}${SIGNATURE_SUFFIX}`, signer.sign(Buffer.from(body)), 'text/plain');
     await dest.put(key, body, 'application/json');
   } catch (e) {
-    host.warning(`${dest.settings.name}: could not write ${key}: ${describeS3Error(e)}`);
+    host.warning(`${dest.settings.name}: could not write ${key}: ${dest.describeError(e)}`);
   }
 }
 

@@ -260,18 +260,12 @@ export async function scanAll(
   const scans = await Promise.all(
     destinations.map((d) =>
       scanDestination(d, prefix, now, trusted).catch((e: unknown) => {
-        unreachable.set(d.settings.name, describeListError(e));
+        unreachable.set(d.settings.name, d.describeError(e));
         return [] as BackupAtDestination[];
       }),
     ),
   );
   return { entries: mergeScans(scans), unreachable };
-}
-
-function describeListError(e: unknown): string {
-  const err = e as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-  const status = err.$metadata?.httpStatusCode;
-  return `${err.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${err.message ?? ''}`.trim();
 }
 
 /** Why a selector found nothing, for the error a person reads. */

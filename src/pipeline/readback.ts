@@ -4,7 +4,6 @@ import { type Compression, openZstdDecompressor } from '../compression/index.js'
 import { type DecryptionSettings, decryptStream } from '../crypto/age.js';
 import { DigestStream } from '../crypto/digest.js';
 import type { Destination } from '../storage/destination.js';
-import { describeS3Error } from '../storage/destination.js';
 
 export interface Expected {
   readonly bytes: number;
@@ -138,35 +137,64 @@ function tolerantWriter(sink: Sink): Writable {
   return out;
 }
 
-/**
- * Streams one object back from a destination and proves it: size and SHA-256 of what is
- * stored; with `decrypt`, the age header (a wrong key fails before any plaintext), the
- * plaintext's size and SHA-256, the decompression, and the consumer's exit. One pass, no
- * temporary file.
- */
-export async function readBack(opts: ReadBackOptions): Promise<ReadBackResult> {
-  const cipher = new DigestStream();
-  const plain = new DigestStream();
-  const { sink } = opts.decrypt ?? { sink: null };
-  const failures: ReadBackError[] = [];
-  const fail = (e: unknown, kind: ReadBackFailure) => {
-    failures.push(e instanceof ReadBackError ? e : new ReadBackError(kind, (e as Error).message));
-  };
-  let body: Readable;
-  try {
-    body = await opts.destination.get(opts.key);
-  } catch (e) {
-    const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    const missing = status === 404 || (e as { name?: string }).name === 'NoSuchKey';
-    await sink?.abort();
-    return {
-      ok: false,
-      failure: missing ? 'missing' : 'read',
-      error: missing ? `${opts.key}: missing` : `${opts.key}: cannot read: ${describeS3Error(e)}`,
-      encrypted: null,
-      plaintext: null,
-    };
+/** The most telling failure first: a checksum or size mismatch explains a decryption error. */
+const RANK: readonly ReadBackFailure[] = [
+  'missing',
+  'size',
+  'checksum',
+  'key',
+  'decrypt',
+  'decompress',
+  'read',
+  'consumer',
+];
+
+/** What went wrong during one read-back. */
+class Failures {
+  private list: ReadBackError[] = [];
+
+  /** Records `e`, as a failure of `kind` unless it already says what it is. */
+  add(e: unknown, kind: ReadBackFailure): void {
+    this.list.push(e instanceof ReadBackError ? e : new ReadBackError(kind, (e as Error).message));
   }
+
+  /** Keeps `e` alone: it explains the others. */
+  only(e: ReadBackError): void {
+    this.list = [e];
+  }
+
+  get any(): boolean {
+    return this.list.length > 0;
+  }
+
+  first(): ReadBackError | undefined {
+    return [...this.list].sort((a, b) => RANK.indexOf(a.kind) - RANK.indexOf(b.kind))[0];
+  }
+}
+
+/** Stage 1: the stored object's body, or why there is none. */
+async function fetchObject(opts: ReadBackOptions): Promise<Readable | ReadBackError> {
+  const dest = opts.destination;
+  try {
+    return await dest.get(opts.key);
+  } catch (e) {
+    return dest.isNotFound(e)
+      ? new ReadBackError('missing', `${opts.key}: missing`)
+      : new ReadBackError('read', `${opts.key}: cannot read: ${dest.describeError(e)}`);
+  }
+}
+
+/** Stage 2: the stored bytes, counted and hashed on their way to the decryption. */
+interface Download {
+  readonly body: Readable;
+  readonly cipher: DigestStream;
+  /** Settles once the stored bytes are all read: rejects unless size and SHA-256 match. */
+  readonly checked: Promise<void>;
+  /** Stops listening to the caller's abort signal. */
+  detach(): void;
+}
+
+function startDownload(opts: ReadBackOptions, body: Readable, cipher: DigestStream): Download {
   let read = 0;
   body.on('data', (c: Buffer) => {
     read += c.length;
@@ -174,131 +202,197 @@ export async function readBack(opts: ReadBackOptions): Promise<ReadBackResult> {
   });
   const onAbort = () => body.destroy(new Error('cancelled'));
   opts.signal?.addEventListener('abort', onAbort, { once: true });
-  const downloaded = pipeline(body, cipher).then(() => compare(opts.key, cipher, opts.encrypted));
-  downloaded.catch(() => undefined);
+  const checked = pipeline(body, cipher).then(() => compare(opts.key, cipher, opts.encrypted));
+  checked.catch(() => undefined);
+  return {
+    body,
+    cipher,
+    checked,
+    detach: () => opts.signal?.removeEventListener('abort', onAbort),
+  };
+}
 
+type Decrypt = NonNullable<ReadBackOptions['decrypt']>;
+
+/**
+ * Stage 3: the plaintext, hashed into `plain`. The age header is read first: a wrong key
+ * fails here, before any plaintext.
+ */
+async function startDecryption(
+  key: string,
+  decrypt: Decrypt,
+  download: Download,
+  plain: DigestStream,
+): Promise<{ readonly checked: Promise<unknown> }> {
+  let decrypted: Readable;
+  try {
+    decrypted = await decryptStream(decrypt.settings, download.cipher);
+  } catch (e) {
+    download.body.destroy();
+    throw new ReadBackError('key', `${key}: cannot decrypt: ${(e as Error).message}`);
+  }
+  const plaintextOk = pipeline(decrypted, plain).then(
+    () => compare(`${key} (decrypted)`, plain, decrypt.plaintext),
+    (e: unknown) => {
+      throw e instanceof ReadBackError
+        ? e
+        : new ReadBackError('decrypt', `${key}: decryption failed: ${(e as Error).message}`);
+    },
+  );
+  // Settles once both the stored bytes and the plaintext were checked.
+  const checked = Promise.all([download.checked, plaintextOk]);
+  checked.catch(() => undefined);
+  return { checked };
+}
+
+/** Stage 4: the archive as a consumer reads it, decompressed when it was compressed. */
+interface Archive {
+  readonly stream: Readable;
+  /** Rejects when the decompression failed. */
+  readonly done: Promise<unknown>;
+  kill(): void;
+}
+
+async function openArchive(
+  key: string,
+  compression: Compression | null,
+  env: NodeJS.ProcessEnv,
+  plain: DigestStream,
+): Promise<Archive> {
+  if (compression !== 'zstd')
+    return { stream: plain, done: Promise.resolve(), kill: () => undefined };
+  const zstd = await openZstdDecompressor(env);
+  const fed = pipeline(plain, zstd.input).catch(() => undefined);
+  const done = Promise.all([zstd.done, fed]).catch((e: Error) => {
+    throw new ReadBackError(
+      'decompress',
+      `${key}: zstd decompression failed (${zstd.via}): ${e.message}`,
+    );
+  });
+  done.catch(() => undefined);
+  return { stream: zstd.output, done, kill: () => zstd.kill() };
+}
+
+/**
+ * Stage 5: the archive into the consumer, its end held back until every check passed. A
+ * consumer that fails stops the whole read (nothing else would drain the stream), and its
+ * failure is then the one reported.
+ */
+async function deliver(
+  key: string,
+  sink: Sink,
+  archive: Archive,
+  checked: Promise<unknown>,
+  body: Readable,
+  failures: Failures,
+): Promise<void> {
+  const gated = archive.stream.pipe(new EndGate(checked));
+  archive.stream.on('error', (e) => gated.destroy(e));
+  const target = sink.mayStopEarly ? tolerantWriter(sink) : sink.stdin;
+  let consumerFailed = false;
+  const stopReading = (e: unknown) => {
+    consumerFailed = true;
+    body.destroy(e instanceof Error ? e : new Error(String(e)));
+    archive.kill();
+  };
+  const delivered = pipeline(gated, target).catch(async (e: unknown) => {
+    await sink.abort();
+    stopReading(e);
+    throw e;
+  });
+  const consumed = sink.done.catch((e: unknown) => {
+    stopReading(e);
+    throw e;
+  });
+  const results = await Promise.allSettled([checked, archive.done, delivered, consumed]);
+  const kinds: ReadBackFailure[] = ['checksum', 'decompress', 'consumer', 'consumer'];
+  results.forEach((r, i) => {
+    if (r.status !== 'rejected') return;
+    // Once the consumer failed, the checks only report the stream being cut.
+    if (consumerFailed && i < 2 && !(r.reason instanceof ReadBackError)) return;
+    failures.add(r.reason, kinds[i] as ReadBackFailure);
+  });
+  if (consumerFailed) {
+    const [, , byDelivery, byConsumer] = results;
+    const sinkError =
+      byConsumer?.status === 'rejected'
+        ? byConsumer.reason
+        : byDelivery?.status === 'rejected'
+          ? byDelivery.reason
+          : null;
+    if (sinkError)
+      failures.only(new ReadBackError('consumer', `${key}: ${(sinkError as Error).message}`));
+  }
+  if (failures.any) await sink.abort();
+}
+
+/** Stage 5 without a consumer: the archive read to its end and discarded. */
+async function drain(archive: Archive, checked: Promise<unknown>, failures: Failures) {
+  archive.stream.resume();
+  const results = await Promise.allSettled([checked, archive.done]);
+  for (const r of results) if (r.status === 'rejected') failures.add(r.reason, 'decrypt');
+}
+
+function digestOf(d: DigestStream): { bytes: number; sha256: string } | null {
+  try {
+    return { bytes: d.bytes, sha256: d.sha256() };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Streams one object back from a destination and proves it: size and SHA-256 of what is
+ * stored; with `decrypt`, the age header (a wrong key fails before any plaintext), the
+ * plaintext's size and SHA-256, the decompression, and the consumer's exit. One pass, no
+ * temporary file.
+ */
+export async function readBack(opts: ReadBackOptions): Promise<ReadBackResult> {
+  const sink = opts.decrypt?.sink ?? null;
+  const body = await fetchObject(opts);
+  if (body instanceof ReadBackError) {
+    await sink?.abort();
+    return {
+      ok: false,
+      failure: body.kind,
+      error: body.message,
+      encrypted: null,
+      plaintext: null,
+    };
+  }
+  const cipher = new DigestStream();
+  const plain = new DigestStream();
+  const failures = new Failures();
+  const download = startDownload(opts, body, cipher);
   try {
     if (!opts.decrypt) {
       cipher.resume();
-      await downloaded;
+      await download.checked;
     } else {
-      let decrypted: Readable;
-      try {
-        decrypted = await decryptStream(opts.decrypt.settings, cipher);
-      } catch (e) {
-        body.destroy();
-        throw new ReadBackError('key', `${opts.key}: cannot decrypt: ${(e as Error).message}`);
-      }
-      const decryptedOk = pipeline(decrypted, plain).then(
-        () => compare(`${opts.key} (decrypted)`, plain, opts.decrypt?.plaintext as Expected),
-        (e: unknown) => {
-          throw e instanceof ReadBackError
-            ? e
-            : new ReadBackError(
-                'decrypt',
-                `${opts.key}: decryption failed: ${(e as Error).message}`,
-              );
-        },
+      const decrypt = opts.decrypt;
+      const { checked } = await startDecryption(opts.key, decrypt, download, plain);
+      const archive = await openArchive(
+        opts.key,
+        decrypt.compression,
+        opts.env ?? process.env,
+        plain,
       );
-      const verified = Promise.all([downloaded, decryptedOk]);
-      verified.catch(() => undefined);
-      let archive: Readable = plain;
-      let decompressed: Promise<unknown> = Promise.resolve();
-      let killDecompressor = () => undefined as unknown;
-      if (opts.decrypt.compression === 'zstd') {
-        const zstd = await openZstdDecompressor(opts.env ?? process.env);
-        const fed = pipeline(plain, zstd.input).catch(() => undefined);
-        decompressed = Promise.all([zstd.done, fed]).catch((e: Error) => {
-          throw new ReadBackError(
-            'decompress',
-            `${opts.key}: zstd decompression failed (${zstd.via}): ${e.message}`,
-          );
-        });
-        archive = zstd.output;
-        killDecompressor = () => zstd.kill();
-      }
-      if (sink) {
-        const gated = archive.pipe(new EndGate(verified));
-        archive.on('error', (e) => gated.destroy(e));
-        const target = sink.mayStopEarly ? tolerantWriter(sink) : sink.stdin;
-        // A consumer that fails stops the whole read: nothing else would drain the stream.
-        let consumerFailed = false;
-        const stopReading = (e: unknown) => {
-          consumerFailed = true;
-          body.destroy(e instanceof Error ? e : new Error(String(e)));
-          killDecompressor();
-        };
-        const delivered = pipeline(gated, target).catch(async (e: unknown) => {
-          await sink.abort();
-          stopReading(e);
-          throw e;
-        });
-        const consumed = sink.done.catch((e: unknown) => {
-          stopReading(e);
-          throw e;
-        });
-        const results = await Promise.allSettled([verified, decompressed, delivered, consumed]);
-        const order: ReadBackFailure[] = ['checksum', 'decompress', 'consumer', 'consumer'];
-        results.forEach((r, i) => {
-          if (r.status !== 'rejected') return;
-          // Once the consumer failed, the others only report the stream being cut.
-          if (consumerFailed && i < 2 && !(r.reason instanceof ReadBackError)) return;
-          fail(r.reason, order[i] as ReadBackFailure);
-        });
-        if (consumerFailed) {
-          const sinkError =
-            results[3]?.status === 'rejected'
-              ? results[3].reason
-              : results[2]?.status === 'rejected'
-                ? results[2].reason
-                : null;
-          if (sinkError) {
-            failures.length = 0;
-            fail(
-              new ReadBackError('consumer', `${opts.key}: ${(sinkError as Error).message}`),
-              'consumer',
-            );
-          }
-        }
-        if (failures.length > 0) await sink.abort();
-      } else {
-        archive.resume();
-        const results = await Promise.allSettled([verified, decompressed]);
-        for (const r of results) if (r.status === 'rejected') fail(r.reason, 'decrypt');
-      }
+      if (decrypt.sink) await deliver(opts.key, decrypt.sink, archive, checked, body, failures);
+      else await drain(archive, checked, failures);
     }
   } catch (e) {
-    fail(e, 'read');
+    failures.add(e, 'read');
     await sink?.abort();
   } finally {
-    opts.signal?.removeEventListener('abort', onAbort);
+    download.detach();
   }
-  // The most telling failure first: a checksum or size mismatch explains a decryption error.
-  const rank: ReadBackFailure[] = [
-    'missing',
-    'size',
-    'checksum',
-    'key',
-    'decrypt',
-    'decompress',
-    'read',
-    'consumer',
-  ];
-  failures.sort((a, b) => rank.indexOf(a.kind) - rank.indexOf(b.kind));
-  const first = failures[0];
-  const digest = (d: DigestStream) => {
-    try {
-      return { bytes: d.bytes, sha256: d.sha256() };
-    } catch {
-      return null;
-    }
-  };
+  const first = failures.first();
   return {
     ok: first === undefined,
     failure: first?.kind ?? null,
     error: first ? first.message : null,
-    encrypted: digest(cipher),
-    plaintext: opts.decrypt ? digest(plain) : null,
+    encrypted: digestOf(cipher),
+    plaintext: opts.decrypt ? digestOf(plain) : null,
   };
 }
 

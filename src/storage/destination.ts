@@ -1,16 +1,16 @@
+/**
+ * What a destination is: a bucket behind the few operations pg-dr needs, each kind
+ * interpreting its own errors (`describeError`, `isNotFound`). Nothing above
+ * `src/storage/` knows which kind it holds; `s3/` is the one kind today, and every kind
+ * passes the same contract suite (test/harness/destination-contract.ts).
+ */
 import type { Readable } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { InputError } from '../errors.js';
-import { createS3Client, type DestinationSettings } from './client.js';
+import type { DeleteReport, PurgeRequest } from './delete.js';
 import type { UploadShape } from './part-size.js';
+import { createS3Destination } from './s3/destination.js';
+import type { DestinationSettings } from './settings.js';
+
+export type { DestinationSettings } from './settings.js';
 
 export interface StoredObject {
   readonly key: string;
@@ -23,108 +23,33 @@ export interface RunningUpload {
   readonly done: Promise<{ etag: string }>;
   /** Bytes acknowledged by the server so far. */
   uploadedBytes(): number;
+  /** Stops the upload; no object is left behind. Never rejects. */
   abort(): Promise<void>;
 }
 
-/** An S3-compatible bucket, behind the operations pg-dr needs. */
+/** A bucket, behind the operations pg-dr needs. */
 export interface Destination {
   readonly settings: DestinationSettings;
-  /** The S3 client itself, for operations beyond this interface (versioned deletes). */
-  readonly client: S3Client;
   /** Fails with an InputError when the bucket does not exist, a plain error when unreachable. */
   check(): Promise<void>;
+  /** Streams `body` to `key` in parts of `shape`; nothing is stored unless `body` ends cleanly. */
   upload(key: string, body: Readable, shape: UploadShape, contentType: string): RunningUpload;
   put(key: string, body: Uint8Array | string, contentType: string): Promise<{ etag: string }>;
+  /** The object's bytes; rejects (`isNotFound` true) when there is no such key. */
   get(key: string): Promise<Readable>;
+  /** Every object whose key starts with `prefix`, in key order, all pages. */
   list(prefix: string): AsyncIterable<StoredObject>;
+  /** A plain delete (in a versioned bucket it only hides the object); a missing key is no error. */
   remove(key: string): Promise<void>;
+  /** Deletes a folder's objects for good, every version of them; see {@link PurgeRequest}. */
+  purge(request: PurgeRequest): Promise<DeleteReport>;
+  /** A short reason for a failure of one of the calls above, for people; never holds the secret key. */
+  describeError(e: unknown): string;
+  /** The failure says the key (or the version) does not exist. */
+  isNotFound(e: unknown): boolean;
 }
 
-/** A short, secret-free reason from an SDK error: code, HTTP status, message. */
-export function describeS3Error(e: unknown): string {
-  const err = e as {
-    name?: string;
-    message?: string;
-    $metadata?: { httpStatusCode?: number };
-    code?: string;
-  };
-  const status = err.$metadata?.httpStatusCode;
-  const code = err.code ?? err.name ?? 'Error';
-  const msg =
-    err.message && err.message !== code && err.message !== 'UnknownError' ? `: ${err.message}` : '';
-  return `${code}${status ? ` (HTTP ${status})` : ''}${msg}`;
-}
-
-export function createDestination(
-  settings: DestinationSettings,
-  client: S3Client = createS3Client(settings),
-): Destination {
-  const Bucket = settings.bucket;
-  return {
-    settings,
-    client,
-    async check() {
-      try {
-        await client.send(new HeadBucketCommand({ Bucket }));
-      } catch (e) {
-        const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-        if (
-          status === 404 ||
-          (e as { name?: string }).name === 'NotFound' ||
-          (e as { name?: string }).name === 'NoSuchBucket'
-        ) {
-          throw new InputError(
-            `${settings.role}-bucket`,
-            `Invalid '${settings.role}-bucket': bucket "${Bucket}" does not exist at ${new URL(settings.endpoint).host}. Expected an existing bucket.`,
-          );
-        }
-        throw new Error(`${settings.name}: cannot reach bucket "${Bucket}": ${describeS3Error(e)}`);
-      }
-    },
-    upload(key, body, shape, contentType) {
-      const upload = new Upload({
-        client,
-        params: { Bucket, Key: key, Body: body, ContentType: contentType },
-        partSize: shape.partSize,
-        queueSize: shape.queueSize,
-        leavePartsOnError: false,
-      });
-      let uploaded = 0;
-      upload.on('httpUploadProgress', (p) => {
-        if (typeof p.loaded === 'number') uploaded = p.loaded;
-      });
-      const done = upload
-        .done()
-        .then((out) => ({ etag: String(out.ETag ?? '').replace(/"/g, '') }));
-      return {
-        done,
-        uploadedBytes: () => uploaded,
-        abort: () => upload.abort().catch(() => undefined),
-      };
-    },
-    async put(key, body, contentType) {
-      const out = await client.send(
-        new PutObjectCommand({ Bucket, Key: key, Body: body, ContentType: contentType }),
-      );
-      return { etag: String(out.ETag ?? '').replace(/"/g, '') };
-    },
-    async get(key) {
-      const out = await client.send(new GetObjectCommand({ Bucket, Key: key }));
-      return out.Body as Readable;
-    },
-    async *list(prefix) {
-      let token: string | undefined;
-      do {
-        const out = await client.send(
-          new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken: token }),
-        );
-        for (const o of out.Contents ?? [])
-          if (o.Key) yield { key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified };
-        token = out.IsTruncated ? out.NextContinuationToken : undefined;
-      } while (token);
-    },
-    async remove(key) {
-      await client.send(new DeleteObjectCommand({ Bucket, Key: key }));
-    },
-  };
+/** The S3-compatible destination of one `primary-*` / `secondary-*` set of inputs. */
+export function createDestination(settings: DestinationSettings): Destination {
+  return createS3Destination(settings);
 }

@@ -1,7 +1,6 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Destination } from './destination.js';
-import { describeS3Error } from './destination.js';
 import { FanOut } from './fanout.js';
 import type { UploadShape } from './part-size.js';
 
@@ -59,14 +58,14 @@ export function replicate(
         seconds: (Date.now() - started) / 1000,
       }),
       async (e: unknown): Promise<ReplicaResult> => {
-        const reason = branch.failure ?? new Error(describeS3Error(e));
+        const reason = branch.failure ?? new Error(d.describeError(e));
         fan.drop(d.settings.name, reason);
         await up.abort();
         return {
           destination: d.settings.name,
           ok: false,
           etag: null,
-          error: branch.failure ? branch.failure.message : describeS3Error(e),
+          error: branch.failure ? branch.failure.message : d.describeError(e),
           seconds: (Date.now() - started) / 1000,
         };
       },

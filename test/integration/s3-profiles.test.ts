@@ -384,7 +384,7 @@ describe('prune under the profiles', () => {
     await expectPruned(first, 'r2');
   });
 
-  // BUG (src/storage/delete.ts, BATCH_UNSUPPORTED): the SDK sends DeleteObjects with
+  // BUG (src/storage/s3/errors.ts, BATCH_UNSUPPORTED): the SDK sends DeleteObjects with
   // x-amz-sdk-checksum-algorithm + x-amz-checksum-crc32 even with WHEN_REQUIRED (the call
   // requires a checksum); B2 answers 400 InvalidArgument "Unsupported header …", which is
   // not among the codes that fall back to single deletes, so every object but the

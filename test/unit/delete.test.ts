@@ -1,11 +1,23 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import {
-  backupFolderOf,
-  deleteBackupObjects,
-  describeLock,
-  type S3Sender,
-} from '../../src/storage/delete.js';
+import { backupFolderOf, deleteBackup } from '../../src/manifest/delete.js';
+import { describeLock } from '../../src/storage/delete.js';
+import { purgeObjects, type S3Sender } from '../../src/storage/s3/delete.js';
+
+/** The backup delete prune does, over S3's purge with a fake client (and tuning). */
+function deleteBackupObjects(
+  client: S3Sender,
+  bucket: string,
+  keys: readonly string[],
+  opts: { manifestKey: string; versioned?: boolean; batchSize?: number },
+) {
+  const { manifestKey, ...tuning } = opts;
+  return deleteBackup(
+    { purge: (request) => purgeObjects(client, bucket, request, tuning) },
+    manifestKey,
+    keys,
+  );
+}
 
 /**
  * An in-memory S3 bucket that understands the commands pg-dr deletes with. s3rver

@@ -4,12 +4,6 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
-import {
-  type DestinationSettings,
-  defaultRegion,
-  parseEndpoint,
-} from '../../src/storage/client.js';
-import type { Destination, RunningUpload } from '../../src/storage/destination.js';
 import { FanOut } from '../../src/storage/fanout.js';
 import {
   chooseUploadShape,
@@ -20,6 +14,8 @@ import {
   maxStreamBytes,
 } from '../../src/storage/part-size.js';
 import { replicate } from '../../src/storage/replicate.js';
+import { defaultRegion, parseEndpoint } from '../../src/storage/settings.js';
+import { memoryDestination } from '../harness/memory-destination.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -338,64 +334,6 @@ describe('FanOut', () => {
     }
   });
 });
-
-/** A destination held in memory; `failAfter` makes its upload fail once it has read that much. */
-function memoryDestination(name: string, options: { failAfter?: number } = {}) {
-  const stored = new Map<string, Buffer>();
-  const state = { aborted: false, received: 0, contentType: '' };
-  const settings: DestinationSettings = {
-    name,
-    role: 'primary',
-    endpoint: `https://${name}.example.com`,
-    region: 'auto',
-    bucket: 'dr',
-    accessKeyId: 'id',
-    secretAccessKey: 'secret',
-    forcePathStyle: true,
-  };
-  const destination: Destination = {
-    settings,
-    // replicate() never reaches for the raw client.
-    client: undefined as unknown as Destination['client'],
-    async check() {},
-    upload(key, body, _shape, contentType): RunningUpload {
-      state.contentType = contentType;
-      const done = (async () => {
-        const parts: Buffer[] = [];
-        for await (const c of body) {
-          parts.push(c as Buffer);
-          state.received += (c as Buffer).length;
-          if (options.failAfter !== undefined && state.received >= options.failAfter) {
-            throw Object.assign(new Error('We encountered an internal error.'), {
-              name: 'InternalError',
-              $metadata: { httpStatusCode: 500 },
-            });
-          }
-          await sleep(0);
-        }
-        const data = Buffer.concat(parts);
-        stored.set(key, data);
-        return { etag: sha256(data).slice(0, 32) };
-      })();
-      return {
-        done,
-        uploadedBytes: () => state.received,
-        async abort() {
-          state.aborted = true;
-        },
-      };
-    },
-    async put() {
-      throw new Error('not used');
-    },
-    async get() {
-      throw new Error('not used');
-    },
-    async *list() {},
-    async remove() {},
-  };
-  return { destination, stored, state };
-}
 
 describe('replicate', () => {
   const shape = { partSize: 16 * MiB, queueSize: 4 };

@@ -1,0 +1,28 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { DEFAULT_IDLE_TIMEOUT_MS, type DestinationSettings } from '../settings.js';
+
+/**
+ * The one place S3 clients are made. Checksums only WHEN_REQUIRED: B2 rejects the SDK's
+ * default checksum headers and s3rver silently corrupts streamed bodies with them.
+ * Standard retries cover 500/503 and throttling. Without a socket timeout the SDK waits
+ * forever on a server that accepted a request and went quiet; the fan-out, paced by the
+ * slower destination, would then stall the healthy one with it.
+ */
+export function createS3Client(d: DestinationSettings): S3Client {
+  return new S3Client({
+    endpoint: d.endpoint,
+    region: d.region,
+    forcePathStyle: d.forcePathStyle,
+    credentials: { accessKeyId: d.accessKeyId, secretAccessKey: d.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 6,
+    retryMode: 'standard',
+    // Options for the SDK's own NodeHttpHandler. socketTimeout is an idle timeout (no
+    // byte in either direction), so a slow but moving upload is never cut.
+    requestHandler: {
+      connectionTimeout: Math.min(15_000, d.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS),
+      socketTimeout: d.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    },
+  });
+}
