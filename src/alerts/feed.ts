@@ -1,6 +1,7 @@
 import type { GitHubClient } from './github.js';
 import {
   type AlertCondition,
+  type AlertKey,
   type AlertState,
   decide,
   initialState,
@@ -13,7 +14,7 @@ import {
   renderTitle,
 } from './text.js';
 
-export type { AlertCondition } from './text.js';
+export type { AlertCondition, AlertKey } from './text.js';
 
 /** What happened to one alert. The feed never throws: API trouble is `failed`. */
 export type AlertOutcome =
@@ -21,18 +22,19 @@ export type AlertOutcome =
    *  unchanged: body updated quietly; closed: recovered comment posted and closed. */
   | {
       state: 'opened' | 'updated' | 'unchanged' | 'closed';
-      key: string;
+      key: AlertKey;
       issue: number;
       url: string;
     }
   /** clear() with no open issue for the key. */
-  | { state: 'none'; key: string }
+  | { state: 'none'; key: AlertKey }
   /** No feed (no token, no repository). */
-  | { state: 'skipped'; key: string; reason: string }
+  | { state: 'skipped'; key: AlertKey; reason: string }
   /** The GitHub API refused or failed; a warning was logged. */
-  | { state: 'failed'; key: string; error: string };
+  | { state: 'failed'; key: AlertKey; error: string };
 
 export interface OpenAlert {
+  /** As read from the issue: any well-formed key, also one this version does not raise. */
   key: string;
   number: number;
   /** First seen, ISO time. */
@@ -43,7 +45,7 @@ export interface AlertFeed {
   /** Opens the key's issue, or updates it (commenting only when it is news). */
   raise(c: AlertCondition): Promise<AlertOutcome>;
   /** Comments "✅ Recovered: …" and closes the key's open issue; `none` when there is none. */
-  clear(key: string, recovery: string): Promise<AlertOutcome>;
+  clear(key: AlertKey, recovery: string): Promise<AlertOutcome>;
   /** The open alerts (empty when they cannot be listed; a warning is logged). */
   open(): Promise<OpenAlert[]>;
 }
@@ -116,7 +118,7 @@ class IssueFeed {
     }
   }
 
-  async clear(key: string, recovery: string): Promise<AlertOutcome> {
+  async clear(key: AlertKey, recovery: string): Promise<AlertOutcome> {
     if (!isValidAlertKey(key)) return this.failed(key, 'cleared', invalidKey(key));
     try {
       const at = this.opts.now();
@@ -302,7 +304,7 @@ class IssueFeed {
     return error;
   }
 
-  private failed(key: string, action: string, e: unknown): AlertOutcome {
+  private failed(key: AlertKey, action: string, e: unknown): AlertOutcome {
     return { state: 'failed', key, error: this.warn(`Alert '${key}' could not be ${action}`, e) };
   }
 }

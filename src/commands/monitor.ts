@@ -2,6 +2,7 @@ import { untrustedObjects } from '../alerts/conditions.js';
 import {
   type AlertCondition,
   type AlertFeed,
+  type AlertKey,
   type AlertOutcome,
   destinationUnreachableKey,
 } from '../alerts/index.js';
@@ -40,7 +41,7 @@ export type CheckState = 'ok' | 'alert' | 'skipped';
 
 export interface CheckResult {
   readonly check: string;
-  readonly key: string;
+  readonly key: AlertKey;
   readonly state: CheckState;
   readonly detail: string;
   /** When the alert was first seen (from its open issue), else null. */
