@@ -1,6 +1,7 @@
 import type { GitHubClient } from './github.js';
 import {
   type AlertCondition,
+  type AlertKey,
   type AlertState,
   decide,
   initialState,
@@ -13,7 +14,7 @@ import {
   renderTitle,
 } from './text.js';
 
-export type { AlertCondition } from './text.js';
+export type { AlertCondition, AlertKey } from './text.js';
 
 /** What happened to one alert. The feed never throws: API trouble is `failed`. */
 export type AlertOutcome =
@@ -21,18 +22,19 @@ export type AlertOutcome =
    *  unchanged: body updated quietly; closed: recovered comment posted and closed. */
   | {
       state: 'opened' | 'updated' | 'unchanged' | 'closed';
-      key: string;
+      key: AlertKey;
       issue: number;
       url: string;
     }
   /** clear() with no open issue for the key. */
-  | { state: 'none'; key: string }
+  | { state: 'none'; key: AlertKey }
   /** No feed (no token, no repository). */
-  | { state: 'skipped'; key: string; reason: string }
+  | { state: 'skipped'; key: AlertKey; reason: string }
   /** The GitHub API refused or failed; a warning was logged. */
-  | { state: 'failed'; key: string; error: string };
+  | { state: 'failed'; key: AlertKey; error: string };
 
 export interface OpenAlert {
+  /** As read from the issue: any well-formed key, also one this version does not raise. */
   key: string;
   number: number;
   /** First seen, ISO time. */
@@ -43,7 +45,7 @@ export interface AlertFeed {
   /** Opens the key's issue, or updates it (commenting only when it is news). */
   raise(c: AlertCondition): Promise<AlertOutcome>;
   /** Comments "✅ Recovered: …" and closes the key's open issue; `none` when there is none. */
-  clear(key: string, recovery: string): Promise<AlertOutcome>;
+  clear(key: AlertKey, recovery: string): Promise<AlertOutcome>;
   /** The open alerts (empty when they cannot be listed; a warning is logged). */
   open(): Promise<OpenAlert[]>;
 }
@@ -73,26 +75,156 @@ const LABEL_DESCRIPTION = 'Disaster-recovery alert, opened and closed by pg-dr';
 
 /** Alerts as GitHub issues: one open issue per key, found by a hidden marker and the labels. */
 export function createAlertFeed(opts: AlertFeedOptions): AlertFeed {
-  const { client, owner, repo, runUrl, now, log } = opts;
-  const labels = [...new Set(opts.labels)];
-  /** Open alert issues by key, oldest first; listed once per feed, kept current by it. */
-  let index: Promise<Map<string, IssueRef[]>> | null = null;
-  let labelsReady: Promise<void> | null = null;
+  const feed = new IssueFeed(opts);
+  return {
+    raise: (c) => feed.raise(c),
+    clear: (key, recovery) => feed.clear(key, recovery),
+    open: () => feed.open(),
+  };
+}
 
-  function loadIndex(): Promise<Map<string, IssueRef[]>> {
-    index ??= listOpen().catch((e: unknown) => {
-      index = null;
-      throw e;
-    });
-    return index;
+/**
+ * The state behind {@link createAlertFeed}: the open alert issues, listed once per feed
+ * and kept current by it, and the labels, created once when missing.
+ */
+class IssueFeed {
+  private readonly labels: string[];
+  /** Open alert issues by key, oldest first; null until listed, or after a failure. */
+  private index: Promise<Map<string, IssueRef[]>> | null = null;
+  private labelsReady: Promise<void> | null = null;
+
+  constructor(private readonly opts: AlertFeedOptions) {
+    this.labels = [...new Set(opts.labels)];
   }
 
-  async function listOpen(): Promise<Map<string, IssueRef[]>> {
+  private get where(): { owner: string; repo: string } {
+    return { owner: this.opts.owner, repo: this.opts.repo };
+  }
+
+  private get issues(): GitHubClient['rest']['issues'] {
+    return this.opts.client.rest.issues;
+  }
+
+  async raise(c: AlertCondition): Promise<AlertOutcome> {
+    if (!isValidAlertKey(c.key)) return this.failed(c.key, 'raised', invalidKey(c.key));
+    try {
+      const at = this.opts.now();
+      const byKey = await this.loadIndex();
+      const list = byKey.get(c.key) ?? [];
+      if (list.length === 0) return await this.openIssue(c, at, byKey);
+      return await this.updateIssue(c, at, await this.closeDuplicates(c.key, list));
+    } catch (e) {
+      return this.failed(c.key, 'raised', e);
+    }
+  }
+
+  async clear(key: AlertKey, recovery: string): Promise<AlertOutcome> {
+    if (!isValidAlertKey(key)) return this.failed(key, 'cleared', invalidKey(key));
+    try {
+      const at = this.opts.now();
+      const byKey = await this.loadIndex();
+      const list = byKey.get(key) ?? [];
+      const [first] = list;
+      if (first === undefined) return { state: 'none', key };
+      const since = parseState(first.body)?.since ?? first.createdAt;
+      await this.issues.createComment({
+        ...this.where,
+        issue_number: first.number,
+        body: renderRecoveryComment(recovery, since, this.opts.runUrl, at),
+      });
+      for (const issue of list)
+        await this.issues.update({
+          ...this.where,
+          issue_number: issue.number,
+          state: 'closed',
+          state_reason: 'completed',
+        });
+      byKey.delete(key);
+      return { state: 'closed', key, issue: first.number, url: first.url };
+    } catch (e) {
+      return this.failed(key, 'cleared', e);
+    }
+  }
+
+  async open(): Promise<OpenAlert[]> {
+    try {
+      const byKey = await this.loadIndex();
+      return [...byKey.entries()].flatMap(([key, list]) =>
+        list.slice(0, 1).map((i) => ({
+          key,
+          number: i.number,
+          since: parseState(i.body)?.since ?? i.createdAt,
+        })),
+      );
+    } catch (e) {
+      this.warn('Open alerts could not be listed', e);
+      return [];
+    }
+  }
+
+  /** A new issue for a key that has none open. */
+  private async openIssue(
+    c: AlertCondition,
+    at: Date,
+    byKey: Map<string, IssueRef[]>,
+  ): Promise<AlertOutcome> {
+    await this.ensureLabels();
+    const state = initialState(c, at);
+    const body = renderBody(c, state, this.opts.runUrl, at);
+    const { data } = await this.issues.create({
+      ...this.where,
+      title: renderTitle(c),
+      body,
+      labels: [...this.labels],
+    });
+    const ref = { number: data.number, url: data.html_url, body, createdAt: data.created_at };
+    byKey.set(c.key, [ref]);
+    return { state: 'opened', key: c.key, issue: ref.number, url: ref.url };
+  }
+
+  /** The key's open issue: body updated, and a comment when the condition is news. */
+  private async updateIssue(c: AlertCondition, at: Date, issue: IssueRef): Promise<AlertOutcome> {
+    const { runUrl } = this.opts;
+    const prev: AlertState | null = parseState(issue.body);
+    const { reason, next } = decide(prev, c, at, prev?.since ?? issue.createdAt);
+    // Comment first: should the body update then fail, the next run tells again
+    // rather than never.
+    if (reason !== null)
+      await this.issues.createComment({
+        ...this.where,
+        issue_number: issue.number,
+        body: renderChangeComment(reason, c, prev, runUrl, at),
+      });
+    const body = renderBody(c, next, runUrl, at);
+    await this.issues.update({
+      ...this.where,
+      issue_number: issue.number,
+      title: renderTitle(c),
+      body,
+    });
+    issue.body = body;
+    return {
+      state: reason !== null ? 'updated' : 'unchanged',
+      key: c.key,
+      issue: issue.number,
+      url: issue.url,
+    };
+  }
+
+  private loadIndex(): Promise<Map<string, IssueRef[]>> {
+    this.index ??= this.listOpen().catch((e: unknown) => {
+      this.index = null;
+      throw e;
+    });
+    return this.index;
+  }
+
+  private async listOpen(): Promise<Map<string, IssueRef[]>> {
+    const { client } = this.opts;
     const issues = await client.paginate(client.rest.issues.listForRepo, {
-      owner,
-      repo,
+      ...this.where,
       state: 'open',
-      ...(labels.length > 0 ? { labels: labels.join(',') } : {}),
+      ...(this.labels.length > 0 ? { labels: this.labels.join(',') } : {}),
       sort: 'created',
       direction: 'asc',
       per_page: 100,
@@ -115,59 +247,47 @@ export function createAlertFeed(opts: AlertFeedOptions): AlertFeed {
     return byKey;
   }
 
-  function ensureLabels(): Promise<void> {
-    labelsReady ??= (async () => {
-      for (const name of labels) {
-        try {
-          await client.rest.issues.getLabel({ owner, repo, name });
-          continue;
-        } catch (e) {
-          if (statusOf(e) !== 404) throw e;
-        }
-        try {
-          await client.rest.issues.createLabel({
-            owner,
-            repo,
-            name,
-            color: LABEL_COLOR,
-            description: LABEL_DESCRIPTION,
-          });
-        } catch (e) {
-          if (!isAlreadyExists(e)) throw e;
-        }
-      }
-    })().catch((e: unknown) => {
-      labelsReady = null;
+  private ensureLabels(): Promise<void> {
+    this.labelsReady ??= this.createMissingLabels().catch((e: unknown) => {
+      this.labelsReady = null;
       throw e;
     });
-    return labelsReady;
+    return this.labelsReady;
   }
 
-  function warn(what: string, e: unknown): string {
-    index = null; // the cache may be stale after a half-done update
-    const error = describeError(e);
-    log(`${what} on ${owner}/${repo}: ${error}`);
-    return error;
-  }
-
-  function failed(key: string, action: string, e: unknown): AlertOutcome {
-    return { state: 'failed', key, error: warn(`Alert '${key}' could not be ${action}`, e) };
+  private async createMissingLabels(): Promise<void> {
+    for (const name of this.labels) {
+      try {
+        await this.issues.getLabel({ ...this.where, name });
+        continue;
+      } catch (e) {
+        if (statusOf(e) !== 404) throw e;
+      }
+      try {
+        await this.issues.createLabel({
+          ...this.where,
+          name,
+          color: LABEL_COLOR,
+          description: LABEL_DESCRIPTION,
+        });
+      } catch (e) {
+        if (!isAlreadyExists(e)) throw e;
+      }
+    }
   }
 
   /** Closes all but the oldest open issue of a key (left by concurrent runs). */
-  async function closeDuplicates(key: string, list: IssueRef[]): Promise<IssueRef> {
+  private async closeDuplicates(key: string, list: IssueRef[]): Promise<IssueRef> {
     const [keep, ...extra] = list;
     if (keep === undefined) throw new Error(`no issue for ${key}`);
     for (const dup of extra) {
-      await client.rest.issues.createComment({
-        owner,
-        repo,
+      await this.issues.createComment({
+        ...this.where,
         issue_number: dup.number,
         body: `Duplicate of #${keep.number}, which tracks alert \`${key}\`.`,
       });
-      await client.rest.issues.update({
-        owner,
-        repo,
+      await this.issues.update({
+        ...this.where,
         issue_number: dup.number,
         state: 'closed',
         state_reason: 'not_planned',
@@ -177,106 +297,16 @@ export function createAlertFeed(opts: AlertFeedOptions): AlertFeed {
     return keep;
   }
 
-  return {
-    async raise(c) {
-      if (!isValidAlertKey(c.key)) return failed(c.key, 'raised', invalidKey(c.key));
-      try {
-        const at = now();
-        const byKey = await loadIndex();
-        const list = byKey.get(c.key) ?? [];
-        if (list.length === 0) {
-          await ensureLabels();
-          const state = initialState(c, at);
-          const body = renderBody(c, state, runUrl, at);
-          const { data } = await client.rest.issues.create({
-            owner,
-            repo,
-            title: renderTitle(c),
-            body,
-            labels: [...labels],
-          });
-          const ref = { number: data.number, url: data.html_url, body, createdAt: data.created_at };
-          byKey.set(c.key, [ref]);
-          return { state: 'opened', key: c.key, issue: ref.number, url: ref.url };
-        }
-        const issue = await closeDuplicates(c.key, list);
-        const prev: AlertState | null = parseState(issue.body);
-        const { reason, next } = decide(prev, c, at, prev?.since ?? issue.createdAt);
-        // Comment first: should the body update then fail, the next run tells again
-        // rather than never.
-        if (reason !== null)
-          await client.rest.issues.createComment({
-            owner,
-            repo,
-            issue_number: issue.number,
-            body: renderChangeComment(reason, c, prev, runUrl, at),
-          });
-        const body = renderBody(c, next, runUrl, at);
-        await client.rest.issues.update({
-          owner,
-          repo,
-          issue_number: issue.number,
-          title: renderTitle(c),
-          body,
-        });
-        issue.body = body;
-        return {
-          state: reason !== null ? 'updated' : 'unchanged',
-          key: c.key,
-          issue: issue.number,
-          url: issue.url,
-        };
-      } catch (e) {
-        return failed(c.key, 'raised', e);
-      }
-    },
+  private warn(what: string, e: unknown): string {
+    this.index = null; // the cache may be stale after a half-done update
+    const error = describeError(e);
+    this.opts.log(`${what} on ${this.opts.owner}/${this.opts.repo}: ${error}`);
+    return error;
+  }
 
-    async clear(key, recovery) {
-      if (!isValidAlertKey(key)) return failed(key, 'cleared', invalidKey(key));
-      try {
-        const at = now();
-        const byKey = await loadIndex();
-        const list = byKey.get(key) ?? [];
-        const [first] = list;
-        if (first === undefined) return { state: 'none', key };
-        const since = parseState(first.body)?.since ?? first.createdAt;
-        await client.rest.issues.createComment({
-          owner,
-          repo,
-          issue_number: first.number,
-          body: renderRecoveryComment(recovery, since, runUrl, at),
-        });
-        for (const issue of list)
-          await client.rest.issues.update({
-            owner,
-            repo,
-            issue_number: issue.number,
-            state: 'closed',
-            state_reason: 'completed',
-          });
-        byKey.delete(key);
-        return { state: 'closed', key, issue: first.number, url: first.url };
-      } catch (e) {
-        return failed(key, 'cleared', e);
-      }
-    },
-
-    async open() {
-      try {
-        const byKey = await loadIndex();
-        return [...byKey.entries()].flatMap(([key, list]) =>
-          list.slice(0, 1).map((i) => ({
-            key,
-            number: i.number,
-            since: parseState(i.body)?.since ?? i.createdAt,
-          })),
-        );
-      } catch (e) {
-        warn('Open alerts could not be listed', e);
-        return [];
-      }
-    },
-  };
+  private failed(key: AlertKey, action: string, e: unknown): AlertOutcome {
+    return { state: 'failed', key, error: this.warn(`Alert '${key}' could not be ${action}`, e) };
+  }
 }
 
 /** A feed that does nothing: no token or no repository. Every call is `skipped`. */

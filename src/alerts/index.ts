@@ -23,6 +23,7 @@ export {
 export {
   ALERT_KEYS,
   type AlertCondition,
+  type AlertKey,
   type AlertKind,
   destinationUnreachableKey,
   isValidAlertKey,

@@ -15,8 +15,19 @@ export const ALERT_KEYS = [
 ] as const;
 export type AlertKind = (typeof ALERT_KEYS)[number];
 
+/**
+ * The key of one alert (one open issue per key): a kind, or `destination-unreachable:<name>`
+ * per destination. Typed so that a misspelt key fails to compile: a `clear()` with a typo
+ * would otherwise leave its issue open forever.
+ */
+export type AlertKey =
+  | Exclude<AlertKind, 'destination-unreachable'>
+  | `destination-unreachable:${string}`;
+
 /** `destination-unreachable:<name>` — one issue per destination. */
-export function destinationUnreachableKey(destination: string): string {
+export function destinationUnreachableKey(
+  destination: string,
+): `destination-unreachable:${string}` {
   return `destination-unreachable:${destination}`;
 }
 
@@ -30,7 +41,7 @@ export function isValidAlertKey(key: string): boolean {
 /** A condition that should have an open issue while it lasts. */
 export interface AlertCondition {
   /** e.g. `backup-stale`, `destination-unreachable:r2`. One open issue per key. */
-  key: string;
+  key: AlertKey;
   /** Issue title, e.g. `Backups are stale: none for 26 hours`. */
   title: string;
   /** What is wrong, markdown. Pre-redacted: no secrets. */

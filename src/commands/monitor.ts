@@ -1,25 +1,20 @@
-import { untrustedObjects } from '../alerts/conditions.js';
-import {
-  type AlertCondition,
-  type AlertFeed,
-  type AlertOutcome,
-  destinationUnreachableKey,
-} from '../alerts/index.js';
+import type { AlertFeed, AlertKey, AlertOutcome } from '../alerts/index.js';
 import type { MonitorSettings } from '../inputs/parse.js';
-import {
-  type BackupAtDestination,
-  latestVerification,
-  manifestDisagreement,
-  scanDestination,
-} from '../manifest/catalog.js';
-import { backupIdTime } from '../manifest/id.js';
+import { type BackupAtDestination, scanDestination } from '../manifest/catalog.js';
 import type { Manifest } from '../manifest/schema.js';
 import { computeTrends, type TrendFigure, type Trends } from '../manifest/trends.js';
-import type { Verification } from '../manifest/verification.js';
+import { CHECKS, type CheckState, type Finding } from '../monitor/checks.js';
+import {
+  lastGoodOf,
+  latestVerifications,
+  type MonitorView,
+  type RunsRead,
+} from '../monitor/view.js';
 import type { Host, SummaryTable } from '../report/host.js';
-import { inert } from '../report/inert.js';
 import { formatBytes } from '../report/progress.js';
 import type { Destination } from '../storage/destination.js';
+
+export type { CheckState } from '../monitor/checks.js';
 
 /** Conclusions of the last completed runs of a workflow, newest first. */
 export type RunHistory = (
@@ -35,11 +30,9 @@ export interface MonitorDeps {
   readonly runs: RunHistory | null;
 }
 
-export type CheckState = 'ok' | 'alert' | 'skipped';
-
 export interface CheckResult {
   readonly check: string;
-  readonly key: string;
+  readonly key: AlertKey;
   readonly state: CheckState;
   readonly detail: string;
   /** When the alert was first seen (from its open issue), else null. */
@@ -56,38 +49,15 @@ export interface MonitorReport {
   readonly alerts: readonly AlertOutcome[];
 }
 
-const HOUR = 3600 * 1000;
-
-function hoursAgo(now: Date, t: Date): number {
-  return (now.getTime() - t.getTime()) / HOUR;
-}
-
-function lastGoodOf(
-  all: Map<string, BackupAtDestination[]>,
-): { id: string; time: string; where: string[] } | null {
-  let best: BackupAtDestination | undefined;
-  for (const list of all.values()) {
-    const c = list.find((b) => b.problem === null);
-    if (c && (!best || c.id > best.id)) best = c;
-  }
-  if (!best) return null;
-  const id = best.id;
-  const where = [...all.entries()]
-    .filter(([, l]) => l.some((b) => b.id === id && b.problem === null))
-    .map(([n]) => n);
-  return { id, time: backupIdTime(id).toISOString(), where };
-}
-
 /**
- * The hourly check: freshness and completeness per destination, reachability,
- * verifications, the backup workflow's success rate; each condition raises or clears
- * its own alert. Trends and storage are figures only.
+ * Reads what the checks look at, once: every destination's backups (a destination that
+ * cannot be listed is unreachable), the newest verification records, the backup runs.
  */
-export async function monitor(
+async function readView(
   settings: MonitorSettings,
   deps: MonitorDeps,
-): Promise<{ report: MonitorReport; summary: SummaryTable; trends: SummaryTable }> {
-  const now = deps.now();
+  now: Date,
+): Promise<MonitorView> {
   const { host } = deps;
   const scans = new Map<string, BackupAtDestination[]>();
   const unreachable = new Map<string, string>();
@@ -104,304 +74,85 @@ export async function monitor(
       }
     }
   });
-  const lastGood = lastGoodOf(scans);
-  const results: {
-    result: Omit<CheckResult, 'since'>;
-    condition: AlertCondition | null;
-    recovery: string;
-  }[] = [];
+  return {
+    destinations: deps.destinations.map(({ settings: { name, bucket, endpoint } }) => ({
+      name,
+      bucket,
+      endpoint,
+    })),
+    scans,
+    unreachable,
+    verifications: await latestVerifications(deps.destinations, scans, now, settings.trusted),
+    runs: await readRuns(settings.backupWorkflow, deps.runs, host),
+  };
+}
 
-  // Reachability, one alert per destination.
-  for (const d of deps.destinations) {
-    const name = d.settings.name;
-    const key = destinationUnreachableKey(name);
-    const why = unreachable.get(name);
-    results.push({
-      result: {
-        check: `${name} reachable`,
-        key,
-        state: why ? 'alert' : 'ok',
-        detail: why ?? `${d.settings.bucket} listed`,
-      },
-      condition: why
-        ? {
-            key,
-            title: `pg-dr: destination ${name} is unreachable`,
-            detail: `The bucket \`${d.settings.bucket}\` at \`${new URL(d.settings.endpoint).host}\` cannot be listed: ${inert(why)}`,
-            lastGood,
-            nextStep: `Check the ${name} credentials (key not expired or revoked, scoped to the bucket), the endpoint and the provider's status page.`,
-          }
-        : null,
-      recovery: `${name} (${d.settings.bucket}) can be listed again.`,
-    });
+/** The backup workflow's last 10 completed runs; a warning when they cannot be read. */
+async function readRuns(
+  workflow: string | null,
+  runs: RunHistory | null,
+  host: Host,
+): Promise<RunsRead> {
+  if (!workflow) return { state: 'not-configured', why: "'backup-workflow' is not set" };
+  if (!runs) return { state: 'not-configured', why: 'no github-token' };
+  try {
+    return { state: 'read', workflow, runs: (await runs(workflow)).slice(0, 10) };
+  } catch (e) {
+    host.warning(`Could not read the runs of ${workflow}: ${(e as Error).message}`);
+    return { state: 'unreadable', error: (e as Error).message };
   }
+}
 
-  // Freshness: the newest complete backup at each reachable destination.
-  const stale: string[] = [];
-  const fresh: string[] = [];
-  for (const [name, list] of scans) {
-    const newest = list.find((b) => b.problem === null);
-    if (!newest) stale.push(`${name}: no complete backup`);
-    else {
-      const h = hoursAgo(now, backupIdTime(newest.id));
-      (h > settings.maxBackupAgeHours ? stale : fresh).push(
-        `${name}: newest ${newest.id} is ${h.toFixed(1)} h old`,
-      );
-    }
-  }
-  const worstHours = Math.max(
-    0,
-    ...[...scans.values()].map((l) => {
-      const n = l.find((b) => b.problem === null);
-      return n ? hoursAgo(now, backupIdTime(n.id)) : Number.POSITIVE_INFINITY;
-    }),
-  );
-  results.push({
-    result: {
-      check: 'backup fresh',
-      key: 'backup-stale',
-      state: scans.size === 0 ? 'skipped' : stale.length ? 'alert' : 'ok',
-      detail: scans.size === 0 ? 'no destination could be listed' : [...stale, ...fresh].join('; '),
-    },
-    condition: stale.length
-      ? {
-          key: 'backup-stale',
-          title: `pg-dr: no fresh backup (limit ${settings.maxBackupAgeHours} h)`,
-          detail: `The newest complete backup is older than ${settings.maxBackupAgeHours} hours: ${stale.join('; ')}. Scheduled runs may have failed, been skipped, or been dropped by GitHub.`,
-          figure: Number.isFinite(worstHours) ? Math.floor(worstHours / 24) : 9999,
-          lastGood,
-          nextStep:
-            'Open the backup workflow’s recent runs; run it by hand (workflow_dispatch) and watch it complete.',
-        }
-      : null,
-    recovery: `a fresh backup exists: ${fresh.join('; ')}.`,
-  });
+/**
+ * The hourly check: freshness and completeness per destination, reachability,
+ * verifications, the backup workflow's success rate; each condition raises or clears
+ * its own alert (see CHECKS in src/monitor/checks.ts). Trends and storage are figures only.
+ */
+export async function monitor(
+  settings: MonitorSettings,
+  deps: MonitorDeps,
+): Promise<{ report: MonitorReport; summary: SummaryTable; trends: SummaryTable }> {
+  const now = deps.now();
+  const view = await readView(settings, deps, now);
+  const findings = CHECKS.flatMap((c) => c.evaluate(view, settings, now));
+  const alerts = await tellFeed(deps, findings, lastGoodOf(view.scans));
+  const open = await deps.feed.open();
+  const checks: CheckResult[] = findings.map((f) => ({
+    check: f.check,
+    key: f.key,
+    state: f.state,
+    detail: f.detail,
+    since:
+      f.state === 'alert' ? (open.find((o) => o.key === f.key)?.since ?? now.toISOString()) : null,
+  }));
+  const report: MonitorReport = {
+    ok: checks.every((c) => c.state !== 'alert'),
+    checks,
+    storage: storageOf(view.scans),
+    trends: trendsOf(view.scans, now),
+    alerts,
+  };
+  return { report, summary: checksTable(checks), trends: trendsTable(report) };
+}
 
-  // Completeness of the newest backup at every destination.
-  const newestId = [...scans.values()]
-    .flatMap((l) => l.filter((b) => !b.future).map((b) => b.id))
-    .sort()
-    .at(-1);
-  const degraded: string[] = [];
-  if (newestId && unreachable.size === 0) {
-    for (const [name, list] of scans) {
-      const b = list.find((x) => x.id === newestId);
-      if (!b) degraded.push(`${name}: missing`);
-      else if (b.problem !== null && hoursAgo(now, backupIdTime(newestId)) > 2)
-        degraded.push(`${name}: ${b.problem}`);
-    }
-  }
-  results.push({
-    result: {
-      check: 'newest backup everywhere',
-      key: 'backup-degraded',
-      state: !newestId || unreachable.size > 0 ? 'skipped' : degraded.length ? 'alert' : 'ok',
-      detail: !newestId
-        ? 'no backup yet'
-        : degraded.length
-          ? `${newestId}: ${degraded.join('; ')}`
-          : `${newestId} complete at ${[...scans.keys()].join(', ')}`,
-    },
-    condition: degraded.length
-      ? {
-          key: 'backup-degraded',
-          title: `pg-dr: newest backup is not complete at every destination`,
-          detail: `Backup ${newestId} is incomplete: ${inert(degraded.join('; '))}.`,
-          figure: degraded.length,
-          lastGood,
-          nextStep:
-            'Look at the backup run’s log for the failed destination; the next backup normally repairs this. Run one by hand if the next one is far away.',
-        }
-      : null,
-    recovery: `backup ${newestId} is complete at every destination.`,
-  });
-
-  // Folders pg-dr did not write as they are: dated in the future, or committed (a manifest
-  // exists) and then damaged or overwritten. Nothing reads them as backups; a person should.
-  const foreign: string[] = [];
-  for (const [name, list] of scans)
-    for (const b of list)
-      if (b.future || (b.hasManifest && b.problem !== null))
-        foreign.push(`${name}: ${b.id}: ${b.problem}`);
-  const everywhere = [...scans.values()].flat();
-  for (const id of new Set(everywhere.map((b) => b.id))) {
-    const why = manifestDisagreement(
-      everywhere.filter((b) => b.id === id && b.problem === null && b.manifest),
-    );
-    if (why) foreign.push(`${id}: ${why}`);
-  }
-  results.push({
-    result: {
-      check: 'nothing foreign in the bucket',
-      key: 'untrusted-objects',
-      state: scans.size === 0 ? 'skipped' : foreign.length ? 'alert' : 'ok',
-      detail: foreign.length ? inert(foreign.join('; ')) : 'every folder is a backup pg-dr wrote',
-    },
-    condition: foreign.length ? { ...untrustedObjects(foreign), lastGood } : null,
-    recovery: 'every folder in the bucket is a backup pg-dr wrote.',
-  });
-
-  // Verifications: the newest record at each destination.
-  const latest: { destination: string; v: Verification }[] = [];
-  for (const d of deps.destinations) {
-    const list = scans.get(d.settings.name);
-    if (!list) continue;
-    const withV = [...list]
-      .filter((b) => b.verificationKeys.length > 0)
-      .sort((a, b) =>
-        (a.verificationKeys.at(-1) as string) < (b.verificationKeys.at(-1) as string) ? 1 : -1,
-      );
-    const newestV = withV[0];
-    if (!newestV) continue;
-    const v = await latestVerification(d, newestV, now, settings.trusted);
-    if (v) latest.push({ destination: d.settings.name, v });
-  }
-  const newestVerification = latest
-    .map((x) => new Date(x.v.startedAt))
-    .sort((a, b) => b.getTime() - a.getTime())[0];
-  const verifyAgeDays = newestVerification ? hoursAgo(now, newestVerification) / 24 : null;
-  const verifyStale =
-    scans.size > 0 && (verifyAgeDays === null || verifyAgeDays > settings.maxVerifyAgeDays);
-  results.push({
-    result: {
-      check: 'verified recently',
-      key: 'verification-stale',
-      state: scans.size === 0 ? 'skipped' : verifyStale ? 'alert' : 'ok',
-      detail:
-        verifyAgeDays === null
-          ? 'no verification recorded'
-          : `last verification ${verifyAgeDays.toFixed(1)} days ago`,
-    },
-    condition: verifyStale
-      ? {
-          key: 'verification-stale',
-          title: `pg-dr: no verification in ${settings.maxVerifyAgeDays} days`,
-          detail:
-            verifyAgeDays === null
-              ? 'No verification has ever been recorded: nobody knows whether these backups restore.'
-              : `The last verification ran ${verifyAgeDays.toFixed(1)} days ago (limit ${settings.maxVerifyAgeDays}).`,
-          figure: verifyAgeDays === null ? 9999 : Math.floor(verifyAgeDays),
-          lastGood,
-          nextStep:
-            'Run the verify workflow (weekly schedule, or workflow_dispatch) and check that its schedule still fires.',
-        }
-      : null,
-    recovery: `a verification ran ${verifyAgeDays?.toFixed(1)} days ago.`,
-  });
-  const failedV = latest.filter((x) => !x.v.ok);
-  results.push({
-    result: {
-      check: 'last verification passed',
-      key: 'verification-failed',
-      state: latest.length === 0 ? 'skipped' : failedV.length ? 'alert' : 'ok',
-      detail:
-        latest.length === 0
-          ? 'no verification recorded'
-          : latest
-              .map(
-                (x) =>
-                  `${x.destination}: ${x.v.backupId} ${x.v.level} ${x.v.ok ? 'ok' : `FAILED (${x.v.error})`}`,
-              )
-              .join('; '),
-    },
-    condition: failedV.length
-      ? {
-          key: 'verification-failed',
-          title: 'pg-dr: the latest verification failed',
-          detail: failedV
-            .map(
-              (x) =>
-                `${x.destination}: backup ${x.v.backupId} failed ${x.v.level} verification on ${inert(x.v.startedAt)}: ${inert(x.v.error ?? 'failed')}`,
-            )
-            .join('\n'),
-          figure: failedV.length,
-          lastGood,
-          nextStep:
-            'Read the verification record and the run log; if an object is damaged, restore from the other destination and take a new backup.',
-        }
-      : null,
-    recovery: 'the latest verification passed at every destination.',
-  });
-
-  // The backup workflow's success rate.
-  if (!settings.backupWorkflow || !deps.runs) {
-    results.push({
-      result: {
-        check: 'backup runs succeed',
-        key: 'low-success-rate',
-        state: 'skipped',
-        detail: !settings.backupWorkflow
-          ? "skipped: 'backup-workflow' is not set"
-          : 'skipped: no github-token',
-      },
-      condition: null,
-      recovery: '',
-    });
-  } else {
-    try {
-      const runs = (await deps.runs(settings.backupWorkflow)).slice(0, 10);
-      const ok = runs.filter((r) => r.conclusion === 'success').length;
-      const rate = runs.length ? ok / runs.length : 1;
-      const low = runs.length > 0 && rate < settings.minSuccessRate;
-      results.push({
-        result: {
-          check: 'backup runs succeed',
-          key: 'low-success-rate',
-          state: low ? 'alert' : 'ok',
-          detail: `${ok} of the last ${runs.length} completed runs of ${settings.backupWorkflow} succeeded (${(rate * 100).toFixed(0)}%, minimum ${(settings.minSuccessRate * 100).toFixed(0)}%)`,
-        },
-        condition: low
-          ? {
-              key: 'low-success-rate',
-              title: `pg-dr: only ${ok} of the last ${runs.length} backup runs succeeded`,
-              detail: `The last ${runs.length} completed runs of \`${settings.backupWorkflow}\`: ${runs.map((r) => r.conclusion ?? '?').join(', ')}.`,
-              figure: Math.round(rate * 100),
-              worseWhen: 'lower',
-              lastGood,
-              nextStep: `Open the failed runs of ${settings.backupWorkflow}; a recurring failure (credentials, version mismatch, timeouts) needs a fix, not a retry.`,
-            }
-          : null,
-        recovery: `${ok} of the last ${runs.length} runs succeeded (${(rate * 100).toFixed(0)}%).`,
-      });
-    } catch (e) {
-      host.warning(
-        `Could not read the runs of ${settings.backupWorkflow}: ${(e as Error).message}`,
-      );
-      results.push({
-        result: {
-          check: 'backup runs succeed',
-          key: 'low-success-rate',
-          state: 'skipped',
-          detail: `runs unreadable: ${(e as Error).message}`,
-        },
-        condition: null,
-        recovery: '',
-      });
-    }
-  }
-
-  // Alerts: raise what is wrong, clear what recovered. The feed never throws.
+/** Raises what is wrong, clears what recovered; a skipped check does neither. The feed never throws. */
+async function tellFeed(
+  { host, feed }: MonitorDeps,
+  findings: readonly Finding[],
+  lastGood: ReturnType<typeof lastGoodOf>,
+): Promise<AlertOutcome[]> {
   const alerts: AlertOutcome[] = [];
   await host.group('Alerts', async () => {
-    for (const r of results) {
-      if (r.result.state === 'skipped') continue;
-      alerts.push(
-        r.condition
-          ? await deps.feed.raise(r.condition)
-          : await deps.feed.clear(r.result.key, r.recovery),
-      );
+    for (const f of findings) {
+      if (f.state === 'alert') alerts.push(await feed.raise({ ...f.condition, lastGood }));
+      else if (f.state === 'ok') alerts.push(await feed.clear(f.key, f.recovery));
     }
   });
-  const open = await deps.feed.open();
-  const checks: CheckResult[] = results.map((r) => ({
-    ...r.result,
-    since:
-      r.result.state === 'alert'
-        ? (open.find((o) => o.key === r.result.key)?.since ?? now.toISOString())
-        : null,
-  }));
+  return alerts;
+}
 
-  const storage = Object.fromEntries(
+function storageOf(scans: MonitorView['scans']): MonitorReport['storage'] {
+  return Object.fromEntries(
     [...scans.entries()].map(([name, list]) => [
       name,
       {
@@ -411,18 +162,14 @@ export async function monitor(
       },
     ]),
   );
+}
+
+/** Trends over the manifests read, one per backup id (the first destination's copy). */
+function trendsOf(scans: MonitorView['scans'], now: Date): Trends {
   const manifests = new Map<string, Manifest>();
   for (const list of scans.values())
     for (const b of list) if (b.manifest && !manifests.has(b.id)) manifests.set(b.id, b.manifest);
-  const trends = computeTrends([...manifests.values()], now);
-  const report: MonitorReport = {
-    ok: checks.every((c) => c.state !== 'alert'),
-    checks,
-    storage,
-    trends,
-    alerts,
-  };
-  return { report, summary: checksTable(checks), trends: trendsTable(report) };
+  return computeTrends([...manifests.values()], now);
 }
 
 function checksTable(checks: readonly CheckResult[]): SummaryTable {

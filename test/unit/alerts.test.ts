@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   apiUrlFromEnv,
   createGitHubClient,
@@ -7,7 +7,9 @@ import {
 } from '../../src/alerts/github.js';
 import { alertsSummary, describeError, disabledFeed } from '../../src/alerts/index.js';
 import {
+  ALERT_KEYS,
   type AlertCondition,
+  type AlertKey,
   type AlertState,
   decide,
   destinationUnreachableKey,
@@ -329,5 +331,44 @@ describe('outcomes', () => {
     expect(t?.notes).toEqual([
       "⚠️ Alert `backup-failed` failed: GitHub API 403 (…). The command's own result stands.",
     ]);
+  });
+});
+
+// The typing is checked by tsc (`npm run build`; tsconfig includes test/): the build fails
+// should a misspelt key below ever compile again (its ts-expect-error goes unused).
+describe('typed alert keys', () => {
+  it('a misspelt key does not compile: not on a condition, not in raise or clear', async () => {
+    const feed = disabledFeed('no github-token');
+    // @ts-expect-error misspelt: such a clear() would leave the backup-stale issue open forever
+    const cleared = await feed.clear('backup-stal', 'fine');
+    // @ts-expect-error the bare kind is no key: the key names its destination
+    await feed.clear('destination-unreachable', 'fine');
+    // @ts-expect-error misspelt on a condition
+    const raised = await feed.raise({ ...failing(1), key: 'backup-faild' });
+    // @ts-expect-error misspelt per-destination key
+    const typo: AlertCondition = { ...failing(1), key: 'destination-unreachabel:r2' };
+    expect([cleared.key, raised.key, typo.key]).toEqual([
+      'backup-stal',
+      'backup-faild',
+      'destination-unreachabel:r2',
+    ]);
+  });
+
+  it('every kind pg-dr raises is a key, the per-destination one with its name', () => {
+    const keys: AlertKey[] = [
+      'backup-failed',
+      'backup-degraded',
+      'backup-stale',
+      destinationUnreachableKey('r2'),
+      'verification-failed',
+      'verification-stale',
+      'low-success-rate',
+      'untrusted-objects',
+    ];
+    expect(keys.map((k) => k.split(':')[0])).toEqual([...ALERT_KEYS]);
+    expect(keys.every(isValidAlertKey)).toBe(true);
+    expectTypeOf(destinationUnreachableKey).returns.toExtend<AlertKey>();
+    expectTypeOf<'backup-stale'>().toExtend<AlertKey>();
+    expectTypeOf<'backup-stal'>().not.toExtend<AlertKey>();
   });
 });

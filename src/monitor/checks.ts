@@ -1,0 +1,267 @@
+import { untrustedObjects } from '../alerts/conditions.js';
+import {
+  type AlertCondition,
+  type AlertKey,
+  type AlertKind,
+  destinationUnreachableKey,
+} from '../alerts/index.js';
+import type { MonitorSettings } from '../inputs/parse.js';
+import { manifestDisagreement } from '../manifest/catalog.js';
+import { backupIdTime } from '../manifest/id.js';
+import { inert } from '../report/inert.js';
+import { hoursAgo, type MonitorView, newestComplete } from './view.js';
+
+export type CheckState = 'ok' | 'alert' | 'skipped';
+
+/** A row of the monitor's table: its name, and the alert it raises or clears. */
+interface Row {
+  readonly check: string;
+  readonly key: AlertKey;
+}
+
+/** What one check found: a row of the table, and what to tell the alert feed. */
+export type Finding = Row & { readonly detail: string } & (
+    | {
+        readonly state: 'alert';
+        /** Raised; the monitor adds the last good backup. */
+        readonly condition: Omit<AlertCondition, 'lastGood'>;
+      }
+    /** Cleared with this note, should its issue be open. */
+    | { readonly state: 'ok'; readonly recovery: string }
+    /** The check cannot tell: its alert is neither raised nor cleared. */
+    | { readonly state: 'skipped' }
+  );
+
+/**
+ * One monitor check: a pure function of what was read. A new check is one more object in
+ * {@link CHECKS}, with its alert kind added to `ALERT_KEYS`.
+ */
+export interface MonitorCheck {
+  /** The alert it raises and clears (per destination for `destination-unreachable`). */
+  readonly kind: AlertKind;
+  evaluate(view: MonitorView, settings: MonitorSettings, now: Date): Finding | readonly Finding[];
+}
+
+function skipped(row: Row, detail: string): Finding {
+  return { ...row, detail, state: 'skipped' };
+}
+
+function ok(row: Row, detail: string, recovery: string): Finding {
+  return { ...row, detail, state: 'ok', recovery };
+}
+
+function alert(row: Row, detail: string, c: Omit<AlertCondition, 'key' | 'lastGood'>): Finding {
+  return { ...row, detail, state: 'alert', condition: { ...c, key: row.key } };
+}
+
+/** Reachability: one alert per destination that cannot be listed. */
+const reachable: MonitorCheck = {
+  kind: 'destination-unreachable',
+  evaluate: (view) =>
+    view.destinations.map(({ name, bucket, endpoint }) => {
+      const row = { check: `${name} reachable`, key: destinationUnreachableKey(name) };
+      const why = view.unreachable.get(name);
+      if (!why) return ok(row, `${bucket} listed`, `${name} (${bucket}) can be listed again.`);
+      return alert(row, why, {
+        title: `pg-dr: destination ${name} is unreachable`,
+        detail: `The bucket \`${bucket}\` at \`${new URL(endpoint).host}\` cannot be listed: ${inert(why)}`,
+        nextStep: `Check the ${name} credentials (key not expired or revoked, scoped to the bucket), the endpoint and the provider's status page.`,
+      });
+    }),
+};
+
+/** Freshness: the newest complete backup at each reachable destination. */
+const fresh: MonitorCheck = {
+  kind: 'backup-stale',
+  evaluate(view, settings, now) {
+    const row = { check: 'backup fresh', key: 'backup-stale' } as const;
+    if (view.scans.size === 0) return skipped(row, 'no destination could be listed');
+    const stale: string[] = [];
+    const fresh: string[] = [];
+    for (const [name, list] of view.scans) {
+      const newest = newestComplete(list);
+      if (!newest) stale.push(`${name}: no complete backup`);
+      else {
+        const h = hoursAgo(now, backupIdTime(newest.id));
+        (h > settings.maxBackupAgeHours ? stale : fresh).push(
+          `${name}: newest ${newest.id} is ${h.toFixed(1)} h old`,
+        );
+      }
+    }
+    const detail = [...stale, ...fresh].join('; ');
+    if (stale.length === 0) return ok(row, detail, `a fresh backup exists: ${fresh.join('; ')}.`);
+    const worstHours = Math.max(
+      0,
+      ...[...view.scans.values()].map((l) => {
+        const n = newestComplete(l);
+        return n ? hoursAgo(now, backupIdTime(n.id)) : Number.POSITIVE_INFINITY;
+      }),
+    );
+    return alert(row, detail, {
+      title: `pg-dr: no fresh backup (limit ${settings.maxBackupAgeHours} h)`,
+      detail: `The newest complete backup is older than ${settings.maxBackupAgeHours} hours: ${stale.join('; ')}. Scheduled runs may have failed, been skipped, or been dropped by GitHub.`,
+      figure: Number.isFinite(worstHours) ? Math.floor(worstHours / 24) : 9999,
+      nextStep:
+        'Open the backup workflow’s recent runs; run it by hand (workflow_dispatch) and watch it complete.',
+    });
+  },
+};
+
+/** Completeness of the newest backup at every destination (judged only when all are listed). */
+const everywhere: MonitorCheck = {
+  kind: 'backup-degraded',
+  evaluate(view, _settings, now) {
+    const row = { check: 'newest backup everywhere', key: 'backup-degraded' } as const;
+    const newestId = [...view.scans.values()]
+      .flatMap((l) => l.filter((b) => !b.future).map((b) => b.id))
+      .sort()
+      .at(-1);
+    if (!newestId) return skipped(row, 'no backup yet');
+    const complete = `${newestId} complete at ${[...view.scans.keys()].join(', ')}`;
+    if (view.unreachable.size > 0) return skipped(row, complete);
+    const degraded: string[] = [];
+    for (const [name, list] of view.scans) {
+      const b = list.find((x) => x.id === newestId);
+      if (!b) degraded.push(`${name}: missing`);
+      else if (b.problem !== null && hoursAgo(now, backupIdTime(newestId)) > 2)
+        degraded.push(`${name}: ${b.problem}`);
+    }
+    if (degraded.length === 0)
+      return ok(row, complete, `backup ${newestId} is complete at every destination.`);
+    return alert(row, `${newestId}: ${degraded.join('; ')}`, {
+      title: `pg-dr: newest backup is not complete at every destination`,
+      detail: `Backup ${newestId} is incomplete: ${inert(degraded.join('; '))}.`,
+      figure: degraded.length,
+      nextStep:
+        'Look at the backup run’s log for the failed destination; the next backup normally repairs this. Run one by hand if the next one is far away.',
+    });
+  },
+};
+
+/**
+ * Folders pg-dr did not write as they are: dated in the future, or committed (a manifest
+ * exists) and then damaged or overwritten, or whose manifests differ between destinations.
+ * Nothing reads them as backups; a person should.
+ */
+function foreignFolders(scans: MonitorView['scans']): string[] {
+  const foreign: string[] = [];
+  for (const [name, list] of scans)
+    for (const b of list)
+      if (b.future || (b.hasManifest && b.problem !== null))
+        foreign.push(`${name}: ${b.id}: ${b.problem}`);
+  const all = [...scans.values()].flat();
+  for (const id of new Set(all.map((b) => b.id))) {
+    const why = manifestDisagreement(
+      all.filter((b) => b.id === id && b.problem === null && b.manifest),
+    );
+    if (why) foreign.push(`${id}: ${why}`);
+  }
+  return foreign;
+}
+
+const nothingForeign: MonitorCheck = {
+  kind: 'untrusted-objects',
+  evaluate(view) {
+    const row = { check: 'nothing foreign in the bucket', key: 'untrusted-objects' } as const;
+    const allPgDr = 'every folder is a backup pg-dr wrote';
+    if (view.scans.size === 0) return skipped(row, allPgDr);
+    const foreign = foreignFolders(view.scans);
+    if (foreign.length === 0)
+      return ok(row, allPgDr, 'every folder in the bucket is a backup pg-dr wrote.');
+    return alert(row, inert(foreign.join('; ')), untrustedObjects(foreign));
+  },
+};
+
+/** A verification recently, at any destination. */
+const verifiedRecently: MonitorCheck = {
+  kind: 'verification-stale',
+  evaluate(view, settings, now) {
+    const row = { check: 'verified recently', key: 'verification-stale' } as const;
+    const newest = view.verifications
+      .map((x) => new Date(x.v.startedAt))
+      .sort((a, b) => b.getTime() - a.getTime())[0];
+    const days = newest ? hoursAgo(now, newest) / 24 : null;
+    const detail =
+      days === null ? 'no verification recorded' : `last verification ${days.toFixed(1)} days ago`;
+    if (view.scans.size === 0) return skipped(row, detail);
+    if (!(days === null || days > settings.maxVerifyAgeDays))
+      return ok(row, detail, `a verification ran ${days.toFixed(1)} days ago.`);
+    return alert(row, detail, {
+      title: `pg-dr: no verification in ${settings.maxVerifyAgeDays} days`,
+      detail:
+        days === null
+          ? 'No verification has ever been recorded: nobody knows whether these backups restore.'
+          : `The last verification ran ${days.toFixed(1)} days ago (limit ${settings.maxVerifyAgeDays}).`,
+      figure: days === null ? 9999 : Math.floor(days),
+      nextStep:
+        'Run the verify workflow (weekly schedule, or workflow_dispatch) and check that its schedule still fires.',
+    });
+  },
+};
+
+/** The newest verification record at each destination passed. */
+const verificationPassed: MonitorCheck = {
+  kind: 'verification-failed',
+  evaluate(view) {
+    const row = { check: 'last verification passed', key: 'verification-failed' } as const;
+    const latest = view.verifications;
+    if (latest.length === 0) return skipped(row, 'no verification recorded');
+    const detail = latest
+      .map(
+        (x) =>
+          `${x.destination}: ${x.v.backupId} ${x.v.level} ${x.v.ok ? 'ok' : `FAILED (${x.v.error})`}`,
+      )
+      .join('; ');
+    const failed = latest.filter((x) => !x.v.ok);
+    if (failed.length === 0)
+      return ok(row, detail, 'the latest verification passed at every destination.');
+    return alert(row, detail, {
+      title: 'pg-dr: the latest verification failed',
+      detail: failed
+        .map(
+          (x) =>
+            `${x.destination}: backup ${x.v.backupId} failed ${x.v.level} verification on ${inert(x.v.startedAt)}: ${inert(x.v.error ?? 'failed')}`,
+        )
+        .join('\n'),
+      figure: failed.length,
+      nextStep:
+        'Read the verification record and the run log; if an object is damaged, restore from the other destination and take a new backup.',
+    });
+  },
+};
+
+/** The backup workflow's success rate over its last completed runs. */
+const runsSucceed: MonitorCheck = {
+  kind: 'low-success-rate',
+  evaluate(view, settings) {
+    const row = { check: 'backup runs succeed', key: 'low-success-rate' } as const;
+    const read = view.runs;
+    if (read.state === 'not-configured') return skipped(row, `skipped: ${read.why}`);
+    if (read.state === 'unreadable') return skipped(row, `runs unreadable: ${read.error}`);
+    const { workflow, runs } = read;
+    const good = runs.filter((r) => r.conclusion === 'success').length;
+    const rate = runs.length ? good / runs.length : 1;
+    const percent = (rate * 100).toFixed(0);
+    const detail = `${good} of the last ${runs.length} completed runs of ${workflow} succeeded (${percent}%, minimum ${(settings.minSuccessRate * 100).toFixed(0)}%)`;
+    if (!(runs.length > 0 && rate < settings.minSuccessRate))
+      return ok(row, detail, `${good} of the last ${runs.length} runs succeeded (${percent}%).`);
+    return alert(row, detail, {
+      title: `pg-dr: only ${good} of the last ${runs.length} backup runs succeeded`,
+      detail: `The last ${runs.length} completed runs of \`${workflow}\`: ${runs.map((r) => r.conclusion ?? '?').join(', ')}.`,
+      figure: Math.round(rate * 100),
+      worseWhen: 'lower',
+      nextStep: `Open the failed runs of ${workflow}; a recurring failure (credentials, version mismatch, timeouts) needs a fix, not a retry.`,
+    });
+  },
+};
+
+/** Every check, in the order of the monitor's table. */
+export const CHECKS: readonly MonitorCheck[] = [
+  reachable,
+  fresh,
+  everywhere,
+  nothingForeign,
+  verifiedRecently,
+  verificationPassed,
+  runsSucceed,
+];
