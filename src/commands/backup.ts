@@ -1,10 +1,12 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { backupDegraded, backupFailed } from '../alerts/conditions.js';
 import { collectConfigFiles, createBundleStream } from '../bundle/index.js';
 import { type Compression, DUMP_EXTENSION, findZstd, ZSTD_LEVEL } from '../compression/index.js';
 import { encryptStream } from '../crypto/age.js';
 import { DigestStream } from '../crypto/digest.js';
 import type { Signer } from '../crypto/sshsig.js';
+import { BackupFailed } from '../errors.js';
 import type { BackupSettings } from '../inputs/parse.js';
 import { backupPrefix, MANIFEST_NAME, newBackupId, SIGNATURE_SUFFIX } from '../manifest/id.js';
 import { Manifest, type ObjectEntry } from '../manifest/schema.js';
@@ -22,12 +24,20 @@ import {
 import { type DatabaseTarget, describeTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
 import { formatBytes, formatRate, startProgress } from '../report/progress.js';
-import type { SourceInfo } from '../source/index.js';
+import { describeSource, type SourceInfo } from '../source/index.js';
 import type { Destination } from '../storage/destination.js';
 import { describeS3Error } from '../storage/destination.js';
 import { chooseUploadShape } from '../storage/part-size.js';
 import { type ReplicaResult, replicate } from '../storage/replicate.js';
 import { VERSION } from '../version.js';
+import {
+  type CommandResult,
+  type Context,
+  describeError,
+  type Outputs,
+  withAlerts,
+} from './command.js';
+import { prune, raiseUntrusted } from './prune.js';
 
 export type BackupStatus = 'ok' | 'degraded' | 'failed';
 
@@ -49,17 +59,6 @@ export interface BackupDeps {
   readonly env: NodeJS.ProcessEnv;
   /** Where PostgreSQL clients connect (an SSH tunnel's local end, when set). */
   readonly target?: DatabaseTarget;
-}
-
-/** A backup that stored nothing anywhere: the step fails and no manifest exists. */
-export class BackupFailed extends Error {
-  constructor(
-    message: string,
-    readonly id: string | null,
-  ) {
-    super(message);
-    this.name = 'BackupFailed';
-  }
 }
 
 interface Stored {
@@ -554,4 +553,72 @@ function backupSummary(
     ]);
   }
   return { title: `pg-dr backup: ${status}`, header: ['', ''], rows };
+}
+
+/** The backup command: backs up, raises or clears its alerts, prunes after it when asked. */
+export async function runBackup(settings: BackupSettings, ctx: Context): Promise<CommandResult> {
+  const { host, env, feed, destinations } = ctx;
+  const r = await backup(settings, {
+    host,
+    destinations,
+    source: () => describeSource(env, settings.workspace),
+    now: () => new Date(),
+    signal: ctx.signal,
+    env,
+    ...(ctx.target ? { target: ctx.target } : {}),
+  }).catch(async (e: unknown) => {
+    await feed.raise(backupFailed(describeError(e), settings.database.database));
+    throw e;
+  });
+  const alerts = [
+    await feed.clear('backup-failed', `backup ${r.id} completed (${r.status}).`),
+    r.status === 'degraded'
+      ? await feed.raise(backupDegraded(r.manifest))
+      : await feed.clear('backup-degraded', `backup ${r.id} is complete at every destination.`),
+  ];
+  const pruned =
+    settings.pruneAfter && r.status !== 'failed'
+      ? await prune(
+          { ...settings, ...settings.pruneAfter, command: 'prune' },
+          { host, destinations, now: () => new Date() },
+        )
+      : null;
+  if (pruned) alerts.push(...(await raiseUntrusted(feed, pruned.report)));
+  return {
+    outputs: { ...(pruned ? { report: { prune: pruned.report } } : {}), ...backupOutputs(r) },
+    tables: withAlerts(pruned ? [r.summary, pruned.summary] : [r.summary], alerts),
+    failure:
+      degradedFailure(settings, r) ??
+      (pruned && !pruned.report.ok
+        ? 'The backup succeeded, but pruning after it did not (see the prune table).'
+        : null),
+  };
+}
+
+function backupOutputs(r: BackupResult): Outputs {
+  const db = r.manifest.objects.find((o) => o.kind === 'database');
+  return {
+    'backup-id': r.id,
+    status: r.status,
+    manifest: r.manifest,
+    'database-sha256': db?.encrypted.sha256 ?? '',
+    'size-bytes': String(r.manifest.objects.reduce((s, o) => s + o.encrypted.bytes, 0)),
+    destinations: r.manifest.destinations.map((d) => ({
+      name: d.name,
+      bucket: d.bucket,
+      endpointHost: d.endpointHost,
+      ok: d.ok,
+      error: d.error,
+    })),
+  };
+}
+
+/** Why a degraded backup fails the step, when fail-on-degraded is set. */
+function degradedFailure(settings: BackupSettings, r: BackupResult): string | null {
+  if (r.status !== 'degraded' || !settings.failOnDegraded) return null;
+  const where = r.manifest.destinations
+    .filter((d) => !d.ok)
+    .map((d) => (d.error?.startsWith(`${d.name}:`) ? d.error : `${d.name}: ${d.error}`))
+    .join('; ');
+  return `Backup ${r.id} is degraded: ${where} (set fail-on-degraded: false to accept one destination).`;
 }

@@ -28,6 +28,7 @@ import { describeTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
 import { formatBytes, formatRate, startProgress } from '../report/progress.js';
 import type { Destination } from '../storage/destination.js';
+import type { CommandResult, Context } from './command.js';
 
 export interface RestoreDeps {
   readonly host: Host;
@@ -428,5 +429,32 @@ function done(
     report,
     manifest,
     summary: { title: `pg-dr restore: ${report.ok ? 'ok' : 'FAILED'}`, header: ['', ''], rows },
+  };
+}
+
+/** The restore command: restores, and fails the step when the restore did not complete. */
+export async function runRestore(settings: RestoreSettings, ctx: Context): Promise<CommandResult> {
+  const r = await restore(settings, {
+    host: ctx.host,
+    destinations: ctx.destinations,
+    now: () => new Date(),
+    signal: ctx.signal,
+    env: ctx.env,
+    ...(ctx.target ? { target: ctx.target } : {}),
+  });
+  const { report } = r;
+  return {
+    outputs: {
+      'backup-id': report.backupId,
+      status: report.ok ? 'ok' : 'failed',
+      manifest: r.manifest,
+      report,
+    },
+    tables: [r.summary],
+    failure: report.ok
+      ? null
+      : report.restoredFrom
+        ? `Restored ${report.backupId} from ${report.restoredFrom}, but ${report.mismatches.length} table(s) have other row counts than the manifest.`
+        : `Restore of ${report.backupId} failed everywhere: ${report.attempts.map((a) => `${a.destination}: ${a.error}`).join('; ')}`,
   };
 }

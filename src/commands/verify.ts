@@ -1,3 +1,4 @@
+import { verificationFailed } from '../alerts/conditions.js';
 import type { DecryptionSettings } from '../crypto/age.js';
 import type { Signer } from '../crypto/sshsig.js';
 import { InputError } from '../errors.js';
@@ -26,9 +27,11 @@ import {
 import { startArchiveList } from '../postgres/restore.js';
 import type { DatabaseTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
+import { describeSource } from '../source/index.js';
 import type { Destination } from '../storage/destination.js';
 import { describeS3Error } from '../storage/destination.js';
 import { VERSION } from '../version.js';
+import { type CommandResult, type Context, withAlerts } from './command.js';
 
 export interface VerifyDeps {
   readonly host: Host;
@@ -368,5 +371,42 @@ function verifySummary(r: VerifyReport): SummaryTable {
         : `❌ ${v.error ?? 'failed'}`,
       `${v.durationSeconds.toFixed(1)} s`,
     ]),
+  };
+}
+
+/** The verify command: verifies, raises or clears the verification alerts. */
+export async function runVerify(settings: VerifySettings, ctx: Context): Promise<CommandResult> {
+  const { host, env, feed } = ctx;
+  const r = await verify(settings, {
+    host,
+    destinations: ctx.destinations,
+    now: () => new Date(),
+    signal: ctx.signal,
+    env,
+    runUrl: (await describeSource(env, settings.workspace)).runUrl,
+    ...(ctx.target ? { drillTarget: ctx.target } : {}),
+  });
+  const ids = [...new Set(r.report.verifications.map((v) => v.backupId))];
+  const failed = r.report.verifications.filter((v) => !v.ok);
+  const alerts =
+    failed.length > 0
+      ? [await feed.raise(verificationFailed(failed))]
+      : [
+          await feed.clear(
+            'verification-failed',
+            `backup ${ids.join(', ')} verified (${settings.level}) at every destination.`,
+          ),
+          await feed.clear('verification-stale', `a verification (${settings.level}) just passed.`),
+        ];
+  return {
+    outputs: {
+      'backup-id': ids.join(','),
+      status: r.report.ok ? 'ok' : 'failed',
+      report: r.report,
+    },
+    tables: withAlerts([r.summary], alerts),
+    failure: r.report.ok
+      ? null
+      : `Verification failed: ${failed.map((v) => `${v.backupId} at ${v.destination}: ${v.error}`).join('; ')}`,
   };
 }

@@ -1,3 +1,4 @@
+import { UserError } from '../errors.js';
 import type { PgClientSettings } from '../inputs/parse.js';
 import { type ClientInstall, type ClientTool, findClients, selectClient } from './binaries.js';
 import { installClient } from './install.js';
@@ -7,7 +8,7 @@ import type { DatabaseTarget } from './url.js';
 import { describeTarget } from './url.js';
 
 /** A PostgreSQL client program the server (or archive) can be handled with, or a clear error. */
-export class ClientVersionError extends Error {
+export class ClientVersionError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'ClientVersionError';
