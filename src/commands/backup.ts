@@ -93,14 +93,8 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
       storeObject({ ...o, encryption: settings.encryption, host, signal: deps.signal });
 
     const { globals } = facts;
-    const [config, globalsObject] = await storeBeforeDump(host, store, {
-      settings,
-      files,
-      globals,
-      id,
-      folder,
-      live,
-    });
+    const before = { settings, files, globals, id, folder, live };
+    const [config, globalsObject] = await storeBeforeDump(host, store, before);
     const dumpStarted = Date.now();
     const dumped = await host.group('Dump, compress, encrypt, upload', () =>
       dumpDatabase({
@@ -124,15 +118,12 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
       started,
       finished: deps.now(),
       source: await deps.source(),
-      server: facts.server,
-      serverVersion: facts.serverVersion,
+      ...facts,
       pgDumpVersion: facts.client.version,
       compression,
       archiveBytes: dumped.archiveBytes,
       dumpSeconds,
       tables: dumped.tables,
-      globals,
-      systemIdentifier: facts.systemIdentifier,
       files,
       objects: [dumped.stored, config, globalsObject],
       destinations: deps.destinations,
@@ -141,13 +132,7 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
     });
     return await commitBackup(settings, deps, manifest, folder);
   } catch (e) {
-    // Bounded: after a cancel the job must end within the runner's grace period, and a
-    // hanging destination would not let it. What is left, prune removes (incomplete, > 24 h).
-    if (e instanceof BackupFailed && e.id)
-      await Promise.race([
-        cleanup(backupPrefix(settings.prefix, e.id), deps),
-        new Promise((r) => setTimeout(r, deps.signal.aborted ? 2000 : 10_000).unref()),
-      ]);
+    if (e instanceof BackupFailed && e.id) await cleanup(backupPrefix(settings.prefix, e.id), deps);
     throw e;
   } finally {
     await session.close();
@@ -416,8 +401,19 @@ async function commit(
   };
 }
 
-/** Best effort: removes the objects a failed backup left (never a manifest: none was written). */
+/**
+ * Best effort: removes the objects a failed backup left (never a manifest: none was written).
+ * Bounded: after a cancel the job must end within the runner's grace period, and a
+ * hanging destination would not let it. What is left, prune removes (incomplete, > 24 h).
+ */
 async function cleanup(folder: string, deps: BackupDeps): Promise<void> {
+  await Promise.race([
+    removeAll(folder, deps),
+    new Promise((r) => setTimeout(r, deps.signal.aborted ? 2000 : 10_000).unref()),
+  ]);
+}
+
+async function removeAll(folder: string, deps: BackupDeps): Promise<void> {
   for (const d of deps.destinations) {
     try {
       for await (const o of d.list(folder)) await d.remove(o.key);
