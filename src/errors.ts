@@ -1,10 +1,32 @@
+/**
+ * An error the user can act on: its message says what went wrong and what to do, and is
+ * reported as it is (no class name in front). Anything else is an unexpected failure.
+ */
+export class UserError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
 /** A bad input value: names the input, so the user knows what to fix. */
-export class InputError extends Error {
+export class InputError extends UserError {
   constructor(
     readonly input: string,
     message: string,
   ) {
     super(message);
     this.name = 'InputError';
+  }
+}
+
+/** A backup that stored nothing anywhere: the step fails and no manifest exists. */
+export class BackupFailed extends UserError {
+  constructor(
+    message: string,
+    readonly id: string | null,
+  ) {
+    super(message);
+    this.name = 'BackupFailed';
   }
 }

@@ -1,28 +1,15 @@
+import { alertFeedFromEnv } from './alerts/index.js';
 import {
-  backupDegraded,
-  backupFailed,
-  untrustedObjects,
-  verificationFailed,
-} from './alerts/conditions.js';
-import {
-  type AlertFeed,
-  type AlertOutcome,
-  alertFeedFromEnv,
-  alertsSummary,
-  apiUrlFromEnv,
-  createGitHubClient,
-  parseRepository,
-} from './alerts/index.js';
-import { BackupFailed, backup } from './commands/backup.js';
-import { list } from './commands/list.js';
-import { monitor, type RunHistory } from './commands/monitor.js';
-import { prune } from './commands/prune.js';
-import { restore } from './commands/restore.js';
-import { verify } from './commands/verify.js';
-import { InputError } from './errors.js';
+  type CommandResult,
+  type Context,
+  describeError,
+  type Outputs,
+  outputText,
+} from './commands/command.js';
+import { dispatch } from './commands/index.js';
+import { BackupFailed } from './errors.js';
 import { parseSettings, SECRET_INPUTS, type Settings, type SshSettings } from './inputs/parse.js';
 import { actionInputSource, cliHelp, cliInputSource, type InputSource } from './inputs/source.js';
-import { RebuildError } from './postgres/rebuild.js';
 import {
   type DatabaseTarget,
   parseDatabaseUrl,
@@ -30,16 +17,10 @@ import {
   viaLocalPort,
 } from './postgres/url.js';
 import { uploadAudit } from './report/artifact.js';
-import {
-  createActionHost,
-  createCliHost,
-  type Host,
-  type SummaryTable,
-  tableToText,
-} from './report/host.js';
+import { createActionHost, createCliHost, type Host, tableToText } from './report/host.js';
 import { describeSource } from './source/index.js';
 import { createDestination } from './storage/destination.js';
-import { openTunnel, TunnelError } from './tunnel/index.js';
+import { openTunnel } from './tunnel/index.js';
 
 export interface RunOptions {
   readonly inputs?: InputSource;
@@ -47,22 +28,22 @@ export interface RunOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** The outcome of a command, as outputs and tables. */
-interface CommandResult {
-  readonly outputs: Record<string, string>;
-  readonly tables: readonly SummaryTable[];
-  /** Set when the command's result must fail the step (degraded with fail-on-degraded, …). */
-  readonly failure: string | null;
-}
+/** The outputs a run set, in order; documents (manifest, report, destinations) as objects. */
+export type RunOutputs = ReadonlyMap<string, string | object>;
 
 /**
  * The whole run, top to bottom: inputs → masks → settings → command → outputs and
  * summary. The one place that fails the step.
  */
-export async function run(options: RunOptions = {}): Promise<void> {
+export async function run(options: RunOptions = {}): Promise<RunOutputs> {
   const env = options.env ?? process.env;
   const host = options.host ?? createActionHost();
   const inputs = options.inputs ?? actionInputSource(env);
+  const outputs = new Map<string, string | object>();
+  const setOutput = (name: string, value: string | object) => {
+    outputs.set(name, value);
+    host.setOutput(name, outputText(value));
+  };
   const cancel = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     if (cancel.signal.aborted) return;
@@ -79,51 +60,17 @@ export async function run(options: RunOptions = {}): Promise<void> {
       token: settings.githubToken,
       labels: settings.alertLabels,
       env,
-      runUrl: await runUrlOf(env, settings.workspace),
+      runUrl: (await describeSource(env, settings.workspace)).runUrl,
       log: (w) => host.warning(w),
       secrets: secretValues(inputs),
     });
-    const result = await execute(settings, { host, env, feed, cancel: cancel.signal });
-    for (const [k, v] of Object.entries(result.outputs)) host.setOutput(k, v);
-    const audit = await uploadAudit({
-      command: settings.command,
-      id: result.outputs['backup-id']?.split(',')[0] || null,
-      now: new Date(),
-      files: Object.fromEntries(
-        (['manifest', 'report'] as const)
-          .filter((k) => result.outputs[k])
-          .map((k) => [
-            `${k}.json`,
-            `${JSON.stringify(JSON.parse(result.outputs[k] as string), null, 2)}\n`,
-          ]),
-      ),
-      retentionDays: settings.artifactRetentionDays,
-      env,
-      host,
-    });
-    await host
-      .summary(
-        audit.state === 'failed'
-          ? [
-              ...result.tables,
-              {
-                title: 'Audit artifact',
-                header: ['', ''],
-                rows: [['⚠️ not uploaded', audit.error]],
-              },
-            ]
-          : result.tables,
-      )
-      // The summary is a report of the result, not part of it: a backup that is committed
-      // stays a success even when the summary file cannot be written.
-      .catch((e: unknown) =>
-        host.warning(`Could not write the job summary: ${(e as Error).message}`),
-      );
-    if (result.failure) host.fail(result.failure);
+    const result = await execute(settings, { host, env, feed, signal: cancel.signal });
+    for (const [k, v] of Object.entries(result.outputs)) setOutput(k, v);
+    await report(settings, result, env, host);
   } catch (e) {
     const message = describeError(e);
-    host.setOutput('status', 'failed');
-    if (e instanceof BackupFailed && e.id) host.setOutput('backup-id', e.id);
+    setOutput('status', 'failed');
+    if (e instanceof BackupFailed && e.id) setOutput('backup-id', e.id);
     await host
       .summary([
         {
@@ -141,6 +88,55 @@ export async function run(options: RunOptions = {}): Promise<void> {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
+  return outputs;
+}
+
+/** The audit artifact, the job summary, and the step's failure when the result is one. */
+async function report(
+  settings: Settings,
+  result: CommandResult,
+  env: NodeJS.ProcessEnv,
+  host: Host,
+): Promise<void> {
+  const { outputs } = result;
+  const audit = await uploadAudit({
+    command: settings.command,
+    id: outputs['backup-id']?.split(',')[0] || null,
+    now: new Date(),
+    files: auditFiles(outputs),
+    retentionDays: settings.artifactRetentionDays,
+    env,
+    host,
+  });
+  await host
+    .summary(
+      audit.state === 'failed'
+        ? [
+            ...result.tables,
+            {
+              title: 'Audit artifact',
+              header: ['', ''],
+              rows: [['⚠️ not uploaded', audit.error]],
+            },
+          ]
+        : result.tables,
+    )
+    // The summary is a report of the result, not part of it: a backup that is committed
+    // stays a success even when the summary file cannot be written.
+    .catch((e: unknown) =>
+      host.warning(`Could not write the job summary: ${(e as Error).message}`),
+    );
+  if (result.failure) host.fail(result.failure);
+}
+
+/** The manifest and the report, as the audit artifact keeps them (indented JSON). */
+function auditFiles(outputs: Outputs): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const k of ['manifest', 'report'] as const) {
+    const doc = outputs[k];
+    if (doc) files[`${k}.json`] = `${JSON.stringify(doc, null, 2)}\n`;
+  }
+  return files;
 }
 
 /** Masks every secret input, and the forms it can take (the password inside a URL). */
@@ -161,55 +157,14 @@ function maskSecrets(inputs: InputSource, host: Host): void {
   }
 }
 
-function withAlerts(tables: SummaryTable[], alerts: readonly AlertOutcome[]): SummaryTable[] {
-  const t = alertsSummary(alerts);
-  return t ? [...tables, t] : tables;
-}
-
 /** Every secret input's value: no request to GitHub may carry one. */
 function secretValues(inputs: InputSource): string[] {
   return SECRET_INPUTS.map((n) => inputs.get(n).trim()).filter((v) => v.length >= 6);
 }
 
-/** The last completed runs of a workflow, through the one GitHub client; null without a token. */
-function runHistory(token: string, env: NodeJS.ProcessEnv, host: Host): RunHistory | null {
-  const repository = parseRepository(env);
-  if (token === '' || !repository) return null;
-  const client = createGitHubClient({
-    token,
-    baseUrl: apiUrlFromEnv(env),
-    log: (w) => host.warning(w),
-  });
-  return async (file) => {
-    const { data } = await client.rest.actions.listWorkflowRuns({
-      ...repository,
-      workflow_id: file,
-      status: 'completed',
-      per_page: 10,
-    });
-    return data.workflow_runs.map((r) => ({ conclusion: r.conclusion ?? null, url: r.html_url }));
-  };
-}
-
-async function runUrlOf(env: NodeJS.ProcessEnv, workspace: string): Promise<string | null> {
-  return (await describeSource(env, workspace)).runUrl;
-}
-
 function safeCommand(inputs: InputSource): string {
   const c = inputs.get('command').trim();
   return /^[a-z]{1,20}$/.test(c) ? c : 'run';
-}
-
-function describeError(e: unknown): string {
-  if (
-    e instanceof InputError ||
-    e instanceof BackupFailed ||
-    e instanceof TunnelError ||
-    e instanceof RebuildError
-  )
-    return e.message;
-  if (e instanceof Error) return `${e.name === 'Error' ? '' : `${e.name}: `}${e.message}`;
-  return `Unexpected failure: ${String(e)}`;
 }
 
 /** The database a command connects to, and the bastion in front of it, if any. */
@@ -221,23 +176,18 @@ function databaseRoute(settings: Settings): { ssh: SshSettings; target: Database
   return null;
 }
 
+/** What `execute` adds to the context: the destinations, and the tunnel's end when there is one. */
+type BaseContext = Omit<Context, 'destinations' | 'target'>;
+
 /**
  * Runs the command, through an SSH tunnel when `ssh-host` is set: the tunnel is up
  * (host key checked, the database reached from the bastion) before the first PostgreSQL
  * connection, a drop stops the command, and it is closed however the command ends.
  */
-/** What every command runs with. */
-interface Context {
-  readonly host: Host;
-  readonly env: NodeJS.ProcessEnv;
-  readonly feed: AlertFeed;
-  readonly cancel: AbortSignal;
-}
-
-async function execute(settings: Settings, ctx: Context): Promise<CommandResult> {
-  const { host, cancel } = ctx;
+async function execute(settings: Settings, ctx: BaseContext): Promise<CommandResult> {
+  const { host, signal: cancel } = ctx;
   const route = databaseRoute(settings);
-  if (!route) return executeCommand(settings, ctx, undefined);
+  if (!route) return dispatch(settings, withDestinations(settings, ctx));
   const t0 = Date.now();
   const tunnel = await host.group(
     `Open SSH tunnel via ${route.ssh.user}@${route.ssh.host}:${route.ssh.port}`,
@@ -259,196 +209,18 @@ async function execute(settings: Settings, ctx: Context): Promise<CommandResult>
     stop.abort(new Error(`The SSH tunnel dropped (${(e as Error).message})`));
   });
   try {
-    return await executeCommand(
-      settings,
-      { ...ctx, cancel: stop.signal },
-      viaLocalPort(route.target, tunnel.localPort),
-    );
+    return await dispatch(settings, {
+      ...withDestinations(settings, { ...ctx, signal: stop.signal }),
+      target: viaLocalPort(route.target, tunnel.localPort),
+    });
   } finally {
     cancel.removeEventListener('abort', onCancel);
     await tunnel.close();
   }
 }
 
-async function executeCommand(
-  settings: Settings,
-  ctx: Context,
-  target: DatabaseTarget | undefined,
-): Promise<CommandResult> {
-  const { host, env, feed, cancel: signal } = ctx;
-  const destinations = settings.destinations.map((d) => createDestination(d));
-  const via = target ? { target } : {};
-  switch (settings.command) {
-    case 'backup': {
-      const r = await backup(settings, {
-        host,
-        destinations,
-        source: () => describeSource(env, settings.workspace),
-        now: () => new Date(),
-        signal,
-        env,
-        ...via,
-      }).catch(async (e: unknown) => {
-        await feed.raise(backupFailed(describeError(e), settings.database.database));
-        throw e;
-      });
-      const alerts = [
-        await feed.clear('backup-failed', `backup ${r.id} completed (${r.status}).`),
-        r.status === 'degraded'
-          ? await feed.raise(backupDegraded(r.manifest))
-          : await feed.clear('backup-degraded', `backup ${r.id} is complete at every destination.`),
-      ];
-      const db = r.manifest.objects.find((o) => o.kind === 'database');
-      const failure =
-        r.status === 'degraded' && settings.failOnDegraded
-          ? `Backup ${r.id} is degraded: ${r.manifest.destinations
-              .filter((d) => !d.ok)
-              .map((d) => (d.error?.startsWith(`${d.name}:`) ? d.error : `${d.name}: ${d.error}`))
-              .join('; ')} (set fail-on-degraded: false to accept one destination).`
-          : null;
-      const pruned =
-        settings.pruneAfter && r.status !== 'failed'
-          ? await prune(
-              { ...settings, ...settings.pruneAfter, command: 'prune' },
-              { host, destinations, now: () => new Date() },
-            )
-          : null;
-      if (pruned?.report.untrusted.length)
-        alerts.push(await feed.raise(untrustedObjects(pruned.report.untrusted)));
-      return {
-        outputs: {
-          ...(pruned ? { report: JSON.stringify({ prune: pruned.report }) } : {}),
-          'backup-id': r.id,
-          status: r.status,
-          manifest: JSON.stringify(r.manifest),
-          'database-sha256': db?.encrypted.sha256 ?? '',
-          'size-bytes': String(r.manifest.objects.reduce((s, o) => s + o.encrypted.bytes, 0)),
-          destinations: JSON.stringify(
-            r.manifest.destinations.map((d) => ({
-              name: d.name,
-              bucket: d.bucket,
-              endpointHost: d.endpointHost,
-              ok: d.ok,
-              error: d.error,
-            })),
-          ),
-        },
-        tables: withAlerts(pruned ? [r.summary, pruned.summary] : [r.summary], alerts),
-        failure:
-          failure ??
-          (pruned && !pruned.report.ok
-            ? 'The backup succeeded, but pruning after it did not (see the prune table).'
-            : null),
-      };
-    }
-    case 'verify': {
-      const r = await verify(settings, {
-        host,
-        destinations,
-        now: () => new Date(),
-        signal,
-        env,
-        runUrl: await runUrlOf(env, settings.workspace),
-        ...(target ? { drillTarget: target } : {}),
-      });
-      const ids = [...new Set(r.report.verifications.map((v) => v.backupId))];
-      const failedV = r.report.verifications.filter((v) => !v.ok);
-      const alerts = [
-        failedV.length > 0
-          ? await feed.raise(verificationFailed(failedV))
-          : await feed.clear(
-              'verification-failed',
-              `backup ${ids.join(', ')} verified (${settings.level}) at every destination.`,
-            ),
-        ...(failedV.length === 0
-          ? [
-              await feed.clear(
-                'verification-stale',
-                `a verification (${settings.level}) just passed.`,
-              ),
-            ]
-          : []),
-      ];
-      return {
-        outputs: {
-          'backup-id': ids.join(','),
-          status: r.report.ok ? 'ok' : 'failed',
-          report: JSON.stringify(r.report),
-        },
-        tables: withAlerts([r.summary], alerts),
-        failure: r.report.ok
-          ? null
-          : `Verification failed: ${r.report.verifications
-              .filter((v) => !v.ok)
-              .map((v) => `${v.backupId} at ${v.destination}: ${v.error}`)
-              .join('; ')}`,
-      };
-    }
-    case 'restore': {
-      const r = await restore(settings, {
-        host,
-        destinations,
-        now: () => new Date(),
-        signal,
-        env,
-        ...via,
-      });
-      return {
-        outputs: {
-          'backup-id': r.report.backupId,
-          status: r.report.ok ? 'ok' : 'failed',
-          manifest: JSON.stringify(r.manifest),
-          report: JSON.stringify(r.report),
-        },
-        tables: [r.summary],
-        failure: r.report.ok
-          ? null
-          : r.report.restoredFrom
-            ? `Restored ${r.report.backupId} from ${r.report.restoredFrom}, but ${r.report.mismatches.length} table(s) have other row counts than the manifest.`
-            : `Restore of ${r.report.backupId} failed everywhere: ${r.report.attempts.map((a) => `${a.destination}: ${a.error}`).join('; ')}`,
-      };
-    }
-    case 'list': {
-      const r = await list(settings, { host, destinations });
-      return { outputs: { report: JSON.stringify(r.report) }, tables: [r.summary], failure: null };
-    }
-    case 'prune': {
-      const r = await prune(settings, { host, destinations, now: () => new Date() });
-      const refused = r.report.destinations.filter((d) => d.refused);
-      // Raised, never cleared here: monitor sees what prune cannot (destinations that disagree).
-      const alerts = r.report.untrusted.length
-        ? [await feed.raise(untrustedObjects(r.report.untrusted))]
-        : [];
-      return {
-        outputs: { status: r.report.ok ? 'ok' : 'failed', report: JSON.stringify(r.report) },
-        tables: withAlerts([r.summary], alerts),
-        failure: r.report.ok
-          ? null
-          : refused.length > 0
-            ? `Pruning refused: ${refused.map((d) => `${d.destination}: ${d.refused}`).join('; ')}`
-            : 'Some deletes failed (see the report).',
-      };
-    }
-    case 'monitor': {
-      const r = await monitor(settings, {
-        host,
-        destinations,
-        now: () => new Date(),
-        feed,
-        runs: runHistory(settings.githubToken, env, host),
-      });
-      return {
-        outputs: { status: r.report.ok ? 'ok' : 'failed', report: JSON.stringify(r.report) },
-        tables: withAlerts([r.summary, r.trends], r.report.alerts),
-        // Monitoring reports through the feed; its own step fails only when it cannot check.
-        failure: null,
-      };
-    }
-    default: {
-      const unknown: never = settings;
-      throw new Error(`internal: no handler for ${JSON.stringify(unknown)}`);
-    }
-  }
+function withDestinations(settings: Settings, ctx: BaseContext): Context {
+  return { ...ctx, destinations: settings.destinations.map((d) => createDestination(d)) };
 }
 
 /** The CLI: flags and PG_DR_* variables in, the result on stdout, logs on stderr. Returns the exit code. */
@@ -483,12 +255,11 @@ export async function runCli(
     host.warning(
       `'--${name}' is a secret given on the command line, where the process list and the shell history show it: set PG_DR_${name.toUpperCase().replace(/-/g, '_')} instead.`,
     );
-  await run({ inputs, host, env });
+  const outputs = await run({ inputs, host, env });
   const json = inputs.get('format').trim() === 'json';
   if (json) {
     const doc: Record<string, unknown> = { ok: host.failed === undefined };
-    for (const [k, v] of host.outputs)
-      doc[k] = k === 'manifest' || k === 'destinations' || k === 'report' ? JSON.parse(v) : v;
+    for (const [k, v] of outputs) doc[k] = v;
     if (host.failed) doc.error = host.failed;
     // stdout carries the same masks as stderr: a secret echoed by a store or a child in an
     // error or a report never reaches it.

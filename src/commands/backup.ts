@@ -1,32 +1,41 @@
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { backupDegraded, backupFailed } from '../alerts/conditions.js';
 import { collectConfigFiles, createBundleStream } from '../bundle/index.js';
-import { type Compression, DUMP_EXTENSION, findZstd, ZSTD_LEVEL } from '../compression/index.js';
-import { encryptStream } from '../crypto/age.js';
-import { DigestStream } from '../crypto/digest.js';
+import { type Compression, DUMP_EXTENSION, findZstd } from '../compression/index.js';
 import type { Signer } from '../crypto/sshsig.js';
+import { BackupFailed } from '../errors.js';
 import type { BackupSettings } from '../inputs/parse.js';
 import { backupPrefix, MANIFEST_NAME, newBackupId, SIGNATURE_SUFFIX } from '../manifest/id.js';
-import { Manifest, type ObjectEntry } from '../manifest/schema.js';
-import { formatServerVersion, toolPath } from '../postgres/binaries.js';
+import type { Manifest } from '../manifest/schema.js';
+import { reasonOf, type Stored, type StoreOptions, storeObject } from '../pipeline/store.js';
+import { type ClientInstall, formatServerVersion, toolPath } from '../postgres/binaries.js';
 import { connect, pickClient } from '../postgres/clients.js';
 import { startDump } from '../postgres/dump.js';
 import { type Globals, globalsScript, readGlobals } from '../postgres/globals.js';
+import type { Session } from '../postgres/session.js';
 import {
   countRows,
   exportSnapshot,
   readServerInfo,
   readSystemIdentifier,
+  type ServerInfo,
   type TableRowCount,
 } from '../postgres/snapshot.js';
 import { type DatabaseTarget, describeTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
-import { formatBytes, formatRate, startProgress } from '../report/progress.js';
-import type { SourceInfo } from '../source/index.js';
+import { formatBytes, formatRate } from '../report/progress.js';
+import { describeSource, type SourceInfo } from '../source/index.js';
 import type { Destination } from '../storage/destination.js';
-import { chooseUploadShape } from '../storage/part-size.js';
-import { type ReplicaResult, replicate } from '../storage/replicate.js';
 import { VERSION } from '../version.js';
+import { buildManifest } from './backup-manifest.js';
+import {
+  type CommandResult,
+  type Context,
+  describeError,
+  type Outputs,
+  withAlerts,
+} from './command.js';
+import { prune, raiseUntrusted } from './prune.js';
 
 export type BackupStatus = 'ok' | 'degraded' | 'failed';
 
@@ -50,22 +59,6 @@ export interface BackupDeps {
   readonly target?: DatabaseTarget;
 }
 
-/** A backup that stored nothing anywhere: the step fails and no manifest exists. */
-export class BackupFailed extends Error {
-  constructor(
-    message: string,
-    readonly id: string | null,
-  ) {
-    super(message);
-    this.name = 'BackupFailed';
-  }
-}
-
-interface Stored {
-  readonly entry: ObjectEntry;
-  readonly results: readonly ReplicaResult[];
-}
-
 export async function backup(settings: BackupSettings, deps: BackupDeps): Promise<BackupResult> {
   const { host } = deps;
   const started = deps.now();
@@ -87,30 +80,7 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
     });
   });
   try {
-    const server = await readServerInfo(session);
-    const serverVersion = formatServerVersion(server.versionNum);
-    const client = await pickClient(
-      'pg_dump',
-      serverVersion.major,
-      `the server runs PostgreSQL ${serverVersion.version} and pg_dump cannot dump a newer server`,
-      settings.pgClients,
-      deps.env,
-      (l) => host.info(l),
-    ).catch((e: Error) => {
-      throw new BackupFailed(e.message, null);
-    });
-    host.info(
-      `Server ${serverVersion.version}, database "${server.database}" ${formatBytes(server.sizeBytes)}; pg_dump ${client.version} from ${client.binDir}`,
-    );
-    const globals = await readGlobals(session, server.versionNum);
-    const systemIdentifier = await readSystemIdentifier(session);
-    if (globals.passwords !== 'included')
-      host.warning(
-        `The backup role cannot read password hashes (pg_authid): the ${globals.roles.length} roles are backed up without passwords, and a restore creates them without one.`,
-      );
-    host.info(
-      `Database ${server.database}: encoding ${globals.database.encoding}, ${describeLocale(globals)}; ${globals.roles.length} roles`,
-    );
+    const facts = await inspectServer(session, settings, deps);
     const compression = await resolveCompression(settings.compression, deps);
     const files = await collectConfigFiles(settings.workspace, settings.configPaths);
     const id = newBackupId(started);
@@ -118,182 +88,230 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
     host.info(
       `Backup ${id} → ${live.map((d) => `${d.settings.name} (${d.settings.bucket}/${folder})`).join(', ')}`,
     );
+    const store: Store = (o) =>
+      storeObject({ ...o, encryption: settings.encryption, host, signal: deps.signal });
 
-    const config = await host.group(`Config bundle (${files.length} files)`, () =>
-      storeObject(
-        createBundleStream(settings.workspace, files),
-        Promise.resolve(),
-        `${folder}config.tar.gz.age`,
-        'config',
-        settings,
-        live,
-        0,
-        deps,
-      ),
-    );
-    const globalsObject = await host.group(`Globals (${globals.roles.length} roles)`, () =>
-      storeObject(
-        Readable.from([
-          Buffer.from(globalsScript(globals, { backupId: id, tool: `pg-dr ${VERSION}` })),
-        ]),
-        Promise.resolve(),
-        `${folder}globals.sql.age`,
-        'globals',
-        settings,
-        live.filter((d) => config.results.find((r) => r.destination === d.settings.name)?.ok),
-        0,
-        deps,
-      ),
-    );
-    const before = [config, globalsObject];
+    const { globals } = facts;
+    const before = { settings, files, globals, id, folder, live };
+    const [config, globalsObject] = await storeBeforeDump(host, store, before);
     const dumpStarted = Date.now();
-    let archiveBytes: number | null = null;
-    let tables: TableRowCount[] = [];
-    const database = await host.group('Dump, compress, encrypt, upload', async () => {
-      const snapshot = await exportSnapshot(session);
-      const dump = startDump({
-        pgDump: toolPath(client, 'pg_dump'),
+    const dumped = await host.group('Dump, compress, encrypt, upload', () =>
+      dumpDatabase({
+        session,
         target,
-        snapshot,
+        facts,
         compression,
-        zstd: compression === 'zstd' ? await findZstd(deps.env) : null,
-      });
-      const counting = countRows(session, settings.rowCounts, {
-        snapshot,
-        open: () => connect(target),
-      });
-      counting.catch(() => dump.kill());
-      const stored = await storeObject(
-        dump.stream,
-        dump.done,
-        `${folder}database.dump.${DUMP_EXTENSION[compression]}.age`,
-        'database',
+        key: `${folder}database.dump.${DUMP_EXTENSION[compression]}.age`,
+        live: storedAt(live, [config, globalsObject]),
         settings,
-        live.filter((d) =>
-          before.every((o) => o.results.find((r) => r.destination === d.settings.name)?.ok),
-        ),
-        server.sizeBytes,
         deps,
-        () => dump.kill(),
-      );
-      archiveBytes = dump.rawBytes();
-      tables = await counting.catch((e: Error) => {
-        throw new BackupFailed(`Counting rows failed: ${e.message}`, id);
-      });
-      return stored;
-    });
+        store,
+        id,
+      }),
+    );
     const dumpSeconds = (Date.now() - dumpStarted) / 1000;
     await session.exec('COMMIT').catch(() => undefined);
 
-    const finished = deps.now();
-    const all = [database, config, globalsObject];
-    const okAt = (name: string) =>
-      all.every((o) => o.results.find((r) => r.destination === name)?.ok === true);
-    const source = await deps.source();
-    const manifest = Manifest.parse({
-      format: 'pg-dr/1',
+    const manifest = buildManifest(settings, {
       id,
-      createdAt: started.toISOString(),
-      finishedAt: finished.toISOString(),
-      durationSeconds: (finished.getTime() - started.getTime()) / 1000,
-      tool: { name: 'pg-dr', version: VERSION },
-      source,
-      database: {
-        name: server.database,
-        serverVersion: serverVersion.version,
-        serverVersionNum: server.versionNum,
-        pgDumpVersion: client.version,
-        sizeBytes: server.sizeBytes,
-        compression,
-        compressionLevel: compression === 'zstd' ? ZSTD_LEVEL : compression === 'gzip' ? 6 : null,
-        archiveBytes,
-        dumpSeconds,
-        rowCounts: { method: settings.rowCounts, tables },
-        encoding: globals.database.encoding,
-        locale: {
-          provider: globals.database.localeProvider,
-          collate: globals.database.collate,
-          ctype: globals.database.ctype,
-          locale: globals.database.locale,
-        },
-        systemIdentifier,
-      },
-      globals: {
-        roles: globals.roles.length,
-        passwords:
-          globals.passwords === 'included'
-            ? 'included'
-            : 'not included: the backup role cannot read pg_authid (not a superuser)',
-      },
-      config: { files },
-      objects: all.map((o) => o.entry),
-      encryption:
-        settings.encryption.mode === 'recipients'
-          ? { scheme: 'age', mode: 'recipients', recipients: [...settings.encryption.recipients] }
-          : { scheme: 'age', mode: 'passphrase' },
-      destinations: deps.destinations.map((d) => {
-        const name = d.settings.name;
-        const rs = all.map((o) => o.results.find((r) => r.destination === name));
-        const error =
-          rs.find((r) => r && !r.ok)?.error ??
-          (live.includes(d) ? null : (unreachable.get(d) ?? 'unreachable'));
-        return {
-          name,
-          endpointHost: new URL(d.settings.endpoint).host,
-          bucket: d.settings.bucket,
-          ok: okAt(name),
-          error: okAt(name) ? null : (error ?? 'not stored'),
-          etags: Object.fromEntries(
-            all.flatMap((o) => {
-              const r = o.results.find((x) => x.destination === name);
-              return r?.etag ? [[o.entry.name, r.etag]] : [];
-            }),
-          ),
-          uploadSeconds: rs.reduce((s, r) => s + (r?.seconds ?? 0), 0),
-        };
-      }),
+      started,
+      finished: deps.now(),
+      source: await deps.source(),
+      ...facts,
+      pgDumpVersion: facts.client.version,
+      compression,
+      archiveBytes: dumped.archiveBytes,
+      dumpSeconds,
+      tables: dumped.tables,
+      files,
+      objects: [dumped.stored, config, globalsObject],
+      destinations: deps.destinations,
+      live,
+      unreachable,
     });
-
-    // The commit point: a manifest only where every object is stored.
-    if (deps.signal.aborted)
-      throw new BackupFailed(
-        `${reasonOf(deps.signal)} before the commit point; nothing was committed.`,
-        id,
-      );
-    const final = await host.group('Commit (manifest)', () =>
-      commit(
-        settings.signer ? { ...manifest, signedBy: settings.signer.publicKey } : manifest,
-        folder,
-        deps,
-        settings.signer,
-      ),
-    );
-    const committed = final.destinations.filter((d) => d.ok).map((d) => d.name);
-    const status: BackupStatus =
-      committed.length === 0
-        ? 'failed'
-        : committed.length < deps.destinations.length
-          ? 'degraded'
-          : 'ok';
-    if (status === 'failed') {
-      throw new BackupFailed(
-        `Backup ${id} failed at every destination: ${final.destinations.map((d) => `${d.name}: ${d.error}`).join('; ')}`,
-        id,
-      );
-    }
-    return { id, status, manifest: final, summary: backupSummary(final, status, committed) };
+    return await commitBackup(settings, deps, manifest, folder);
   } catch (e) {
-    // Bounded: after a cancel the job must end within the runner's grace period, and a
-    // hanging destination would not let it. What is left, prune removes (incomplete, > 24 h).
-    if (e instanceof BackupFailed && e.id)
-      await Promise.race([
-        cleanup(backupPrefix(settings.prefix, e.id), deps),
-        new Promise((r) => setTimeout(r, deps.signal.aborted ? 2000 : 10_000).unref()),
-      ]);
+    if (e instanceof BackupFailed && e.id) await cleanup(backupPrefix(settings.prefix, e.id), deps);
     throw e;
   } finally {
     await session.close();
   }
+}
+
+/** What the backup learns from the server before it starts, and the pg_dump it uses. */
+interface ServerInspection {
+  readonly server: ServerInfo;
+  /** `16.4`. */
+  readonly serverVersion: string;
+  readonly client: ClientInstall;
+  readonly globals: Globals;
+  readonly systemIdentifier: string | null;
+}
+
+async function inspectServer(
+  session: Session,
+  settings: BackupSettings,
+  deps: BackupDeps,
+): Promise<ServerInspection> {
+  const { host } = deps;
+  const server = await readServerInfo(session);
+  const serverVersion = formatServerVersion(server.versionNum);
+  const client = await pickClient(
+    'pg_dump',
+    serverVersion.major,
+    `the server runs PostgreSQL ${serverVersion.version} and pg_dump cannot dump a newer server`,
+    settings.pgClients,
+    deps.env,
+    (l) => host.info(l),
+  ).catch((e: Error) => {
+    throw new BackupFailed(e.message, null);
+  });
+  host.info(
+    `Server ${serverVersion.version}, database "${server.database}" ${formatBytes(server.sizeBytes)}; pg_dump ${client.version} from ${client.binDir}`,
+  );
+  const globals = await readGlobals(session, server.versionNum);
+  const systemIdentifier = await readSystemIdentifier(session);
+  if (globals.passwords !== 'included')
+    host.warning(
+      `The backup role cannot read password hashes (pg_authid): the ${globals.roles.length} roles are backed up without passwords, and a restore creates them without one.`,
+    );
+  host.info(
+    `Database ${server.database}: encoding ${globals.database.encoding}, ${describeLocale(globals)}; ${globals.roles.length} roles`,
+  );
+  return { server, serverVersion: serverVersion.version, client, globals, systemIdentifier };
+}
+
+/** Stores one object of this backup (its encryption, host and signal given). */
+type Store = (o: Omit<StoreOptions, 'encryption' | 'host' | 'signal'>) => Promise<Stored>;
+
+/** The live destinations where every one of `objects` is stored. */
+function storedAt(live: readonly Destination[], objects: readonly Stored[]): Destination[] {
+  return live.filter((d) =>
+    objects.every((o) => o.results.find((r) => r.destination === d.settings.name)?.ok),
+  );
+}
+
+/** The config bundle, then the globals script where the bundle is stored. */
+async function storeBeforeDump(
+  host: Host,
+  store: Store,
+  o: {
+    settings: BackupSettings;
+    files: readonly string[];
+    globals: Globals;
+    id: string;
+    folder: string;
+    live: readonly Destination[];
+  },
+): Promise<[Stored, Stored]> {
+  const { settings, files, globals, id, folder, live } = o;
+  const config = await host.group(`Config bundle (${files.length} files)`, () =>
+    store({
+      input: createBundleStream(settings.workspace, files),
+      producers: Promise.resolve(),
+      key: `${folder}config.tar.gz.age`,
+      kind: 'config',
+      live,
+      expectedBytes: 0,
+    }),
+  );
+  const globalsObject = await host.group(`Globals (${globals.roles.length} roles)`, () =>
+    store({
+      input: Readable.from([
+        Buffer.from(globalsScript(globals, { backupId: id, tool: `pg-dr ${VERSION}` })),
+      ]),
+      producers: Promise.resolve(),
+      key: `${folder}globals.sql.age`,
+      kind: 'globals',
+      live: storedAt(live, [config]),
+      expectedBytes: 0,
+    }),
+  );
+  return [config, globalsObject];
+}
+
+/**
+ * pg_dump in the exported snapshot, streamed through compression and encryption to the
+ * destinations, while the rows are counted in the same snapshot.
+ */
+async function dumpDatabase(o: {
+  session: Session;
+  target: DatabaseTarget;
+  facts: ServerInspection;
+  compression: Compression;
+  key: string;
+  live: readonly Destination[];
+  settings: BackupSettings;
+  deps: BackupDeps;
+  store: Store;
+  id: string;
+}): Promise<{ stored: Stored; archiveBytes: number | null; tables: TableRowCount[] }> {
+  const { session, target, compression } = o;
+  const snapshot = await exportSnapshot(session);
+  const dump = startDump({
+    pgDump: toolPath(o.facts.client, 'pg_dump'),
+    target,
+    snapshot,
+    compression,
+    zstd: compression === 'zstd' ? await findZstd(o.deps.env) : null,
+  });
+  const counting = countRows(session, o.settings.rowCounts, {
+    snapshot,
+    open: () => connect(target),
+  });
+  counting.catch(() => dump.kill());
+  const stored = await o.store({
+    input: dump.stream,
+    producers: dump.done,
+    key: o.key,
+    kind: 'database',
+    live: o.live,
+    expectedBytes: o.facts.server.sizeBytes,
+    kill: () => dump.kill(),
+  });
+  const archiveBytes = dump.rawBytes();
+  const tables = await counting.catch((e: Error) => {
+    throw new BackupFailed(`Counting rows failed: ${e.message}`, o.id);
+  });
+  return { stored, archiveBytes, tables };
+}
+
+/** The commit point, and the backup's status from where its manifest was written. */
+async function commitBackup(
+  settings: BackupSettings,
+  deps: BackupDeps,
+  manifest: Manifest,
+  folder: string,
+): Promise<BackupResult> {
+  const { id } = manifest;
+  // The commit point: a manifest only where every object is stored.
+  if (deps.signal.aborted)
+    throw new BackupFailed(
+      `${reasonOf(deps.signal)} before the commit point; nothing was committed.`,
+      id,
+    );
+  const final = await deps.host.group('Commit (manifest)', () =>
+    commit(
+      settings.signer ? { ...manifest, signedBy: settings.signer.publicKey } : manifest,
+      folder,
+      deps,
+      settings.signer,
+    ),
+  );
+  const committed = final.destinations.filter((d) => d.ok).map((d) => d.name);
+  const status: BackupStatus =
+    committed.length === 0
+      ? 'failed'
+      : committed.length < deps.destinations.length
+        ? 'degraded'
+        : 'ok';
+  if (status === 'failed') {
+    throw new BackupFailed(
+      `Backup ${id} failed at every destination: ${final.destinations.map((d) => `${d.name}: ${d.error}`).join('; ')}`,
+      id,
+    );
+  }
+  return { id, status, manifest: final, summary: backupSummary(final, status, committed) };
 }
 
 /** `libc C.UTF-8` or `icu de-DE (C.UTF-8)`. */
@@ -340,116 +358,6 @@ async function resolveCompression(wanted: Compression, deps: BackupDeps): Promis
   return 'gzip';
 }
 
-/** Encrypts `input` and streams it to every live destination, hashing both sides on the way. */
-async function storeObject(
-  input: Readable,
-  producers: Promise<void>,
-  key: string,
-  kind: ObjectEntry['kind'],
-  settings: BackupSettings,
-  live: readonly Destination[],
-  expectedBytes: number,
-  deps: BackupDeps,
-  kill: () => void = () => undefined,
-): Promise<Stored> {
-  const name = key.slice(key.lastIndexOf('/') + 1);
-  if (live.length === 0) throw new BackupFailed(`No destination is left to store ${name}.`, null);
-  const plain = new DigestStream();
-  const hashing = pipeline(input, plain);
-  const encrypted = await encryptStream(settings.encryption, plain);
-  const cipher = new DigestStream();
-  encrypted.pipe(cipher);
-  encrypted.on('error', (e) => cipher.destroy(e));
-  const gate = Promise.all([producers, hashing]);
-  const rep = replicate(
-    cipher,
-    live,
-    key,
-    chooseUploadShape(expectedBytes),
-    'application/octet-stream',
-    gate,
-  );
-  const onAbort = () => {
-    kill();
-    rep.abort(new Error(reasonOf(deps.signal)));
-  };
-  deps.signal.addEventListener('abort', onAbort, { once: true });
-  const stop = startProgress(
-    deps.host,
-    [
-      {
-        label: kind === 'database' ? 'dump' : kind === 'config' ? 'bundle' : kind,
-        bytes: () => plain.bytes,
-      },
-      ...live.map((d) => ({
-        label: d.settings.name,
-        bytes: () => rep.uploadedBytes(d.settings.name),
-      })),
-    ],
-    { tty: deps.host.kind === 'cli' ? process.stderr : undefined },
-  );
-  const t0 = Date.now();
-  let results: ReplicaResult[];
-  try {
-    results = await rep.results;
-  } finally {
-    stop();
-    deps.signal.removeEventListener('abort', onAbort);
-  }
-  const producerError = await gate.then(
-    () => null,
-    (e: unknown) => e as Error,
-  );
-  // A cancel (or a dropped tunnel) also kills the dump: name the cause, not its echo.
-  if (deps.signal.aborted)
-    throw new BackupFailed(
-      `${reasonOf(deps.signal)}: uploads aborted, nothing was committed.`,
-      idOf(key),
-    );
-  if (producerError) {
-    kill();
-    throw new BackupFailed(
-      `${kind === 'database' ? 'The dump' : kind === 'config' ? 'The config bundle' : 'The globals'} failed: ${producerError.message}`,
-      idOf(key),
-    );
-  }
-  const s = (Date.now() - t0) / 1000;
-  for (const r of results) {
-    if (r.ok)
-      deps.host.info(
-        `${r.destination}: ${name} stored, ${formatBytes(cipher.bytes)} in ${r.seconds.toFixed(1)} s (${formatRate(cipher.bytes, r.seconds)})`,
-      );
-    else deps.host.warning(`${r.destination}: ${name} NOT stored: ${r.error}`);
-  }
-  if (results.every((r) => !r.ok)) {
-    throw new BackupFailed(
-      `${name} could not be stored anywhere: ${results.map((r) => `${r.destination}: ${r.error}`).join('; ')}`,
-      idOf(key),
-    );
-  }
-  deps.host.info(
-    `${name}: ${formatBytes(plain.bytes)} plaintext → ${formatBytes(cipher.bytes)} encrypted in ${s.toFixed(1)} s`,
-  );
-  return {
-    entry: {
-      name,
-      kind,
-      plaintext: { bytes: plain.bytes, sha256: plain.sha256() },
-      encrypted: { bytes: cipher.bytes, sha256: cipher.sha256() },
-    },
-    results,
-  };
-}
-
-/** Why the run was stopped: a signal (SIGTERM…) or a dropped SSH tunnel. */
-function reasonOf(signal: AbortSignal): string {
-  return signal.reason instanceof Error ? signal.reason.message : 'Cancelled';
-}
-
-function idOf(key: string): string | null {
-  return /(\d{8}T\d{6}Z-[0-9a-f]{6})\//.exec(key)?.[1] ?? null;
-}
-
 /**
  * Writes the manifest to each destination where every object is stored. Returns the
  * manifest as it stands after the commit: a destination whose manifest could not be
@@ -492,8 +400,19 @@ async function commit(
   };
 }
 
-/** Best effort: removes the objects a failed backup left (never a manifest: none was written). */
+/**
+ * Best effort: removes the objects a failed backup left (never a manifest: none was written).
+ * Bounded: after a cancel the job must end within the runner's grace period, and a
+ * hanging destination would not let it. What is left, prune removes (incomplete, > 24 h).
+ */
 async function cleanup(folder: string, deps: BackupDeps): Promise<void> {
+  await Promise.race([
+    removeAll(folder, deps),
+    new Promise((r) => setTimeout(r, deps.signal.aborted ? 2000 : 10_000).unref()),
+  ]);
+}
+
+async function removeAll(folder: string, deps: BackupDeps): Promise<void> {
   for (const d of deps.destinations) {
     try {
       for await (const o of d.list(folder)) await d.remove(o.key);
@@ -553,4 +472,72 @@ function backupSummary(
     ]);
   }
   return { title: `pg-dr backup: ${status}`, header: ['', ''], rows };
+}
+
+/** The backup command: backs up, raises or clears its alerts, prunes after it when asked. */
+export async function runBackup(settings: BackupSettings, ctx: Context): Promise<CommandResult> {
+  const { host, env, feed, destinations } = ctx;
+  const r = await backup(settings, {
+    host,
+    destinations,
+    source: () => describeSource(env, settings.workspace),
+    now: () => new Date(),
+    signal: ctx.signal,
+    env,
+    ...(ctx.target ? { target: ctx.target } : {}),
+  }).catch(async (e: unknown) => {
+    await feed.raise(backupFailed(describeError(e), settings.database.database));
+    throw e;
+  });
+  const alerts = [
+    await feed.clear('backup-failed', `backup ${r.id} completed (${r.status}).`),
+    r.status === 'degraded'
+      ? await feed.raise(backupDegraded(r.manifest))
+      : await feed.clear('backup-degraded', `backup ${r.id} is complete at every destination.`),
+  ];
+  const pruned =
+    settings.pruneAfter && r.status !== 'failed'
+      ? await prune(
+          { ...settings, ...settings.pruneAfter, command: 'prune' },
+          { host, destinations, now: () => new Date() },
+        )
+      : null;
+  if (pruned) alerts.push(...(await raiseUntrusted(feed, pruned.report)));
+  return {
+    outputs: { ...(pruned ? { report: { prune: pruned.report } } : {}), ...backupOutputs(r) },
+    tables: withAlerts(pruned ? [r.summary, pruned.summary] : [r.summary], alerts),
+    failure:
+      degradedFailure(settings, r) ??
+      (pruned && !pruned.report.ok
+        ? 'The backup succeeded, but pruning after it did not (see the prune table).'
+        : null),
+  };
+}
+
+function backupOutputs(r: BackupResult): Outputs {
+  const db = r.manifest.objects.find((o) => o.kind === 'database');
+  return {
+    'backup-id': r.id,
+    status: r.status,
+    manifest: r.manifest,
+    'database-sha256': db?.encrypted.sha256 ?? '',
+    'size-bytes': String(r.manifest.objects.reduce((s, o) => s + o.encrypted.bytes, 0)),
+    destinations: r.manifest.destinations.map((d) => ({
+      name: d.name,
+      bucket: d.bucket,
+      endpointHost: d.endpointHost,
+      ok: d.ok,
+      error: d.error,
+    })),
+  };
+}
+
+/** Why a degraded backup fails the step, when fail-on-degraded is set. */
+function degradedFailure(settings: BackupSettings, r: BackupResult): string | null {
+  if (r.status !== 'degraded' || !settings.failOnDegraded) return null;
+  const where = r.manifest.destinations
+    .filter((d) => !d.ok)
+    .map((d) => (d.error?.startsWith(`${d.name}:`) ? d.error : `${d.name}: ${d.error}`))
+    .join('; ');
+  return `Backup ${r.id} is degraded: ${where} (set fail-on-degraded: false to accept one destination).`;
 }

@@ -4,6 +4,7 @@ import { backupIdTime } from '../manifest/id.js';
 import type { Host, SummaryTable } from '../report/host.js';
 import { formatBytes } from '../report/progress.js';
 import type { Destination } from '../storage/destination.js';
+import type { CommandResult, Context } from './command.js';
 
 export interface ListDeps {
   readonly host: Host;
@@ -118,4 +119,10 @@ function listTable(r: ListReport): SummaryTable {
     ]),
     notes,
   };
+}
+
+/** The list command: every backup, as a report and a table. */
+export async function runList(settings: ListSettings, ctx: Context): Promise<CommandResult> {
+  const r = await list(settings, { host: ctx.host, destinations: ctx.destinations });
+  return { outputs: { report: r.report }, tables: [r.summary], failure: null };
 }

@@ -208,3 +208,45 @@ function trendsTable(r: MonitorReport): SummaryTable {
   rows.push(['compression ratio (median)', fmt(r.trends.compressionRatio, '×', 2)]);
   return { title: 'Trends', header: ['figure', 'value'], rows };
 }
+
+// The command's handler. Its imports sit here, next to it, so the code above stays as it is.
+import { apiUrlFromEnv, createGitHubClient, parseRepository } from '../alerts/index.js';
+import { type CommandResult, type Context, withAlerts } from './command.js';
+
+/** The monitor command: runs the checks, whose alerts it raises and clears through the feed. */
+export async function runMonitor(settings: MonitorSettings, ctx: Context): Promise<CommandResult> {
+  const { host, env, feed, destinations } = ctx;
+  const r = await monitor(settings, {
+    host,
+    destinations,
+    now: () => new Date(),
+    feed,
+    runs: runHistory(settings.githubToken, env, host),
+  });
+  return {
+    outputs: { status: r.report.ok ? 'ok' : 'failed', report: r.report },
+    tables: withAlerts([r.summary, r.trends], r.report.alerts),
+    // Monitoring reports through the feed; its own step fails only when it cannot check.
+    failure: null,
+  };
+}
+
+/** The last completed runs of a workflow, through the one GitHub client; null without a token. */
+function runHistory(token: string, env: NodeJS.ProcessEnv, host: Host): RunHistory | null {
+  const repository = parseRepository(env);
+  if (token === '' || !repository) return null;
+  const client = createGitHubClient({
+    token,
+    baseUrl: apiUrlFromEnv(env),
+    log: (w) => host.warning(w),
+  });
+  return async (file) => {
+    const { data } = await client.rest.actions.listWorkflowRuns({
+      ...repository,
+      workflow_id: file,
+      status: 'completed',
+      per_page: 10,
+    });
+    return data.workflow_runs.map((r) => ({ conclusion: r.conclusion ?? null, url: r.html_url }));
+  };
+}

@@ -166,3 +166,35 @@ function pruneSummary(r: PruneReport): SummaryTable {
     rows,
   };
 }
+
+// The command's handler. Its imports sit here, next to it, so the code above stays as it is.
+import { untrustedObjects } from '../alerts/conditions.js';
+import type { AlertFeed, AlertOutcome } from '../alerts/index.js';
+import { type CommandResult, type Context, withAlerts } from './command.js';
+
+/** The prune command: prunes, and raises the alert for objects it cannot trust. */
+export async function runPrune(settings: PruneSettings, ctx: Context): Promise<CommandResult> {
+  const { host, destinations, feed } = ctx;
+  const r = await prune(settings, { host, destinations, now: () => new Date() });
+  const refused = r.report.destinations.filter((d) => d.refused);
+  return {
+    outputs: { status: r.report.ok ? 'ok' : 'failed', report: r.report },
+    tables: withAlerts([r.summary], await raiseUntrusted(feed, r.report)),
+    failure: r.report.ok
+      ? null
+      : refused.length > 0
+        ? `Pruning refused: ${refused.map((d) => `${d.destination}: ${d.refused}`).join('; ')}`
+        : 'Some deletes failed (see the report).',
+  };
+}
+
+/**
+ * Raises the alert for folders prune kept because it cannot trust them; never clears it:
+ * monitor sees what prune cannot (destinations that disagree).
+ */
+export async function raiseUntrusted(
+  feed: AlertFeed,
+  report: PruneReport,
+): Promise<AlertOutcome[]> {
+  return report.untrusted.length ? [await feed.raise(untrustedObjects(report.untrusted))] : [];
+}

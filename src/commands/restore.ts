@@ -3,20 +3,27 @@ import { extractBundle } from '../bundle/index.js';
 import { recipientsOf } from '../crypto/age.js';
 import { InputError } from '../errors.js';
 import type { RestoreSettings } from '../inputs/parse.js';
-import { pickBackups, scanAll, UNAUTHENTICATED } from '../manifest/catalog.js';
+import { type CatalogEntry, pickBackups, scanAll, UNAUTHENTICATED } from '../manifest/catalog.js';
 import { backupPrefix } from '../manifest/id.js';
 import { dumpMajor, type Manifest } from '../manifest/schema.js';
 import { type ReadBackResult, readObjectInto } from '../pipeline/readback.js';
-import { compareRowCounts, type RowCheck, restoreInto } from '../pipeline/restore-into.js';
+import {
+  compareRowCounts,
+  type RestoreInto,
+  type RowCheck,
+  restoreInto,
+} from '../pipeline/restore-into.js';
 import { toolPath } from '../postgres/binaries.js';
 import { pickClient, serverAccess } from '../postgres/clients.js';
 import {
   checkRestorer,
+  type DatabaseState,
   databaseName,
   databaseState,
   IN_PROGRESS_COMMENT,
   type Rebuild,
   randomSuffix,
+  type ServerAccess,
   type ServerFacts,
   type SwitchResult,
   serverFacts,
@@ -28,6 +35,7 @@ import { describeTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
 import { formatBytes, formatRate, startProgress } from '../report/progress.js';
 import type { Destination } from '../storage/destination.js';
+import type { CommandResult, Context } from './command.js';
 
 export interface RestoreDeps {
   readonly host: Host;
@@ -73,22 +81,7 @@ export async function restore(
   deps: RestoreDeps,
 ): Promise<RestoreResult> {
   const { host } = deps;
-  const target = deps.target ?? settings.database;
-  if (!settings.trusted) host.warning(UNAUTHENTICATED);
-  const { entries, unreachable } = await host.group('Find the backup', () =>
-    scanAll(deps.destinations, settings.prefix, deps.now(), settings.trusted),
-  );
-  for (const [name, why] of unreachable) host.warning(`${name}: cannot list backups: ${why}`);
-  const candidates =
-    settings.restoreFrom === 'any'
-      ? entries
-      : entries.map((e) => ({
-          ...e,
-          completeAt: e.completeAt.filter((n) => n === settings.restoreFrom),
-        }));
-  const [backup] = pickBackups(candidates, settings.backup, deps.now());
-  if (!backup?.manifest) throw new Error('internal: a complete backup without a manifest');
-  const manifest = backup.manifest;
+  const { backup, manifest } = await findBackup(settings, deps);
   const order = deps.destinations.filter((d) => backup.completeAt.includes(d.settings.name));
   host.info(
     `Backup ${backup.id} (${manifest.database.name}, ${manifest.createdAt}) is complete at ${backup.completeAt.join(', ')}`,
@@ -105,8 +98,118 @@ export async function restore(
     deps.env,
     (l) => host.info(l),
   );
-  const server = serverAccess(target, 'database-url', ['postgres', 'template1']);
-  const targetName = settings.database.database;
+  const t = await checkTarget(settings, deps, manifest);
+  const run: RestoreRun = {
+    settings,
+    deps,
+    manifest,
+    target: t,
+    folder: backupPrefix(settings.prefix, backup.id),
+    pgRestore: toolPath(pgRestore, 'pg_restore'),
+  };
+  const t0 = Date.now();
+  const { attempts, restored } = await restoreFromFirst(run, order, t0);
+  const base = {
+    restoredFrom: restored?.from ?? null,
+    attempts,
+    seconds: (Date.now() - t0) / 1000,
+    database: t.name,
+    previous: null,
+    rolesCreated: [] as string[],
+    rolesExisting: [] as string[],
+    differences: [] as string[],
+    configFiles: null,
+  };
+  if (!restored) {
+    return done(settings, backup.id, manifest, {
+      ...base,
+      ok: false,
+      tables: 0,
+      mismatches: [],
+      rowCounts: 'not recorded',
+    });
+  }
+  const { rebuild } = restored;
+  const finished = await switchIn(run, restored);
+  if (!finished.switched)
+    return done(settings, backup.id, manifest, {
+      ...base,
+      ok: false,
+      ...finished.check,
+      differences: rebuild.differences,
+    });
+  const configFiles = await restoreConfig(run, restored.from);
+  return done(settings, backup.id, manifest, {
+    ...base,
+    ok: true,
+    ...finished.check,
+    previous: finished.switched.previous,
+    rolesCreated: [...rebuild.rolesCreated],
+    rolesExisting: [...rebuild.rolesExisting],
+    differences: [...rebuild.differences],
+    configFiles,
+  });
+}
+
+/** The backup the settings select, among those complete at the destinations allowed. */
+async function findBackup(
+  settings: RestoreSettings,
+  deps: RestoreDeps,
+): Promise<{ backup: CatalogEntry; manifest: Manifest }> {
+  const { host } = deps;
+  if (!settings.trusted) host.warning(UNAUTHENTICATED);
+  const { entries, unreachable } = await host.group('Find the backup', () =>
+    scanAll(deps.destinations, settings.prefix, deps.now(), settings.trusted),
+  );
+  for (const [name, why] of unreachable) host.warning(`${name}: cannot list backups: ${why}`);
+  const candidates =
+    settings.restoreFrom === 'any'
+      ? entries
+      : entries.map((e) => ({
+          ...e,
+          completeAt: e.completeAt.filter((n) => n === settings.restoreFrom),
+        }));
+  const [backup] = pickBackups(candidates, settings.backup, deps.now());
+  if (!backup?.manifest) throw new Error('internal: a complete backup without a manifest');
+  return { backup, manifest: backup.manifest };
+}
+
+/** The target server and database, as checked before anything is written. */
+interface TargetCheck {
+  readonly server: ServerAccess;
+  readonly facts: ServerFacts;
+  readonly state: DatabaseState;
+  /** The target database's name. */
+  readonly name: string;
+}
+
+/** What one restore works with, once everything is checked. */
+interface RestoreRun {
+  readonly settings: RestoreSettings;
+  readonly deps: RestoreDeps;
+  readonly manifest: Manifest;
+  readonly target: TargetCheck;
+  /** The backup's folder. */
+  readonly folder: string;
+  /** The pg_restore to use. */
+  readonly pgRestore: string;
+}
+
+/**
+ * The target server answers, pg-dr may restore there (roles, ownership), and the target
+ * database is empty (or force is set) with no session (or terminate-connections is set).
+ */
+async function checkTarget(
+  settings: RestoreSettings,
+  deps: RestoreDeps,
+  manifest: Manifest,
+): Promise<TargetCheck> {
+  const { host } = deps;
+  const server = serverAccess(deps.target ?? settings.database, 'database-url', [
+    'postgres',
+    'template1',
+  ]);
+  const name = settings.database.database;
   const { facts, state, leftovers } = await host.group('Check the target server', async () => {
     const m = await server.maintenance().catch((e: Error) => {
       throw new Error(
@@ -126,23 +229,14 @@ export async function restore(
     } finally {
       await m.close();
     }
-    const state = await databaseState(server, targetName);
+    const state = await databaseState(server, name);
     return { facts, state, leftovers };
   });
   for (const l of leftovers)
     host.warning(
       `Database ${JSON.stringify(l)} is left from a restore that was interrupted; drop it when no restore is running (DROP DATABASE).`,
     );
-  if (state.exists && state.objects > 0 && !settings.force)
-    throw new InputError(
-      'force',
-      `The target database ${JSON.stringify(targetName)} already has ${state.objects} objects (tables, views, sequences, functions, schemas, large objects). Restore into a new or empty database, or set force: true: the restore then goes into a new database that replaces it once complete, and ${settings.dropPrevious ? 'drops it (drop-previous: true)' : `keeps it as "${targetName}_before_<time>"`}.`,
-    );
-  if (state.connections.length > 0 && !settings.terminateConnections)
-    throw new InputError(
-      'terminate-connections',
-      `The target database ${JSON.stringify(targetName)} has ${state.connections.length} open connection(s) (${state.connections.slice(0, 5).join(', ')}), which switching in the restored database would break. Stop the application first, or set terminate-connections: true to end them at the switch.`,
-    );
+  checkTargetState(settings, name, state);
   try {
     checkRestorer(
       manifest.objects.some((o) => o.kind === 'globals'),
@@ -153,102 +247,125 @@ export async function restore(
   } catch (e) {
     throw new InputError('database-url', (e as Error).message);
   }
+  return { server, facts, state, name };
+}
 
-  const folder = backupPrefix(settings.prefix, backup.id);
-  const attempts: { destination: string; ok: boolean; error: string | null }[] = [];
-  const t0 = Date.now();
-  let restoredFrom: string | null = null;
-  let restored: { rebuild: Rebuild; name: string } | null = null;
-  const db = manifest.objects.find((o) => o.kind === 'database');
-  if (!db) throw new Error(`Backup ${backup.id} has no database object.`);
+function checkTargetState(settings: RestoreSettings, name: string, state: DatabaseState): void {
+  if (state.exists && state.objects > 0 && !settings.force)
+    throw new InputError(
+      'force',
+      `The target database ${JSON.stringify(name)} already has ${state.objects} objects (tables, views, sequences, functions, schemas, large objects). Restore into a new or empty database, or set force: true: the restore then goes into a new database that replaces it once complete, and ${settings.dropPrevious ? 'drops it (drop-previous: true)' : `keeps it as "${name}_before_<time>"`}.`,
+    );
+  if (state.connections.length > 0 && !settings.terminateConnections)
+    throw new InputError(
+      'terminate-connections',
+      `The target database ${JSON.stringify(name)} has ${state.connections.length} open connection(s) (${state.connections.slice(0, 5).join(', ')}), which switching in the restored database would break. Stop the application first, or set terminate-connections: true to end them at the switch.`,
+    );
+}
+
+/** A restored (not yet switched in) database, and the destination it came from. */
+interface Restored {
+  readonly rebuild: Rebuild;
+  /** The new database's name. */
+  readonly name: string;
+  readonly from: string;
+}
+
+/**
+ * Restores into a new database from each destination in turn, until one succeeds; a wrong
+ * key or a cancel stops the round (another destination would not do better).
+ */
+async function restoreFromFirst(
+  run: RestoreRun,
+  order: readonly Destination[],
+  t0: number,
+): Promise<{ attempts: RestoreReport['attempts'][number][]; restored: Restored | null }> {
+  const { host } = run.deps;
+  const attempts: RestoreReport['attempts'][number][] = [];
+  const db = run.manifest.objects.find((o) => o.kind === 'database');
+  if (!db) throw new Error(`Backup ${run.manifest.id} has no database object.`);
   for (const dest of order) {
-    const name = databaseName(`${targetName}_pgdr_`, randomSuffix());
+    const name = databaseName(`${run.target.name}_pgdr_`, randomSuffix());
     const result = await host.group(
       `Restore ${db.name} from ${dest.settings.name} into a new database ${JSON.stringify(name)}`,
-      async () => {
-        let read = 0;
-        const stop = startProgress(
-          host,
-          [{ label: `${dest.settings.name} download`, bytes: () => read }],
-          { tty: host.kind === 'cli' ? process.stderr : undefined },
-        );
-        try {
-          return await restoreInto({
-            destination: dest,
-            folder,
-            manifest,
-            decryption: settings.decryption,
-            server,
-            facts,
-            ownership: settings.ownership,
-            name,
-            pgRestore: toolPath(pgRestore, 'pg_restore'),
-            input: 'database-url',
-            signal: deps.signal,
-            env: deps.env,
-            log: (l) => host.info(l),
-            onBytes: (n) => {
-              read = n;
-            },
-          });
-        } finally {
-          stop();
-        }
-      },
+      () => restoreWithProgress(run, dest, name),
     );
     const dname = dest.settings.name;
     if (result.ok) {
       attempts.push({ destination: dname, ok: true, error: null });
-      restoredFrom = dname;
-      restored = { rebuild: result.rebuild, name };
       host.info(
         `${dname}: restored ${formatBytes(db.encrypted.bytes)} in ${((Date.now() - t0) / 1000).toFixed(1)} s (${formatRate(db.encrypted.bytes, (Date.now() - t0) / 1000)})`,
       );
-      break;
+      return { attempts, restored: { rebuild: result.rebuild, name, from: dname } };
     }
     attempts.push({ destination: dname, ok: false, error: result.read.error });
     host.error(
       `${dname}: the restore FAILED; the new database and the roles it created were dropped, the target is as it was: ${result.read.error}`,
     );
     if (!fallsBack(result.read)) break;
-    if (deps.signal.aborted) break;
+    if (run.deps.signal.aborted) break;
   }
-  const seconds = (Date.now() - t0) / 1000;
-  const base = {
-    restoredFrom,
-    attempts,
-    seconds,
-    database: targetName,
-    previous: null,
-    rolesCreated: [] as string[],
-    rolesExisting: [] as string[],
-    differences: [] as string[],
-    configFiles: null,
-  };
-  if (!restored) {
-    return done(settings, backup.id, manifest, {
-      ...base,
-      ok: false,
-      tables: 0,
-      mismatches: [],
-      rowCounts: 'not recorded',
+  return { attempts, restored: null };
+}
+
+async function restoreWithProgress(
+  run: RestoreRun,
+  dest: Destination,
+  name: string,
+): Promise<RestoreInto> {
+  const { settings, deps } = run;
+  const { host } = deps;
+  let read = 0;
+  const stop = startProgress(
+    host,
+    [{ label: `${dest.settings.name} download`, bytes: () => read }],
+    {
+      tty: host.kind === 'cli' ? process.stderr : undefined,
+    },
+  );
+  try {
+    return await restoreInto({
+      destination: dest,
+      folder: run.folder,
+      manifest: run.manifest,
+      decryption: settings.decryption,
+      server: run.target.server,
+      facts: run.target.facts,
+      ownership: settings.ownership,
+      name,
+      pgRestore: run.pgRestore,
+      input: 'database-url',
+      signal: deps.signal,
+      env: deps.env,
+      log: (l) => host.info(l),
+      onBytes: (n) => {
+        read = n;
+      },
     });
+  } finally {
+    stop();
   }
-  const { rebuild, name } = restored;
+}
+
+/**
+ * Compares the row counts, then applies the database's properties and switches it in as
+ * the target. Rows that differ discard it (`switched` null); so does any error, thrown.
+ */
+async function switchIn(
+  run: RestoreRun,
+  { rebuild, name }: Restored,
+): Promise<{ check: RowCheck; switched: SwitchResult | null }> {
+  const { host } = run.deps;
+  const { server, name: targetName, state } = run.target;
   let check: RowCheck;
   let switched: SwitchResult;
   try {
     check = await host.group('Compare row counts with the manifest', () =>
-      compareRowCounts(server, name, manifest),
+      compareRowCounts(server, name, run.manifest),
     );
     if (check.mismatches.length > 0) {
       await rebuild.discard();
-      return done(settings, backup.id, manifest, {
-        ...base,
-        ok: false,
-        ...check,
-        differences: rebuild.differences,
-      });
+      return { check, switched: null };
     }
     await host.group("Apply the database's properties", () => rebuild.applyProperties());
     switched = await host.group(
@@ -257,9 +374,9 @@ export async function restore(
         switchDatabase(server, {
           fresh: name,
           target: targetName,
-          previous: databaseName(`${targetName}_before_`, stamp(deps.now())),
-          terminate: settings.terminateConnections,
-          drop: settings.dropPrevious ? 'always' : 'empty',
+          previous: databaseName(`${targetName}_before_`, stamp(run.deps.now())),
+          terminate: run.settings.terminateConnections,
+          drop: run.settings.dropPrevious ? 'always' : 'empty',
           targetWasEmpty: !state.exists || state.objects === 0,
         }),
     );
@@ -275,25 +392,18 @@ export async function restore(
     host.info(`The database it replaced was dropped (${switched.droppedPrevious}).`);
   if (switched.terminated > 0)
     host.warning(`${switched.terminated} session(s) on the target were ended.`);
+  return { check, switched };
+}
 
-  let configFiles: string[] | null = null;
-  const cfg = manifest.objects.find((o) => o.kind === 'config');
-  if (settings.configDir && cfg) {
-    const from = deps.destinations.find((d) => d.settings.name === restoredFrom) as Destination;
-    configFiles = await host.group(`Extract the config bundle into ${settings.configDir}`, () =>
-      extractConfig(from, `${folder}${cfg.name}`, cfg, settings),
-    );
-  }
-  return done(settings, backup.id, manifest, {
-    ...base,
-    ok: true,
-    ...check,
-    previous: switched.previous,
-    rolesCreated: [...rebuild.rolesCreated],
-    rolesExisting: [...rebuild.rolesExisting],
-    differences: [...rebuild.differences],
-    configFiles,
-  });
+/** The config bundle, extracted into config-dir when it is set; null when not extracted. */
+async function restoreConfig(run: RestoreRun, restoredFrom: string): Promise<string[] | null> {
+  const { settings, deps } = run;
+  const cfg = run.manifest.objects.find((o) => o.kind === 'config');
+  if (!settings.configDir || !cfg) return null;
+  const from = deps.destinations.find((d) => d.settings.name === restoredFrom) as Destination;
+  return deps.host.group(`Extract the config bundle into ${settings.configDir}`, () =>
+    extractConfig(from, `${run.folder}${cfg.name}`, cfg, settings),
+  );
 }
 
 /** `20261130T101500Z`: when the previous database was set aside. */
@@ -380,8 +490,25 @@ function done(
   r: Omit<RestoreReport, 'backupId'>,
 ): RestoreResult {
   const report: RestoreReport = { backupId, ...r };
+  return {
+    report,
+    manifest,
+    summary: {
+      title: `pg-dr restore: ${report.ok ? 'ok' : 'FAILED'}`,
+      header: ['', ''],
+      rows: restoreRows(settings, manifest, report),
+    },
+  };
+}
+
+function restoreRows(
+  settings: RestoreSettings,
+  manifest: Manifest,
+  report: RestoreReport,
+): string[][] {
+  const { locale } = manifest.database;
   const rows: string[][] = [
-    ['Backup', `${backupId} (${manifest.database.name}, made ${manifest.createdAt})`],
+    ['Backup', `${report.backupId} (${manifest.database.name}, made ${manifest.createdAt})`],
     ['Target', describeTarget(settings.database)],
     ['Result', report.ok ? '✅ restored' : '❌ failed'],
     ...report.attempts.map((a) => [
@@ -392,21 +519,10 @@ function done(
     [
       'Database',
       report.ok
-        ? `${JSON.stringify(report.database)}${manifest.database.locale ? ` (${manifest.database.encoding}, ${manifest.database.locale.provider} ${manifest.database.locale.locale ?? manifest.database.locale.collate})` : ''}`
+        ? `${JSON.stringify(report.database)}${locale ? ` (${manifest.database.encoding}, ${locale.provider} ${locale.locale ?? locale.collate})` : ''}`
         : `${JSON.stringify(report.database)} unchanged`,
     ],
-    ...(report.ok
-      ? [
-          [
-            'Replaced database',
-            report.previous ? `kept as ${JSON.stringify(report.previous)}` : 'none kept',
-          ],
-          [
-            'Roles',
-            `${report.rolesCreated.length} created${report.rolesCreated.length ? ` (${report.rolesCreated.join(', ')})` : ''}, ${report.rolesExisting.length} already existed${report.rolesExisting.length ? ` (${report.rolesExisting.join(', ')})` : ''}`,
-          ],
-        ]
-      : []),
+    ...(report.ok ? switchedRows(report) : []),
     [
       'Tables',
       `${report.tables}; row counts ${report.rowCounts}${report.mismatches.length ? `: ${report.mismatches.length} differ` : report.rowCounts === 'compared' ? ': all equal' : ''}`,
@@ -424,9 +540,47 @@ function done(
     'Differences from the source',
     report.differences.length === 0 ? (report.ok ? 'none' : '—') : report.differences.join(' '),
   ]);
+  return rows;
+}
+
+/** What a restore that switched in changed on the target: the database replaced, the roles. */
+function switchedRows(report: RestoreReport): string[][] {
+  const { rolesCreated: created, rolesExisting: existing } = report;
+  return [
+    [
+      'Replaced database',
+      report.previous ? `kept as ${JSON.stringify(report.previous)}` : 'none kept',
+    ],
+    [
+      'Roles',
+      `${created.length} created${created.length ? ` (${created.join(', ')})` : ''}, ${existing.length} already existed${existing.length ? ` (${existing.join(', ')})` : ''}`,
+    ],
+  ];
+}
+
+/** The restore command: restores, and fails the step when the restore did not complete. */
+export async function runRestore(settings: RestoreSettings, ctx: Context): Promise<CommandResult> {
+  const r = await restore(settings, {
+    host: ctx.host,
+    destinations: ctx.destinations,
+    now: () => new Date(),
+    signal: ctx.signal,
+    env: ctx.env,
+    ...(ctx.target ? { target: ctx.target } : {}),
+  });
+  const { report } = r;
   return {
-    report,
-    manifest,
-    summary: { title: `pg-dr restore: ${report.ok ? 'ok' : 'FAILED'}`, header: ['', ''], rows },
+    outputs: {
+      'backup-id': report.backupId,
+      status: report.ok ? 'ok' : 'failed',
+      manifest: r.manifest,
+      report,
+    },
+    tables: [r.summary],
+    failure: report.ok
+      ? null
+      : report.restoredFrom
+        ? `Restored ${report.backupId} from ${report.restoredFrom}, but ${report.mismatches.length} table(s) have other row counts than the manifest.`
+        : `Restore of ${report.backupId} failed everywhere: ${report.attempts.map((a) => `${a.destination}: ${a.error}`).join('; ')}`,
   };
 }

@@ -1,3 +1,4 @@
+import { verificationFailed } from '../alerts/conditions.js';
 import type { DecryptionSettings } from '../crypto/age.js';
 import type { Signer } from '../crypto/sshsig.js';
 import { InputError } from '../errors.js';
@@ -26,8 +27,10 @@ import {
 import { startArchiveList } from '../postgres/restore.js';
 import type { DatabaseTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
+import { describeSource } from '../source/index.js';
 import type { Destination } from '../storage/destination.js';
 import { VERSION } from '../version.js';
+import { type CommandResult, type Context, withAlerts } from './command.js';
 
 export interface VerifyDeps {
   readonly host: Host;
@@ -159,76 +162,14 @@ async function verifyAt(
     };
   }
   const folder = backupPrefix(settings.prefix, backup.id);
-  const objects: Verification['objects'] = [];
+  const objects: Verification['objects'][number][] = [];
   let archive: Verification['archive'] = null;
   let drill: Verification['drill'] = null;
   for (const o of manifest.objects) {
-    const key = `${folder}${o.name}`;
-    let sink: Sink | null = null;
-    let entries: Promise<string[]> | null = null;
-    let r: ReadBackResult | null = null;
-    if (settings.level !== 'checksum' && o.kind === 'database') {
-      const pgRestore = toolPath(
-        await pickClient(
-          'pg_restore',
-          dumpMajor(manifest),
-          `the archive was written by pg_dump ${manifest.database.pgDumpVersion}`,
-          settings.pgClients,
-          deps.env,
-          (l) => deps.host.info(l),
-        ),
-        'pg_restore',
-      );
-      if (drillServer) {
-        const d = await drillFrom(settings, deps, drillServer, manifest, dest, folder, pgRestore);
-        drill = d.drill;
-        if (d.read) {
-          r = d.read;
-          archive = { ok: r.ok, entries: 0, error: r.ok ? null : r.error };
-        }
-      }
-      if (!r) {
-        const list = startArchiveList(pgRestore);
-        entries = list.done;
-        sink = {
-          stdin: list.stdin,
-          done: list.done,
-          abort: () => list.abort(),
-          mayStopEarly: true,
-        };
-      }
-    }
-    r ??= await readBack({
-      destination: dest,
-      key,
-      encrypted: o.encrypted,
-      ...(settings.level !== 'checksum'
-        ? {
-            decrypt: {
-              settings: settings.decryption as DecryptionSettings,
-              plaintext: o.plaintext,
-              compression: o.kind === 'database' ? manifest.database.compression : null,
-              sink,
-            },
-          }
-        : {}),
-      signal: deps.signal,
-      env: deps.env,
-    });
-    objects.push({
-      name: o.name,
-      ok: r.ok,
-      bytes: r.encrypted?.bytes ?? null,
-      sha256: r.encrypted?.sha256 ?? null,
-      error: r.error,
-    });
-    if (entries) {
-      const n = await entries.then(
-        (lines) => ({ ok: true, entries: lines.length, error: null }),
-        (e: Error) => ({ ok: false, entries: 0, error: e.message }),
-      );
-      archive = n;
-    }
+    const v = await verifyObject({ settings, deps, manifest, dest, folder, drillServer }, o);
+    objects.push(v.object);
+    if (v.archive !== undefined) archive = v.archive;
+    if (v.drill !== undefined) drill = v.drill;
   }
   const errors = [
     ...objects.filter((o) => !o.ok).map((o) => o.error),
@@ -243,6 +184,122 @@ async function verifyAt(
     archive,
     drill,
     error: errors.length ? errors.join('; ') : null,
+  };
+}
+
+/** One backup at one destination, being verified. */
+interface VerifyAt {
+  readonly settings: VerifySettings;
+  readonly deps: VerifyDeps;
+  readonly manifest: Manifest;
+  readonly dest: Destination;
+  /** The backup's folder. */
+  readonly folder: string;
+  /** Where to drill, when this destination is the one drilled from. */
+  readonly drillServer: DrillServer | null;
+}
+
+/**
+ * Reads one object back (and past the checksum level, decrypts it; the database's archive
+ * is opened by pg_restore, or restored in a drill). `archive` and `drill` are set only
+ * when this object decided them.
+ */
+async function verifyObject(
+  at: VerifyAt,
+  o: Manifest['objects'][number],
+): Promise<{
+  object: Verification['objects'][number];
+  archive?: Verification['archive'];
+  drill?: Verification['drill'];
+}> {
+  const { settings, deps, manifest } = at;
+  const archiveCheck =
+    settings.level !== 'checksum' && o.kind === 'database' ? await checkArchive(at) : null;
+  const r =
+    archiveCheck?.read ??
+    (await readBack({
+      destination: at.dest,
+      key: `${at.folder}${o.name}`,
+      encrypted: o.encrypted,
+      ...(settings.level !== 'checksum'
+        ? {
+            decrypt: {
+              settings: settings.decryption as DecryptionSettings,
+              plaintext: o.plaintext,
+              compression: o.kind === 'database' ? manifest.database.compression : null,
+              sink: archiveCheck?.sink ?? null,
+            },
+          }
+        : {}),
+      signal: deps.signal,
+      env: deps.env,
+    }));
+  const object = {
+    name: o.name,
+    ok: r.ok,
+    bytes: r.encrypted?.bytes ?? null,
+    sha256: r.encrypted?.sha256 ?? null,
+    error: r.error,
+  };
+  if (!archiveCheck) return { object };
+  const { entries } = archiveCheck;
+  const archive = entries
+    ? await entries.then(
+        (lines) => ({ ok: true, entries: lines.length, error: null }),
+        (e: Error) => ({ ok: false, entries: 0, error: e.message }),
+      )
+    : archiveCheck.read
+      ? { ok: r.ok, entries: 0, error: r.ok ? null : r.error }
+      : undefined;
+  return {
+    object,
+    ...(archive !== undefined ? { archive } : {}),
+    ...(archiveCheck.drill !== undefined ? { drill: archiveCheck.drill } : {}),
+  };
+}
+
+/**
+ * How the database's archive is checked: by a restore drill, whose read is the object's
+ * (`read`), or else by pg_restore listing it as it is read (`sink`, `entries`).
+ */
+async function checkArchive(at: VerifyAt): Promise<{
+  read: ReadBackResult | null;
+  drill?: Verification['drill'];
+  sink: Sink | null;
+  entries: Promise<string[]> | null;
+}> {
+  const { settings, deps, manifest } = at;
+  const pgRestore = toolPath(
+    await pickClient(
+      'pg_restore',
+      dumpMajor(manifest),
+      `the archive was written by pg_dump ${manifest.database.pgDumpVersion}`,
+      settings.pgClients,
+      deps.env,
+      (l) => deps.host.info(l),
+    ),
+    'pg_restore',
+  );
+  let drill: Verification['drill'] | undefined;
+  if (at.drillServer) {
+    const d = await drillFrom(
+      settings,
+      deps,
+      at.drillServer,
+      manifest,
+      at.dest,
+      at.folder,
+      pgRestore,
+    );
+    drill = d.drill;
+    if (d.read) return { read: d.read, drill, sink: null, entries: null };
+  }
+  const list = startArchiveList(pgRestore);
+  return {
+    read: null,
+    ...(drill !== undefined ? { drill } : {}),
+    sink: { stdin: list.stdin, done: list.done, abort: () => list.abort(), mayStopEarly: true },
+    entries: list.done,
   };
 }
 
@@ -367,5 +424,42 @@ function verifySummary(r: VerifyReport): SummaryTable {
         : `❌ ${v.error ?? 'failed'}`,
       `${v.durationSeconds.toFixed(1)} s`,
     ]),
+  };
+}
+
+/** The verify command: verifies, raises or clears the verification alerts. */
+export async function runVerify(settings: VerifySettings, ctx: Context): Promise<CommandResult> {
+  const { host, env, feed } = ctx;
+  const r = await verify(settings, {
+    host,
+    destinations: ctx.destinations,
+    now: () => new Date(),
+    signal: ctx.signal,
+    env,
+    runUrl: (await describeSource(env, settings.workspace)).runUrl,
+    ...(ctx.target ? { drillTarget: ctx.target } : {}),
+  });
+  const ids = [...new Set(r.report.verifications.map((v) => v.backupId))];
+  const failed = r.report.verifications.filter((v) => !v.ok);
+  const alerts =
+    failed.length > 0
+      ? [await feed.raise(verificationFailed(failed))]
+      : [
+          await feed.clear(
+            'verification-failed',
+            `backup ${ids.join(', ')} verified (${settings.level}) at every destination.`,
+          ),
+          await feed.clear('verification-stale', `a verification (${settings.level}) just passed.`),
+        ];
+  return {
+    outputs: {
+      'backup-id': ids.join(','),
+      status: r.report.ok ? 'ok' : 'failed',
+      report: r.report,
+    },
+    tables: withAlerts([r.summary], alerts),
+    failure: r.report.ok
+      ? null
+      : `Verification failed: ${failed.map((v) => `${v.backupId} at ${v.destination}: ${v.error}`).join('; ')}`,
   };
 }

@@ -1,3 +1,4 @@
+import { UserError } from '../errors.js';
 import { type ClientInstall, type ClientTool, findClients, selectClient } from './binaries.js';
 import { installClient } from './install.js';
 import type { ServerAccess } from './rebuild.js';
@@ -14,7 +15,7 @@ export interface PgClientSettings {
 }
 
 /** A PostgreSQL client program the server (or archive) can be handled with, or a clear error. */
-export class ClientVersionError extends Error {
+export class ClientVersionError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'ClientVersionError';

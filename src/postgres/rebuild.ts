@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { UserError } from '../errors.js';
 import {
   createDatabaseSql,
   createRoleSql,
@@ -178,7 +179,7 @@ export function checkRebuild(
   if (globals) createDatabaseSql(globals.database, 'x', facts.versionNum);
 }
 
-export class RebuildError extends Error {
+export class RebuildError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'RebuildError';
