@@ -3,8 +3,8 @@
  * reported as it is (no class name in front). Anything else is an unexpected failure.
  */
 export class UserError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'UserError';
   }
 }

@@ -2,12 +2,10 @@ import type { AlertFeed, AlertOutcome } from '../alerts/index.js';
 import { alertsSummary } from '../alerts/index.js';
 import { UserError } from '../errors.js';
 import type { Settings } from '../inputs/parse.js';
-import { NoSuchBackup } from '../manifest/catalog.js';
 import type { Manifest } from '../manifest/schema.js';
 import type { DatabaseTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
 import type { Destination } from '../storage/destination.js';
-import { TunnelError } from '../tunnel/index.js';
 
 /** A command's name: `backup`, `verify`, … */
 export type Command = Settings['command'];
@@ -81,9 +79,7 @@ export function withAlerts(
 
 /** A failure as the user reads it: a user error's message as it is, else with its kind. */
 export function describeError(e: unknown): string {
-  // TunnelError and NoSuchBackup are to extend UserError; until then they are named here.
-  if (e instanceof UserError || e instanceof TunnelError || e instanceof NoSuchBackup)
-    return e.message;
+  if (e instanceof UserError) return e.message;
   if (e instanceof Error) return `${e.name === 'Error' ? '' : `${e.name}: `}${e.message}`;
   return `Unexpected failure: ${String(e)}`;
 }

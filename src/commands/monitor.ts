@@ -1,4 +1,5 @@
 import type { AlertFeed, AlertKey, AlertOutcome } from '../alerts/index.js';
+import { apiUrlFromEnv, createGitHubClient, parseRepository } from '../alerts/index.js';
 import type { MonitorSettings } from '../inputs/parse.js';
 import { type BackupAtDestination, scanDestination } from '../manifest/catalog.js';
 import type { Manifest } from '../manifest/schema.js';
@@ -13,6 +14,7 @@ import {
 import type { Host, SummaryTable } from '../report/host.js';
 import { formatBytes } from '../report/progress.js';
 import type { Destination } from '../storage/destination.js';
+import { type CommandResult, type Context, withAlerts } from './command.js';
 
 export type { CheckState } from '../monitor/checks.js';
 
@@ -209,9 +211,7 @@ function trendsTable(r: MonitorReport): SummaryTable {
   return { title: 'Trends', header: ['figure', 'value'], rows };
 }
 
-// The command's handler. Its imports sit here, next to it, so the code above stays as it is.
-import { apiUrlFromEnv, createGitHubClient, parseRepository } from '../alerts/index.js';
-import { type CommandResult, type Context, withAlerts } from './command.js';
+// The command's handler.
 
 /** The monitor command: runs the checks, whose alerts it raises and clears through the feed. */
 export async function runMonitor(settings: MonitorSettings, ctx: Context): Promise<CommandResult> {

@@ -1,3 +1,5 @@
+import { untrustedObjects } from '../alerts/conditions.js';
+import type { AlertFeed, AlertOutcome } from '../alerts/index.js';
 import type { PruneSettings } from '../inputs/parse.js';
 import {
   type BackupAtDestination,
@@ -11,6 +13,7 @@ import type { Host, SummaryTable } from '../report/host.js';
 import { type PruneCandidate, planPrune } from '../retention/plan.js';
 import { describeLock } from '../storage/delete.js';
 import type { Destination } from '../storage/destination.js';
+import { type CommandResult, type Context, withAlerts } from './command.js';
 
 export interface PruneDeps {
   readonly host: Host;
@@ -167,10 +170,7 @@ function pruneSummary(r: PruneReport): SummaryTable {
   };
 }
 
-// The command's handler. Its imports sit here, next to it, so the code above stays as it is.
-import { untrustedObjects } from '../alerts/conditions.js';
-import type { AlertFeed, AlertOutcome } from '../alerts/index.js';
-import { type CommandResult, type Context, withAlerts } from './command.js';
+// The command's handler.
 
 /** The prune command: prunes, and raises the alert for objects it cannot trust. */
 export async function runPrune(settings: PruneSettings, ctx: Context): Promise<CommandResult> {

@@ -2,7 +2,7 @@ import { isAbsolute } from 'node:path';
 import type { Signer, TrustedSigner } from '../crypto/sshsig.js';
 import { InputError } from '../errors.js';
 import type { PgClientSettings } from '../postgres/clients.js';
-import type { DestinationSettings } from '../storage/client.js';
+import type { DestinationSettings } from '../storage/settings.js';
 import { parsePgClients } from './database.js';
 import { parseDestinations } from './destinations.js';
 import { parseSigner, parseTrusted } from './keys.js';

@@ -1,5 +1,5 @@
 import { InputError } from '../errors.js';
-import { type DestinationSettings, defaultRegion, parseEndpoint } from '../storage/client.js';
+import { type DestinationSettings, defaultRegion, parseEndpoint } from '../storage/settings.js';
 import { parseBoolean, parseRequired, parseWholeNumber } from './primitives.js';
 import type { InputName, InputSource } from './source.js';
 

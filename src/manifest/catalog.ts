@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { type TrustedSigner, verifySignature } from '../crypto/sshsig.js';
+import { UserError } from '../errors.js';
 import type { Destination } from '../storage/destination.js';
 import { BACKUP_ID, backupIdTime, MANIFEST_NAME, SIGNATURE_SUFFIX } from './id.js';
 import { type Manifest, parseManifest } from './schema.js';
@@ -269,7 +270,7 @@ export async function scanAll(
 }
 
 /** Why a selector found nothing, for the error a person reads. */
-export class NoSuchBackup extends Error {
+export class NoSuchBackup extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'NoSuchBackup';

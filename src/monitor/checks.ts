@@ -5,7 +5,6 @@ import {
   type AlertKind,
   destinationUnreachableKey,
 } from '../alerts/index.js';
-import type { MonitorSettings } from '../inputs/parse.js';
 import { manifestDisagreement } from '../manifest/catalog.js';
 import { backupIdTime } from '../manifest/id.js';
 import { inert } from '../report/inert.js';
@@ -32,6 +31,16 @@ export type Finding = Row & { readonly detail: string } & (
     | { readonly state: 'skipped' }
   );
 
+/** The limits the checks hold a view to; the monitor command's settings carry them. */
+export interface MonitorLimits {
+  /** A destination whose newest complete backup is older than this is stale. */
+  readonly maxBackupAgeHours: number;
+  /** The newest passed verification may be at most this old. */
+  readonly maxVerifyAgeDays: number;
+  /** The share of the backup workflow's recent runs that must have succeeded (0–1). */
+  readonly minSuccessRate: number;
+}
+
 /**
  * One monitor check: a pure function of what was read. A new check is one more object in
  * {@link CHECKS}, with its alert kind added to `ALERT_KEYS`.
@@ -39,7 +48,7 @@ export type Finding = Row & { readonly detail: string } & (
 export interface MonitorCheck {
   /** The alert it raises and clears (per destination for `destination-unreachable`). */
   readonly kind: AlertKind;
-  evaluate(view: MonitorView, settings: MonitorSettings, now: Date): Finding | readonly Finding[];
+  evaluate(view: MonitorView, settings: MonitorLimits, now: Date): Finding | readonly Finding[];
 }
 
 function skipped(row: Row, detail: string): Finding {

@@ -1,9 +1,8 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { encryptStream } from '../crypto/age.js';
+import { type EncryptionSettings, encryptStream } from '../crypto/age.js';
 import { DigestStream } from '../crypto/digest.js';
 import { BackupFailed } from '../errors.js';
-import type { BackupSettings } from '../inputs/parse.js';
 import type { ObjectEntry } from '../manifest/schema.js';
 import type { Host } from '../report/host.js';
 import { formatBytes, formatRate, startProgress } from '../report/progress.js';
@@ -20,7 +19,7 @@ export interface StoreOptions {
   /** The object's key; its last part is its name in the manifest. */
   readonly key: string;
   readonly kind: ObjectEntry['kind'];
-  readonly encryption: BackupSettings['encryption'];
+  readonly encryption: EncryptionSettings;
   /** The destinations to store it at (the others are already out of this backup). */
   readonly live: readonly Destination[];
   /** About how many bytes are coming (0 when unknown): sizes the upload's parts. */

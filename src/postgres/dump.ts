@@ -4,6 +4,7 @@ import { execa, type ResultPromise } from 'execa';
 import { childEnv } from '../child-env.js';
 import type { Compression } from '../compression/index.js';
 import { zstdCompressArgs } from '../compression/index.js';
+import { UserError } from '../errors.js';
 import { withoutRowData } from '../report/inert.js';
 import type { DatabaseTarget } from './url.js';
 import { libpqEnv } from './url.js';
@@ -29,7 +30,7 @@ export interface RunningDump {
   kill(): void;
 }
 
-export class DumpError extends Error {
+export class DumpError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'DumpError';

@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
+import { UserError } from '../errors.js';
 import type { DatabaseTarget } from './url.js';
 
 /**
@@ -21,7 +22,7 @@ export interface Session {
 }
 
 /** A failed statement or connection: the server's message, and its SQLSTATE when it sent one. */
-export class SqlError extends Error {
+export class SqlError extends UserError {
   constructor(
     message: string,
     readonly code: string | null,

@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
+import { UserError } from '../errors.js';
 import {
   blobKeyType,
   entriesFor,
@@ -30,7 +31,7 @@ export interface Tunnel {
 export type TunnelErrorKind = 'unreachable' | 'auth' | 'host-key' | 'forward' | 'dropped';
 
 /** Why a tunnel could not be opened, or why it broke. Messages never hold the private key. */
-export class TunnelError extends Error {
+export class TunnelError extends UserError {
   constructor(
     readonly kind: TunnelErrorKind,
     message: string,
