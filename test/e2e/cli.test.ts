@@ -8,9 +8,10 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseManifest } from '../../src/manifest/schema.js';
-import { seedDatabase } from '../harness/fixtures.js';
+import { createSeededDatabase } from '../harness/fixtures.js';
+import { leasePostgres } from '../harness/lease.js';
 import { REPO_ROOT, requireBuilt } from '../harness/node.js';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import type { PgCluster } from '../harness/postgres.js';
 import { PRIMARY_BUCKET, type S3Pair, SECONDARY_BUCKET, startS3Pair } from '../harness/s3.js';
 
 let pg: PgCluster;
@@ -22,9 +23,8 @@ let cliJs: string;
 
 beforeAll(async () => {
   cliJs = requireBuilt('dist/cli/index.js');
-  [pg, s3] = await Promise.all([startPostgres({ name: 'e2e-cli' }), startS3Pair()]);
-  await pg.createDatabase('app');
-  await seedDatabase(pg, 'app');
+  [pg, s3] = await Promise.all([leasePostgres({ name: 'e2e-cli' }), startS3Pair()]);
+  await createSeededDatabase(pg, 'app');
   work = await mkdtemp(join(tmpdir(), 'pg-dr-e2e-cli-'));
   workspace = join(work, 'platform');
   await mkdir(workspace);

@@ -134,6 +134,34 @@ export async function seedDatabase(
   return { ...SEED_ROW_COUNTS };
 }
 
+/** The database the cluster pool seeds once per cluster (`seedDatabase`), as a template. */
+export const SEED_TEMPLATE = 'pgdr_seed_template';
+
+/**
+ * Creates `database` holding what `seedDatabase` puts there and returns its row counts:
+ * a copy of the cluster's seed template when it has one (a pooled cluster), else created
+ * and seeded here.
+ */
+export async function createSeededDatabase(
+  cluster: PgCluster,
+  database: string,
+): Promise<Record<string, number>> {
+  const [template] = await cluster.query(
+    'postgres',
+    'SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate',
+    [SEED_TEMPLATE],
+  );
+  if (template === undefined) {
+    await cluster.createDatabase(database);
+    return seedDatabase(cluster, database);
+  }
+  await cluster.query(
+    'postgres',
+    `CREATE DATABASE ${quoteIdent(database)} TEMPLATE ${quoteIdent(SEED_TEMPLATE)}`,
+  );
+  return { ...SEED_ROW_COUNTS };
+}
+
 /**
  * Exact `count(*)` of every ordinary table outside the system schemas, keyed by
  * `schema.table` (raw names, e.g. `public.MixedCase`). Views, materialized views,

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { Decrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../src/manifest/schema.js';
-import { seedDatabase, tableRowCounts } from '../harness/fixtures.js';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import { createSeededDatabase, tableRowCounts } from '../harness/fixtures.js';
+import { leasePostgres } from '../harness/lease.js';
+import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { type S3Pair, sha256, startS3Pair } from '../harness/s3.js';
 import { requireBinary } from '../harness/tools.js';
@@ -31,9 +32,8 @@ const WORKSPACE_FILES: Record<string, string> = {
 beforeAll(async () => {
   requireBinary('age');
   requireBinary('zstd');
-  [pg, s3] = await Promise.all([startPostgres({ name: 'backup' }), startS3Pair()]);
-  await pg.createDatabase('app');
-  sourceCounts = await seedDatabase(pg, 'app');
+  [pg, s3] = await Promise.all([leasePostgres({ name: 'backup' }), startS3Pair()]);
+  sourceCounts = await createSeededDatabase(pg, 'app');
   work = await mkdtemp(join(tmpdir(), 'pg-dr-backup-test-'));
   const ws = join(work, 'workspace');
   for (const [f, body] of Object.entries(WORKSPACE_FILES)) {

@@ -15,9 +15,10 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedDatabase } from '../harness/fixtures.js';
+import { createSeededDatabase } from '../harness/fixtures.js';
+import { leasePostgres } from '../harness/lease.js';
 import { requireBuilt } from '../harness/node.js';
-import { type PgCluster, quoteIdent, startPostgres } from '../harness/postgres.js';
+import { type PgCluster, quoteIdent } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { PRIMARY_BUCKET, type S3Pair, SECONDARY_BUCKET, startS3Pair } from '../harness/s3.js';
 
@@ -38,9 +39,8 @@ let targetUrl: string;
 let aFile: string;
 
 beforeAll(async () => {
-  [pg, s3] = await Promise.all([startPostgres({ name: 'bad-input' }), startS3Pair()]);
-  await pg.createDatabase('app');
-  await seedDatabase(pg, 'app');
+  [pg, s3] = await Promise.all([leasePostgres({ name: 'bad-input' }), startS3Pair()]);
+  await createSeededDatabase(pg, 'app');
   targetUrl = await pg.createDatabase('target');
   await pg.query('postgres', "CREATE ROLE not_super LOGIN CREATEDB PASSWORD 'np-pw-1'");
   work = await mkdtemp(join(tmpdir(), 'pg-dr-bad-input-'));

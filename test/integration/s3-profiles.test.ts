@@ -25,9 +25,10 @@ import {
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpFaultProxy, startHttpFaultProxy } from '../harness/faults.js';
-import { seedDatabase, tableRowCounts } from '../harness/fixtures.js';
+import { createSeededDatabase, tableRowCounts } from '../harness/fixtures.js';
 import { type FakeGitHubApi, startGitHubApi } from '../harness/github-api.js';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import { leasePostgres } from '../harness/lease.js';
+import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs, type RunOutcome, runPgDr } from '../harness/run.js';
 import { PRIMARY_BUCKET, type S3Pair, SECONDARY_BUCKET, startS3Pair } from '../harness/s3.js';
 import { requireBinary } from '../harness/tools.js';
@@ -51,12 +52,11 @@ let firstId: string;
 beforeAll(async () => {
   requireBinary('zstd');
   [pg, s3, api] = await Promise.all([
-    startPostgres({ name: 's3-profiles' }),
+    leasePostgres({ name: 's3-profiles' }),
     startS3Pair(),
     startGitHubApi({ token: TOKEN, owner: 'acme', repo: 'platform' }),
   ]);
-  await pg.createDatabase('app');
-  await seedDatabase(pg, 'app');
+  await createSeededDatabase(pg, 'app');
   await pg.query('app', 'CREATE TABLE public.blobs (id serial PRIMARY KEY, data bytea NOT NULL)');
   for (let i = 0; i < 10; i++)
     await pg.query('app', 'INSERT INTO public.blobs (data) VALUES ($1)', [randomBytes(MiB)]);

@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newBackupId } from '../../src/manifest/id.js';
-import { seedDatabase, tableRowCounts } from '../harness/fixtures.js';
+import { createSeededDatabase, tableRowCounts } from '../harness/fixtures.js';
+import { leasePostgres } from '../harness/lease.js';
 import { plantComplete } from '../harness/plant.js';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { type S3Pair, startS3Pair } from '../harness/s3.js';
 import { ed25519KeyPair, opensshSign, opensshVerifies } from '../harness/ssh-keys.js';
@@ -29,9 +30,8 @@ const destinations = () => destinationInputs(s3.primary, s3.secondary);
 const trust = () => ({ 'trusted-signers': publicKey });
 
 beforeAll(async () => {
-  [pg, s3] = await Promise.all([startPostgres({ name: 'signatures' }), startS3Pair()]);
-  await pg.createDatabase('app');
-  source = await seedDatabase(pg, 'app');
+  [pg, s3] = await Promise.all([leasePostgres({ name: 'signatures' }), startS3Pair()]);
+  source = await createSeededDatabase(pg, 'app');
   dir = await mkdtemp(join(tmpdir(), 'pg-dr-signatures-'));
   const pair = ed25519KeyPair(dir, 'key');
   signingKey = pair.privateKey;

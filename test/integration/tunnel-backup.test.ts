@@ -13,7 +13,8 @@ import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTunnel } from '../../src/tunnel/index.js';
-import { seedDatabase, tableRowCounts } from '../harness/fixtures.js';
+import { createSeededDatabase, seedDatabase, tableRowCounts } from '../harness/fixtures.js';
+import { leasePostgres } from '../harness/lease.js';
 import {
   createNetns,
   interfaceExists,
@@ -24,7 +25,7 @@ import {
   startPostgresInNetns,
 } from '../harness/netns.js';
 import { freePort, isPortOpen } from '../harness/ports.js';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs, type RunOutcome, runPgDr } from '../harness/run.js';
 import { PRIMARY_BUCKET, type S3Pair, SECONDARY_BUCKET, startS3Pair } from '../harness/s3.js';
 import {
@@ -54,12 +55,11 @@ beforeAll(async () => {
   requireBinary('age');
   requireBinary('zstd');
   [pg, s3, sshd] = await Promise.all([
-    startPostgres({ name: 'tunnel-backup' }),
+    leasePostgres({ name: 'tunnel-backup' }),
     startS3Pair(),
     startSshd(),
   ]);
-  await pg.createDatabase('app');
-  source = await seedDatabase(pg, 'app');
+  source = await createSeededDatabase(pg, 'app');
   work = await mkdtemp(join(tmpdir(), 'pg-dr-tunnel-backup-'));
   workspace = join(work, 'ws');
   await mkdir(join(workspace, 'deploy'), { recursive: true });
