@@ -5,14 +5,13 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Decrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { Decrypter } from 'age-encryption';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { type Manifest, parseManifest } from '../../src/manifest/schema.js';
-import { createSeededDatabase } from '../harness/fixtures.js';
+import { ageKeyPair, createSeededDatabase, tempDir } from '../harness/fixtures.js';
 import { leasePostgres } from '../harness/lease.js';
 import {
   type NodeBinary,
@@ -61,9 +60,8 @@ beforeAll(async () => {
   );
   [pg, s3] = await Promise.all([leasePostgres({ name: 'e2e-action' }), startS3Pair()]);
   await createSeededDatabase(pg, 'app');
-  work = await mkdtemp(join(tmpdir(), 'pg-dr-e2e-action-'));
-  identity = await generateX25519Identity();
-  recipient = await identityToRecipient(identity);
+  work = await tempDir('e2e-action');
+  ({ identity, recipient } = await ageKeyPair());
 });
 
 afterAll(async () => {

@@ -5,10 +5,8 @@
  * through them and check what it left. `useFaultSuite` registers the hooks that start
  * and stop it; the state is exported as live bindings, set once the hooks have run.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import {
@@ -17,7 +15,7 @@ import {
   startFaultProxy,
   startHttpFaultProxy,
 } from './faults.js';
-import { createSeededDatabase } from './fixtures.js';
+import { ageKeyPair, createSeededDatabase, tempDir } from './fixtures.js';
 import { type FakeGitHubApi, type FakeIssue, startGitHubApi } from './github-api.js';
 import { leasePostgres } from './lease.js';
 import { requireBuilt } from './node.js';
@@ -62,7 +60,7 @@ export function useFaultSuite(name: string): void {
       startHttpFaultProxy({ target: { port: s3.primary.port } }),
       startHttpFaultProxy({ target: { port: s3.secondary.port } }),
     ]);
-    work = await mkdtemp(join(tmpdir(), `pg-dr-${name}-`));
+    work = await tempDir(name);
     workspace = join(work, 'ws');
     await mkdir(join(workspace, 'deploy'), { recursive: true });
     await writeFile(
@@ -70,8 +68,7 @@ export function useFaultSuite(name: string): void {
       'services:\n  db:\n    image: postgres\n',
     );
     await writeFile(join(workspace, 'deploy/run.sh'), 'echo run\n');
-    identity = await generateX25519Identity();
-    recipient = await identityToRecipient(identity);
+    ({ identity, recipient } = await ageKeyPair());
   });
 
   afterEach(() => {

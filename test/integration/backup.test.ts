@@ -1,11 +1,16 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Decrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { Decrypter } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../src/manifest/schema.js';
-import { createSeededDatabase, tableRowCounts } from '../harness/fixtures.js';
+import {
+  ageKeyPair,
+  createSeededDatabase,
+  tableRowCounts,
+  tempDir,
+  writeTree,
+} from '../harness/fixtures.js';
 import { leasePostgres } from '../harness/lease.js';
 import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
@@ -34,20 +39,16 @@ beforeAll(async () => {
   requireBinary('zstd');
   [pg, s3] = await Promise.all([leasePostgres({ name: 'backup' }), startS3Pair()]);
   sourceCounts = await createSeededDatabase(pg, 'app');
-  work = await mkdtemp(join(tmpdir(), 'pg-dr-backup-test-'));
+  work = await tempDir('backup-test');
   const ws = join(work, 'workspace');
-  for (const [f, body] of Object.entries(WORKSPACE_FILES)) {
-    await mkdir(join(ws, f, '..'), { recursive: true });
-    await writeFile(join(ws, f), body);
-  }
+  await writeTree(ws, WORKSPACE_FILES);
   // Never bundled: secrets, git internals, dependencies.
   await writeFile(join(ws, '.env'), 'SECRET=1\n');
   await mkdir(join(ws, 'node_modules/x'), { recursive: true });
   await writeFile(join(ws, 'node_modules/x/docker-compose.yml'), 'no\n');
   await mkdir(join(ws, '.git'), { recursive: true });
   await writeFile(join(ws, '.git/Dockerfile'), 'no\n');
-  identity = await generateX25519Identity();
-  recipient = await identityToRecipient(identity);
+  ({ identity, recipient } = await ageKeyPair());
 });
 
 afterAll(async () => {

@@ -10,8 +10,7 @@
  * The first tests prove the proxy really enforces each profile.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CompleteMultipartUploadCommand,
@@ -22,10 +21,9 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpFaultProxy, startHttpFaultProxy } from '../harness/faults.js';
-import { createSeededDatabase, tableRowCounts } from '../harness/fixtures.js';
+import { ageKeyPair, createSeededDatabase, tableRowCounts, tempDir } from '../harness/fixtures.js';
 import { type FakeGitHubApi, startGitHubApi } from '../harness/github-api.js';
 import { leasePostgres } from '../harness/lease.js';
 import type { PgCluster } from '../harness/postgres.js';
@@ -65,12 +63,11 @@ beforeAll(async () => {
     startHttpFaultProxy({ target: { port: s3.primary.port }, profile: 'b2' }),
     startHttpFaultProxy({ target: { port: s3.secondary.port }, profile: 'r2' }),
   ]);
-  work = await mkdtemp(join(tmpdir(), 'pg-dr-s3-profiles-'));
+  work = await tempDir('s3-profiles');
   workspace = join(work, 'ws');
   await mkdir(workspace, { recursive: true });
   await writeFile(join(workspace, 'docker-compose.yml'), 'services: {}\n');
-  identity = await generateX25519Identity();
-  recipient = await identityToRecipient(identity);
+  ({ identity, recipient } = await ageKeyPair());
 });
 
 afterAll(async () => {

@@ -19,13 +19,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SummaryTable, tableToMarkdown, tableToText } from '../../src/report/host.js';
-import { createSeededDatabase } from '../harness/fixtures.js';
+import { createSeededDatabase, tempDir } from '../harness/fixtures.js';
 import { type FakeGitHubApi, startGitHubApi } from '../harness/github-api.js';
 import { leasePostgres } from '../harness/lease.js';
 import { requireBuilt } from '../harness/node.js';
@@ -84,7 +83,7 @@ beforeAll(async () => {
   const literal = SECRETS['database password'].replaceAll("'", "''");
   await pg.query('postgres', `CREATE ROLE ${DB_USER} LOGIN SUPERUSER PASSWORD '${literal}'`);
   await createSeededDatabase(pg, 'app');
-  work = await mkdtemp(join(tmpdir(), 'pg-dr-secrets-'));
+  work = await tempDir('secrets');
   workspace = join(work, 'ws');
   runnerTemp = join(work, 'runner-temp');
   await mkdir(join(workspace, 'deploy'), { recursive: true });

@@ -6,14 +6,20 @@
  * network namespace the test process cannot reach over TCP), and print the tunnel's setup
  * time and throughput against a direct dump, for the record (no timed assertions).
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTunnel } from '../../src/tunnel/index.js';
-import { createSeededDatabase, seedDatabase, tableRowCounts } from '../harness/fixtures.js';
+import {
+  ageKeyPair,
+  COMPOSE_WORKSPACE,
+  createSeededDatabase,
+  seedDatabase,
+  tableRowCounts,
+  tempDir,
+  writeTree,
+} from '../harness/fixtures.js';
 import { leasePostgres } from '../harness/lease.js';
 import {
   createNetns,
@@ -60,13 +66,10 @@ beforeAll(async () => {
     startSshd(),
   ]);
   source = await createSeededDatabase(pg, 'app');
-  work = await mkdtemp(join(tmpdir(), 'pg-dr-tunnel-backup-'));
+  work = await tempDir('tunnel-backup');
   workspace = join(work, 'ws');
-  await mkdir(join(workspace, 'deploy'), { recursive: true });
-  await writeFile(join(workspace, 'docker-compose.yml'), 'services:\n  db:\n    image: postgres\n');
-  await writeFile(join(workspace, 'deploy/run.sh'), 'echo run\n');
-  identity = await generateX25519Identity();
-  recipient = await identityToRecipient(identity);
+  await writeTree(workspace, COMPOSE_WORKSPACE);
+  ({ identity, recipient } = await ageKeyPair());
 });
 
 afterAll(async () => {
