@@ -41,6 +41,7 @@ export async function startClusterPool(): Promise<ClusterPool> {
   const binDir = resolvePgBinDir();
   const clusters: Pooled[] = [];
   let nextId = 1;
+  let leases = 0;
 
   const startOne = async (): Promise<Pooled> => {
     const cluster = await startPostgres({ name: `pool-${nextId}`, binDir });
@@ -65,6 +66,7 @@ export async function startClusterPool(): Promise<ClusterPool> {
       const idle = clusters.find((c) => !c.leased && c.resetting === undefined);
       if (idle) {
         idle.leased = true;
+        leases++;
         return idle;
       }
       const back = clusters.find((c) => !c.leased && c.resetting !== undefined);
@@ -73,6 +75,7 @@ export async function startClusterPool(): Promise<ClusterPool> {
     }
     const fresh = await startOne();
     fresh.leased = true;
+    leases++;
     return fresh;
   };
 
@@ -119,6 +122,7 @@ export async function startClusterPool(): Promise<ClusterPool> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all(clusters.map((c) => c.resetting));
       await Promise.all(clusters.map((c) => c.cluster.stop()));
+      if (leases > 0) console.log(`[cluster-pool] ${nextId - 1} clusters served ${leases} leases`);
     },
   };
 }
