@@ -5,14 +5,14 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Decrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { Decrypter } from 'age-encryption';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { type Manifest, parseManifest } from '../../src/manifest/schema.js';
-import { seedDatabase } from '../harness/fixtures.js';
+import { ageKeyPair, createSeededDatabase, tempDir } from '../harness/fixtures.js';
+import { leasePostgres } from '../harness/lease.js';
 import {
   type NodeBinary,
   node24SkipNote,
@@ -20,7 +20,7 @@ import {
   REPO_ROOT,
   requireBuilt,
 } from '../harness/node.js';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs } from '../harness/run.js';
 import {
   PRIMARY_BUCKET,
@@ -58,12 +58,10 @@ beforeAll(async () => {
       spec.default === undefined ? undefined : String(spec.default),
     ]),
   );
-  [pg, s3] = await Promise.all([startPostgres({ name: 'e2e-action' }), startS3Pair()]);
-  await pg.createDatabase('app');
-  await seedDatabase(pg, 'app');
-  work = await mkdtemp(join(tmpdir(), 'pg-dr-e2e-action-'));
-  identity = await generateX25519Identity();
-  recipient = await identityToRecipient(identity);
+  [pg, s3] = await Promise.all([leasePostgres({ name: 'e2e-action' }), startS3Pair()]);
+  await createSeededDatabase(pg, 'app');
+  work = await tempDir('e2e-action');
+  ({ identity, recipient } = await ageKeyPair());
 });
 
 afterAll(async () => {

@@ -5,9 +5,10 @@ import { readdir, readFile } from 'node:fs/promises';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedDatabase } from '../harness/fixtures.js';
+import { createSeededDatabase } from '../harness/fixtures.js';
+import { leasePostgres } from '../harness/lease.js';
 import { requireBuilt } from '../harness/node.js';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import type { PgCluster } from '../harness/postgres.js';
 import { type S3Pair, startS3Pair } from '../harness/s3.js';
 
 let pg: PgCluster;
@@ -19,9 +20,8 @@ const TOKEN = `ghs_${'T'.repeat(36)}`;
 
 beforeAll(async () => {
   cliJs = requireBuilt('dist/cli/index.js');
-  [pg, s3] = await Promise.all([startPostgres({ name: 'child-env' }), startS3Pair()]);
-  await pg.createDatabase('app');
-  await seedDatabase(pg, 'app');
+  [pg, s3] = await Promise.all([leasePostgres({ name: 'child-env' }), startS3Pair()]);
+  await createSeededDatabase(pg, 'app');
   identity = await generateX25519Identity();
 });
 

@@ -1,16 +1,16 @@
 // Runs the built CLI (dist/cli/index.js, as committed) as a person or a script would:
 // flags and PG_DR_* variables in, the result on stdout, logs on stderr.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseManifest } from '../../src/manifest/schema.js';
-import { seedDatabase } from '../harness/fixtures.js';
+import { createSeededDatabase, tempDir } from '../harness/fixtures.js';
+import { leasePostgres } from '../harness/lease.js';
 import { REPO_ROOT, requireBuilt } from '../harness/node.js';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import type { PgCluster } from '../harness/postgres.js';
 import { PRIMARY_BUCKET, type S3Pair, SECONDARY_BUCKET, startS3Pair } from '../harness/s3.js';
 
 let pg: PgCluster;
@@ -22,10 +22,9 @@ let cliJs: string;
 
 beforeAll(async () => {
   cliJs = requireBuilt('dist/cli/index.js');
-  [pg, s3] = await Promise.all([startPostgres({ name: 'e2e-cli' }), startS3Pair()]);
-  await pg.createDatabase('app');
-  await seedDatabase(pg, 'app');
-  work = await mkdtemp(join(tmpdir(), 'pg-dr-e2e-cli-'));
+  [pg, s3] = await Promise.all([leasePostgres({ name: 'e2e-cli' }), startS3Pair()]);
+  await createSeededDatabase(pg, 'app');
+  work = await tempDir('e2e-cli');
   workspace = join(work, 'platform');
   await mkdir(workspace);
   await writeFile(join(workspace, 'docker-compose.yml'), 'services:\n  db:\n    image: postgres\n');

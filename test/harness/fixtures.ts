@@ -1,4 +1,44 @@
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { type PgCluster, quoteIdent } from './postgres.js';
+
+/** An age X25519 key pair: the identity (`AGE-SECRET-KEY-1…`) and its recipient (`age1…`). */
+export interface AgeKeyPair {
+  readonly identity: string;
+  readonly recipient: string;
+}
+
+/** A fresh age X25519 key pair. */
+export async function ageKeyPair(): Promise<AgeKeyPair> {
+  const identity = await generateX25519Identity();
+  return { identity, recipient: await identityToRecipient(identity) };
+}
+
+/** A new temporary directory `pg-dr-<label>-XXXXXX`; the caller removes it (`rm`). */
+export function tempDir(label: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `pg-dr-${label}-`));
+}
+
+/** The workspace most files back up: a compose file and a deploy script. */
+export const COMPOSE_WORKSPACE: Readonly<Record<string, string>> = {
+  'docker-compose.yml': 'services:\n  db:\n    image: postgres\n',
+  'deploy/run.sh': 'echo run\n',
+};
+
+/** Writes each `relative path → content` under `root`, making folders as needed; returns `root`. */
+export async function writeTree(
+  root: string,
+  files: Readonly<Record<string, string>>,
+): Promise<string> {
+  await mkdir(root, { recursive: true });
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(root, path)), { recursive: true });
+    await writeFile(join(root, path), content);
+  }
+  return root;
+}
 
 /** Rows each seeded table gets; the keys are `schema.table` with raw (unquoted) names. */
 export const SEED_ROW_COUNTS: Readonly<Record<string, number>> = {
@@ -131,6 +171,34 @@ export async function seedDatabase(
   database: string,
 ): Promise<Record<string, number>> {
   await cluster.query(database, SEED_SQL);
+  return { ...SEED_ROW_COUNTS };
+}
+
+/** The database the cluster pool seeds once per cluster (`seedDatabase`), as a template. */
+export const SEED_TEMPLATE = 'pgdr_seed_template';
+
+/**
+ * Creates `database` holding what `seedDatabase` puts there and returns its row counts:
+ * a copy of the cluster's seed template when it has one (a pooled cluster), else created
+ * and seeded here.
+ */
+export async function createSeededDatabase(
+  cluster: PgCluster,
+  database: string,
+): Promise<Record<string, number>> {
+  const [template] = await cluster.query(
+    'postgres',
+    'SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate',
+    [SEED_TEMPLATE],
+  );
+  if (template === undefined) {
+    await cluster.createDatabase(database);
+    return seedDatabase(cluster, database);
+  }
+  await cluster.query(
+    'postgres',
+    `CREATE DATABASE ${quoteIdent(database)} TEMPLATE ${quoteIdent(SEED_TEMPLATE)}`,
+  );
   return { ...SEED_ROW_COUNTS };
 }
 

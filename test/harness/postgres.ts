@@ -287,40 +287,6 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       );
     }
 
-    const host = '127.0.0.1';
-    const url = (database = 'postgres'): string =>
-      `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@${host}:${port}/${encodeURIComponent(database)}`;
-
-    const query = async <T = Record<string, unknown>>(
-      database: string,
-      sql: string,
-      params?: unknown[],
-    ): Promise<T[]> => {
-      // In a namespace: host = the socket's directory (node-postgres connects to
-      // <dir>/.s.PGSQL.<port>), local connections are trusted.
-      const client = new pg.Client(
-        opts.netns
-          ? { host: baseDir, port, user: SUPERUSER, database }
-          : {
-              host,
-              port,
-              user: SUPERUSER,
-              password,
-              database,
-              ...(opts.tls ? { ssl: { rejectUnauthorized: false } } : {}),
-            },
-      );
-      await client.connect();
-      try {
-        const result = await client.query(sql, params);
-        // A multi-statement string yields one result per statement; return the last.
-        const last = Array.isArray(result) ? (result.at(-1) as pg.QueryResult | undefined) : result;
-        return (last?.rows ?? []) as T[];
-      } finally {
-        await client.end();
-      }
-    };
-
     let stopping: Promise<void> | undefined;
     const stop = (): Promise<void> => {
       stopping ??= (async () => {
@@ -339,28 +305,99 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       return stopping;
     };
 
-    return {
-      host,
-      port,
-      user: SUPERUSER,
-      password,
-      binDir,
-      dataDir,
-      logFile,
-      socketDir: baseDir,
-      caFile,
-      log: () => readFile(logFile, 'utf8').catch(() => ''),
-      url,
-      async createDatabase(name: string): Promise<string> {
-        await query('postgres', `CREATE DATABASE ${quoteIdent(name)}`);
-        return url(name);
+    return clusterHandle(
+      {
+        host: '127.0.0.1',
+        port,
+        user: SUPERUSER,
+        password,
+        binDir,
+        dataDir,
+        logFile,
+        socketDir: baseDir,
+        caFile,
+        viaSocket: opts.netns !== undefined,
+        tls: opts.tls === true,
       },
-      query,
       stop,
-    };
+    );
   } catch (err) {
     process.removeListener('exit', cleanupSync);
     cleanupSync();
     throw err;
   }
+}
+
+/** What it takes to reach a running cluster (plain data: it crosses process boundaries). */
+export interface ClusterInfo {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly binDir: string;
+  readonly dataDir: string;
+  readonly logFile: string;
+  readonly socketDir: string;
+  readonly caFile: string | null;
+  /** Connect through the Unix socket in `socketDir` (the server runs in a namespace). */
+  readonly viaSocket: boolean;
+  /** Connect over TLS (the server only accepts TLS on TCP). */
+  readonly tls: boolean;
+}
+
+/** A `PgCluster` for a running server; `stop` is what ends it (or hands it back). */
+export function clusterHandle(info: ClusterInfo, stop: () => Promise<void>): PgCluster {
+  const { host, port, password, socketDir } = info;
+  const url = (database = 'postgres'): string =>
+    `postgresql://${info.user}:${encodeURIComponent(password)}@${host}:${port}/${encodeURIComponent(database)}`;
+
+  const query = async <T = Record<string, unknown>>(
+    database: string,
+    sql: string,
+    params?: unknown[],
+  ): Promise<T[]> => {
+    // In a namespace: host = the socket's directory (node-postgres connects to
+    // <dir>/.s.PGSQL.<port>), local connections are trusted.
+    const client = new pg.Client(
+      info.viaSocket
+        ? { host: socketDir, port, user: info.user, database }
+        : {
+            host,
+            port,
+            user: info.user,
+            password,
+            database,
+            ...(info.tls ? { ssl: { rejectUnauthorized: false } } : {}),
+          },
+    );
+    await client.connect();
+    try {
+      const result = await client.query(sql, params);
+      // A multi-statement string yields one result per statement; return the last.
+      const last = Array.isArray(result) ? (result.at(-1) as pg.QueryResult | undefined) : result;
+      return (last?.rows ?? []) as T[];
+    } finally {
+      await client.end();
+    }
+  };
+
+  return {
+    host,
+    port,
+    user: info.user,
+    password,
+    binDir: info.binDir,
+    dataDir: info.dataDir,
+    logFile: info.logFile,
+    socketDir,
+    caFile: info.caFile,
+    log: () => readFile(info.logFile, 'utf8').catch(() => ''),
+    url,
+    async createDatabase(name: string): Promise<string> {
+      await query('postgres', `CREATE DATABASE ${quoteIdent(name)}`);
+      return url(name);
+    },
+    query,
+    stop,
+  };
 }

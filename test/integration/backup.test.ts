@@ -1,12 +1,18 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Decrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { Decrypter } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../src/manifest/schema.js';
-import { seedDatabase, tableRowCounts } from '../harness/fixtures.js';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import {
+  ageKeyPair,
+  createSeededDatabase,
+  tableRowCounts,
+  tempDir,
+  writeTree,
+} from '../harness/fixtures.js';
+import { leasePostgres } from '../harness/lease.js';
+import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { type S3Pair, sha256, startS3Pair } from '../harness/s3.js';
 import { requireBinary } from '../harness/tools.js';
@@ -31,23 +37,18 @@ const WORKSPACE_FILES: Record<string, string> = {
 beforeAll(async () => {
   requireBinary('age');
   requireBinary('zstd');
-  [pg, s3] = await Promise.all([startPostgres({ name: 'backup' }), startS3Pair()]);
-  await pg.createDatabase('app');
-  sourceCounts = await seedDatabase(pg, 'app');
-  work = await mkdtemp(join(tmpdir(), 'pg-dr-backup-test-'));
+  [pg, s3] = await Promise.all([leasePostgres({ name: 'backup' }), startS3Pair()]);
+  sourceCounts = await createSeededDatabase(pg, 'app');
+  work = await tempDir('backup-test');
   const ws = join(work, 'workspace');
-  for (const [f, body] of Object.entries(WORKSPACE_FILES)) {
-    await mkdir(join(ws, f, '..'), { recursive: true });
-    await writeFile(join(ws, f), body);
-  }
+  await writeTree(ws, WORKSPACE_FILES);
   // Never bundled: secrets, git internals, dependencies.
   await writeFile(join(ws, '.env'), 'SECRET=1\n');
   await mkdir(join(ws, 'node_modules/x'), { recursive: true });
   await writeFile(join(ws, 'node_modules/x/docker-compose.yml'), 'no\n');
   await mkdir(join(ws, '.git'), { recursive: true });
   await writeFile(join(ws, '.git/Dockerfile'), 'no\n');
-  identity = await generateX25519Identity();
-  recipient = await identityToRecipient(identity);
+  ({ identity, recipient } = await ageKeyPair());
 });
 
 afterAll(async () => {

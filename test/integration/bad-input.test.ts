@@ -8,16 +8,16 @@
  * A backup exists in both buckets first, so the commands that read backups (verify,
  * restore) get as far as their checks allow.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { generateX25519Identity } from 'age-encryption';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedDatabase } from '../harness/fixtures.js';
+import { ageKeyPair, createSeededDatabase, tempDir } from '../harness/fixtures.js';
+import { leasePostgres } from '../harness/lease.js';
 import { requireBuilt } from '../harness/node.js';
-import { type PgCluster, quoteIdent, startPostgres } from '../harness/postgres.js';
+import { type PgCluster, quoteIdent } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { PRIMARY_BUCKET, type S3Pair, SECONDARY_BUCKET, startS3Pair } from '../harness/s3.js';
 
@@ -38,19 +38,17 @@ let targetUrl: string;
 let aFile: string;
 
 beforeAll(async () => {
-  [pg, s3] = await Promise.all([startPostgres({ name: 'bad-input' }), startS3Pair()]);
-  await pg.createDatabase('app');
-  await seedDatabase(pg, 'app');
+  [pg, s3] = await Promise.all([leasePostgres({ name: 'bad-input' }), startS3Pair()]);
+  await createSeededDatabase(pg, 'app');
   targetUrl = await pg.createDatabase('target');
   await pg.query('postgres', "CREATE ROLE not_super LOGIN CREATEDB PASSWORD 'np-pw-1'");
-  work = await mkdtemp(join(tmpdir(), 'pg-dr-bad-input-'));
+  work = await tempDir('bad-input');
   workspace = join(work, 'ws');
   await execa('mkdir', ['-p', workspace]);
   await writeFile(join(workspace, 'docker-compose.yml'), 'services: {}\n');
   aFile = join(work, 'a-file');
   await writeFile(aFile, 'not a folder\n');
-  identity = await generateX25519Identity();
-  recipient = await identityToRecipient(identity);
+  ({ identity, recipient } = await ageKeyPair());
   strangerIdentity = await generateX25519Identity();
   const r = await runPgDr(
     { ...BASE.backup(), 'database-url': pg.url('app') },

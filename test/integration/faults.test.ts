@@ -6,255 +6,66 @@
  * The last tests prove every manifest in both buckets describes a complete backup, and
  * that the backup made before the faults still restores.
  *
- * Most runs are in-process (runPgDr); the SIGTERM runs start the built CLI
- * (`node dist/cli/index.js`) as a real process, as GitHub's cancel signals it.
+ * The runs are in-process (runPgDr). The stack and its helpers are in
+ * test/harness/fault-suite.ts; the cancelled runs (SIGTERM to the built CLI) are in
+ * faults-cancel.test.ts, a file of their own so the two run side by side.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import {
   createServer as createHttpServer,
   Agent as HttpAgent,
   request as httpRequest,
 } from 'node:http';
 import { connect, createServer as createNetServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { generateX25519Identity, identityToRecipient } from 'age-encryption';
-import { execa } from 'execa';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../src/manifest/schema.js';
 import {
-  type FaultProxy,
-  type HttpFaultProxy,
-  startFaultProxy,
-  startHttpFaultProxy,
-} from '../harness/faults.js';
-import { seedDatabase, tableRowCounts } from '../harness/fixtures.js';
-import { type FakeGitHubApi, type FakeIssue, startGitHubApi } from '../harness/github-api.js';
-import { requireBuilt } from '../harness/node.js';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
-import { destinationInputs, type RunOutcome, runPgDr } from '../harness/run.js';
-import {
-  PRIMARY_BUCKET,
-  type S3Pair,
-  type S3Server,
-  SECONDARY_BUCKET,
-  sha256,
-  startS3Pair,
-} from '../harness/s3.js';
-import { type SshdServer, startSshd } from '../harness/sshd.js';
-import { requireBinary } from '../harness/tools.js';
+  BUCKETS,
+  backupInputs,
+  backupKeys,
+  childPids,
+  databaseUrlVia,
+  env,
+  expectDegraded,
+  expectFailedBackup,
+  faultsTested,
+  identity,
+  manifests,
+  openIssue,
+  pg,
+  pgDumpBackend,
+  pgProxy,
+  primaryProxy,
+  restoreInputs,
+  s3,
+  secondaryProxy,
+  source,
+  TOKEN,
+  useFaultSuite,
+  workspace,
+} from '../harness/fault-suite.js';
+import { startFaultProxy, startHttpFaultProxy } from '../harness/faults.js';
+import { tableRowCounts } from '../harness/fixtures.js';
+import { destinationInputs, runPgDr } from '../harness/run.js';
+import { sha256 } from '../harness/s3.js';
+import { startSshd } from '../harness/sshd.js';
 
-const TOKEN = 'ghs_faultsSuiteToken0123456789abcdefABCD';
-const OWNER = 'acme';
-const REPO = 'platform';
-
-let pg: PgCluster;
-let s3: S3Pair;
-let api: FakeGitHubApi;
-let pgProxy: FaultProxy;
-let primaryProxy: HttpFaultProxy;
-let secondaryProxy: HttpFaultProxy;
-let work: string;
-let workspace: string;
-let recipient: string;
-let identity: string;
-let source: Record<string, number>;
 /** The complete backup made before any fault. */
 let baselineId: string;
 
-/** Faults tested, for the count printed at the end. */
-const faultsTested: string[] = [];
+useFaultSuite('faults');
 
 beforeAll(async () => {
-  requireBinary('zstd');
-  requireBinary('pgrep');
-  [pg, s3, api] = await Promise.all([
-    startPostgres({ name: 'faults' }),
-    startS3Pair(),
-    startGitHubApi({ token: TOKEN, owner: OWNER, repo: REPO }),
-  ]);
-  await pg.createDatabase('app');
-  source = await seedDatabase(pg, 'app');
   // 10 MiB of random bytes: a dump uploaded in several 8 MiB parts.
   await pg.createDatabase('big');
   await pg.query('big', 'CREATE TABLE blobs (id serial PRIMARY KEY, data bytea NOT NULL)');
   for (let i = 0; i < 10; i++)
     await pg.query('big', 'INSERT INTO blobs (data) VALUES ($1)', [randomBytes(1024 * 1024)]);
-  [pgProxy, primaryProxy, secondaryProxy] = await Promise.all([
-    startFaultProxy({ target: { port: pg.port } }),
-    startHttpFaultProxy({ target: { port: s3.primary.port } }),
-    startHttpFaultProxy({ target: { port: s3.secondary.port } }),
-  ]);
-  work = await mkdtemp(join(tmpdir(), 'pg-dr-faults-'));
-  workspace = join(work, 'ws');
-  await mkdir(join(workspace, 'deploy'), { recursive: true });
-  await writeFile(join(workspace, 'docker-compose.yml'), 'services:\n  db:\n    image: postgres\n');
-  await writeFile(join(workspace, 'deploy/run.sh'), 'echo run\n');
-  identity = await generateX25519Identity();
-  recipient = await identityToRecipient(identity);
-
   const r = await runPgDr(backupInputs(), env());
   expect(r.failed, r.log).toBeUndefined();
   expect(r.outputs.status).toBe('ok');
   baselineId = r.outputs['backup-id'] as string;
 });
-
-afterEach(() => {
-  for (const p of [pgProxy, primaryProxy, secondaryProxy]) {
-    p?.set({ kind: 'pass' });
-  }
-  primaryProxy?.clearFailures();
-  secondaryProxy?.clearFailures();
-});
-
-afterAll(async () => {
-  await Promise.all([pgProxy?.stop(), primaryProxy?.stop(), secondaryProxy?.stop()]);
-  await Promise.all([pg?.stop(), s3?.stop(), api?.stop()]);
-  if (work) await rm(work, { recursive: true, force: true });
-  console.log(`[faults] ${faultsTested.length} faults tested: ${faultsTested.join('; ')}`);
-});
-
-/** `postgresql://…@127.0.0.1:<port>/app`: the database, reached through `port`. */
-function databaseUrlVia(port: number, database = 'app'): string {
-  const url = new URL(pg.url(database));
-  url.port = String(port);
-  return url.toString();
-}
-
-function backupInputs(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    command: 'backup',
-    'database-url': databaseUrlVia(pgProxy.port),
-    'age-recipients': recipient,
-    'github-token': TOKEN,
-    ...destinationInputs(
-      { ...s3.primary, endpoint: primaryProxy.endpoint },
-      { ...s3.secondary, endpoint: secondaryProxy.endpoint },
-    ),
-    ...extra,
-  };
-}
-
-function env(): Record<string, string> {
-  return {
-    GITHUB_WORKSPACE: workspace,
-    GITHUB_REPOSITORY: `${OWNER}/${REPO}`,
-    GITHUB_API_URL: api.url,
-  };
-}
-
-const BUCKETS = (): [string, S3Server, string][] => [
-  ['b2', s3.primary, PRIMARY_BUCKET],
-  ['r2', s3.secondary, SECONDARY_BUCKET],
-];
-
-/** Manifest keys in each bucket, listed directly (not through the proxies). */
-async function manifests(): Promise<Record<string, string[]>> {
-  const out: Record<string, string[]> = {};
-  for (const [name, server, bucket] of BUCKETS())
-    out[name] = (await server.listKeys(bucket)).filter((k) => k.endsWith('/manifest.json'));
-  return out;
-}
-
-/** Keys of one backup in each bucket. */
-async function backupKeys(id: string): Promise<Record<string, string[]>> {
-  const out: Record<string, string[]> = {};
-  for (const [name, server, bucket] of BUCKETS())
-    out[name] = await server.listKeys(bucket, `disaster_recovery/${id}/`);
-  return out;
-}
-
-function restoreInputs(id: string, target: string): Record<string, string> {
-  return {
-    command: 'restore',
-    'backup-id': id,
-    'database-url': target,
-    'age-identity': identity,
-    ...destinationInputs(
-      { ...s3.primary, endpoint: primaryProxy.endpoint },
-      { ...s3.secondary, endpoint: secondaryProxy.endpoint },
-    ),
-  };
-}
-
-/** The open alert issue of `key`, if any. */
-function openIssue(key: string): FakeIssue | undefined {
-  return api.state.issues.find(
-    (i) => i.state === 'open' && i.body?.includes(`<!-- pg-dr:alert key=${key} -->`),
-  );
-}
-
-/**
- * A failed backup: failed step, status `failed`, no new manifest at either destination,
- * and the backup-failed issue open and telling this failure (`cause`).
- */
-async function expectFailedBackup(
-  r: RunOutcome,
-  before: Record<string, string[]>,
-  cause: RegExp,
-  opts: { hadId: boolean } = { hadId: true },
-): Promise<void> {
-  expect(r.failed, `expected a failure; log:\n${r.log}`).toBeDefined();
-  expect(r.failed).toMatch(cause);
-  expect(r.outputs.status).toBe('failed');
-  expect(await manifests()).toEqual(before);
-  // What the failed run had stored is removed at once (both buckets are reachable here).
-  const id = r.outputs['backup-id'];
-  expect(id === undefined ? false : /^\d{8}T\d{6}Z-[0-9a-f]{6}$/.test(id)).toBe(opts.hadId);
-  if (id) expect(await backupKeys(id)).toEqual({ b2: [], r2: [] });
-  const issue = openIssue('backup-failed');
-  expect(issue, 'a backup-failed issue is open').toBeDefined();
-  expect(issue?.body).toMatch(cause);
-}
-
-/** A degraded backup: complete (with a manifest) at `at` only. */
-async function expectDegraded(r: RunOutcome, at: 'b2' | 'r2'): Promise<string> {
-  expect(r.outputs.status, r.log).toBe('degraded');
-  const id = r.outputs['backup-id'] as string;
-  expect(id).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/);
-  const keys = await backupKeys(id);
-  const other = at === 'b2' ? 'r2' : 'b2';
-  expect(keys[at]).toContain(`disaster_recovery/${id}/manifest.json`);
-  expect(keys[other]).not.toContain(`disaster_recovery/${id}/manifest.json`);
-  const destinations = JSON.parse(r.outputs.destinations as string) as {
-    name: string;
-    ok: boolean;
-    error: string | null;
-  }[];
-  expect(destinations.find((d) => d.name === at)?.ok).toBe(true);
-  expect(destinations.find((d) => d.name === other)).toMatchObject({ ok: false });
-  expect(destinations.find((d) => d.name === other)?.error).toBeTruthy();
-  const issue = openIssue('backup-degraded');
-  expect(issue, 'a backup-degraded issue is open').toBeDefined();
-  expect(issue?.body).toContain(id);
-  return id;
-}
-
-/** Pids of the children of `parent` named `name` (exact process name). */
-async function childPids(parent: number, name: string): Promise<number[]> {
-  const r = await execa('pgrep', ['-P', String(parent), '-x', name], { reject: false });
-  return r.stdout
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map(Number);
-}
-
-/** pg_dump's backend, found by its application name while it copies table data. */
-async function pgDumpBackend(): Promise<number> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const rows = await pg.query<{ pid: number }>(
-      'postgres',
-      `SELECT pid FROM pg_stat_activity
-        WHERE application_name = 'pg-dr' AND datname = 'app' AND query ILIKE 'COPY %'`,
-    );
-    if (rows.length === 1 && rows[0]) return rows[0].pid;
-    if (Date.now() > deadline)
-      throw new Error(`pg_dump's backend not found (${rows.length} COPY backends)`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('the fault proxy itself', () => {
   it('HTTP: forwards keep-alive, chunked and 100-continue requests byte for byte', async () => {
@@ -578,154 +389,6 @@ describe('the dump fails', () => {
     } finally {
       await bastion.stop();
     }
-  });
-});
-
-/** The CLI as a real process, inputs from PG_DR_* variables, the result as JSON on stdout. */
-function startCli(inputs: Record<string, string>) {
-  const vars: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? work,
-    ...env(),
-  };
-  for (const [k, v] of Object.entries({ ...inputs, format: 'json' }))
-    vars[`PG_DR_${k.replace(/-/g, '_').toUpperCase()}`] = v;
-  const command = vars.PG_DR_COMMAND as string;
-  return execa(process.execPath, [requireBuilt('dist/cli/index.js'), command], {
-    reject: false,
-    env: vars,
-    extendEnv: false,
-    // The test decides when to give up: no SIGKILL 5 s after the SIGTERM.
-    forceKillAfterDelay: false,
-  });
-}
-
-/** GitHub's cancel: SIGINT/SIGTERM, then SIGKILL 7.5 s later. A run must be over before. */
-const CANCEL_GRACE_MS = 7_500;
-
-/**
- * Starts the CLI, waits for `ready`, sends SIGTERM, and waits for the exit (SIGKILL after
- * `giveUpMs`). Returns the result and how long the exit took.
- */
-async function sigterm(
-  inputs: Record<string, string>,
-  ready: () => Promise<void>,
-  giveUpMs = 15_000,
-) {
-  const cli = startCli(inputs);
-  await ready();
-  const t0 = Date.now();
-  cli.kill('SIGTERM');
-  const timer = setTimeout(() => cli.kill('SIGKILL'), giveUpMs);
-  const r = await cli;
-  clearTimeout(timer);
-  const exitMs = Date.now() - t0;
-  console.log(`[faults] CLI exit ${r.exitCode ?? r.signal}, ${exitMs} ms after SIGTERM`);
-  for (const p of [pgProxy, primaryProxy, secondaryProxy]) p.set({ kind: 'pass' });
-  return { r, exitMs };
-}
-
-/** A cancelled backup: exit 1 within the grace period, status failed, no new manifest, alert. */
-async function expectCancelled(
-  run: {
-    r: { exitCode?: number; signal?: string; stdout: string; stderr: string };
-    exitMs: number;
-  },
-  before: Record<string, string[]>,
-): Promise<void> {
-  const { r, exitMs } = run;
-  const log = `exit ${r.exitCode ?? r.signal} ${exitMs} ms after SIGTERM\n${r.stderr}`;
-  expect(r.signal, log).toBeUndefined();
-  expect(r.exitCode, log).toBe(1);
-  expect(exitMs, log).toBeLessThan(CANCEL_GRACE_MS);
-  const doc = JSON.parse(r.stdout) as Record<string, unknown>;
-  expect(doc).toMatchObject({ ok: false, status: 'failed' });
-  expect(String(doc.error)).toMatch(/SIGTERM/);
-  expect(await manifests()).toEqual(before);
-  expect(openIssue('backup-failed')?.body).toMatch(/SIGTERM/);
-}
-
-const sshInputs = (bastion: SshdServer): Record<string, string> => ({
-  'ssh-host': `${bastion.host}:${bastion.port}`,
-  'ssh-user': bastion.user,
-  'ssh-private-key': bastion.privateKey,
-  'ssh-known-hosts': bastion.knownHosts,
-});
-
-describe('cancelled (SIGTERM to the CLI, as GitHub cancels a run)', () => {
-  // BUG (src/main.ts, process.once('SIGTERM'/'SIGINT')): while pg_dump/zstd run, execa's
-  // signal-exit handler is installed too; `once` removes pg-dr's listener before
-  // signal-exit's runs, which then finds itself alone and re-raises the signal: the
-  // process dies by SIGTERM at once — no status output, no summary, no alert. With one more
-  // listener in place (the fix: process.on … process.off in finally) both tests pass.
-  it('SIGTERM mid-dump: the dump stopped, exit 1, status failed, no manifest anywhere', async () => {
-    faultsTested.push('SIGTERM to the CLI mid-dump');
-    pgProxy.set({ kind: 'stall', afterBytes: 1_000_000, direction: 'down' });
-    const before = await manifests();
-    const run = await sigterm(backupInputs(), () => pgProxy.whenTripped());
-    await expectCancelled(run, before);
-  });
-
-  // BUG: as above (src/main.ts process.once).
-  it('SIGTERM mid-dump through an SSH tunnel: the bastion connection is closed', async () => {
-    faultsTested.push('SIGTERM to the CLI mid-dump, through an SSH tunnel');
-    const bastion = await startSshd();
-    try {
-      pgProxy.set({ kind: 'stall', afterBytes: 1_000_000, direction: 'down' });
-      const before = await manifests();
-      let sessionsWhileRunning = 0;
-      const run = await sigterm({ ...backupInputs(), ...sshInputs(bastion) }, async () => {
-        await pgProxy.whenTripped();
-        sessionsWhileRunning = (await childPids(bastion.pid, 'sshd')).length;
-      });
-      // Can fail: the tunnel was up while the dump ran.
-      expect(sessionsWhileRunning).toBeGreaterThan(0);
-      await expectCancelled(run, before);
-      // The bastion's per-connection sshd is gone: pg-dr closed the SSH connection.
-      const deadline = Date.now() + 5_000;
-      while ((await childPids(bastion.pid, 'sshd')).length > 0 && Date.now() < deadline)
-        await new Promise((res) => setTimeout(res, 100));
-      expect(await childPids(bastion.pid, 'sshd')).toEqual([]);
-    } finally {
-      await bastion.stop();
-    }
-  });
-
-  // BUG (src/storage/replicate.ts abort(), src/commands/backup.ts storeObject/cleanup): a
-  // cancel destroys the input streams but never aborts the uploads already sending, so a
-  // slow upload runs to its end after SIGTERM; see docs/reliability.md.
-  it('SIGTERM mid-upload (slow destination): the in-flight upload is aborted at once', async () => {
-    faultsTested.push('SIGTERM to the CLI mid-upload to a slow destination');
-    primaryProxy.set({ kind: 'throttle', bytesPerSecond: 256 * 1024, direction: 'up' });
-    const before = await manifests();
-    const base = primaryProxy.stats().up;
-    let atSigterm = 0;
-    const run = await sigterm(backupInputs(), async () => {
-      const deadline = Date.now() + 60_000;
-      while (primaryProxy.stats().up - base < 600_000 && Date.now() < deadline)
-        await new Promise((res) => setTimeout(res, 50));
-      atSigterm = primaryProxy.stats().up;
-    });
-    const afterSigterm = primaryProxy.stats().up - atSigterm;
-    await expectCancelled(run, before);
-    // Aborted: the primary receives little more than what was on the wire when the signal
-    // came (~256 KiB/s for a moment), not the rest of the 8 MiB part, which at this rate
-    // would still be flowing (≈1.9 MB) when GitHub's 7.5 s grace period ends.
-    expect(afterSigterm).toBeLessThan(1_000_000);
-  });
-
-  // BUG (same cause, and cleanup() has no deadline): with one destination hanging, a
-  // SIGTERM never ends the run; GitHub's SIGKILL does, 7.5 s later.
-  it('SIGTERM while a destination hangs mid-upload: the run still ends within the grace period', async () => {
-    faultsTested.push('SIGTERM to the CLI while a destination hangs mid-upload');
-    // Let bytes held from the previous test's connections drain first, so they cannot trip
-    // the new stall before this run has started.
-    primaryProxy.set({ kind: 'pass' });
-    await new Promise((r) => setTimeout(r, 1000));
-    primaryProxy.set({ kind: 'stall', afterBytes: 1_000_000, direction: 'up' });
-    const before = await manifests();
-    const run = await sigterm(backupInputs(), () => primaryProxy.whenTripped(), 12_000);
-    await expectCancelled(run, before);
   });
 });
 

@@ -8,9 +8,10 @@ import { type MonitorSettings, parseSettings } from '../../src/inputs/parse.js';
 import { cliInputSource } from '../../src/inputs/source.js';
 import { createCliHost } from '../../src/report/host.js';
 import { createDestination } from '../../src/storage/destination.js';
-import { seedDatabase } from '../harness/fixtures.js';
+import { createSeededDatabase } from '../harness/fixtures.js';
 import { type FakeGitHubApi, startGitHubApi } from '../harness/github-api.js';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import { leasePostgres } from '../harness/lease.js';
+import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { type S3Pair, startS3Pair } from '../harness/s3.js';
 
@@ -22,10 +23,9 @@ const token = `ghs_${randomBytes(18).toString('hex')}`;
 const HOUR = 3600 * 1000;
 
 beforeAll(async () => {
-  [pg, s3] = await Promise.all([startPostgres({ name: 'monitor' }), startS3Pair()]);
+  [pg, s3] = await Promise.all([leasePostgres({ name: 'monitor' }), startS3Pair()]);
   gh = await startGitHubApi({ token, owner: 'acme', repo: 'platform' });
-  await pg.createDatabase('app');
-  await seedDatabase(pg, 'app');
+  await createSeededDatabase(pg, 'app');
   recipient = await identityToRecipient(await generateX25519Identity());
 });
 afterAll(async () => {

@@ -1,12 +1,12 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { generateX25519Identity } from 'age-encryption';
 import pgClient from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseVerification } from '../../src/manifest/verification.js';
-import { seedDatabase, tableRowCounts } from '../harness/fixtures.js';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import { ageKeyPair, createSeededDatabase, tableRowCounts, tempDir } from '../harness/fixtures.js';
+import { leasePostgres } from '../harness/lease.js';
+import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { type S3Pair, startS3Pair } from '../harness/s3.js';
 
@@ -49,12 +49,10 @@ async function userTables(db: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  [pg, s3] = await Promise.all([startPostgres({ name: 'recovery' }), startS3Pair()]);
-  await pg.createDatabase('app');
-  source = await seedDatabase(pg, 'app');
-  work = await mkdtemp(join(tmpdir(), 'pg-dr-recovery-'));
-  identity = await generateX25519Identity();
-  recipient = await identityToRecipient(identity);
+  [pg, s3] = await Promise.all([leasePostgres({ name: 'recovery' }), startS3Pair()]);
+  source = await createSeededDatabase(pg, 'app');
+  work = await tempDir('recovery');
+  ({ identity, recipient } = await ageKeyPair());
   const ws = join(work, 'ws');
   await import('node:fs/promises').then(async (fs) => {
     await fs.mkdir(join(ws, 'deploy'), { recursive: true });

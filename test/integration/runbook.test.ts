@@ -1,11 +1,11 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { execa } from 'execa';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedDatabase, tableRowCounts } from '../harness/fixtures.js';
+import { seedDatabase, tableRowCounts, tempDir } from '../harness/fixtures.js';
+import { leasePostgres } from '../harness/lease.js';
 import { type PgCluster, startPostgres } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { PRIMARY_BUCKET, type S3Pair, startS3Pair } from '../harness/s3.js';
@@ -265,13 +265,13 @@ beforeAll(async () => {
   for (const tool of ['aws', 'jq', 'sha256sum', 'age', 'zstd', 'pg_restore', 'psql'])
     requireBinary(tool);
   script = runbookScript(await readFile(RUNBOOK, 'utf8'));
-  [source, s3] = await Promise.all([startPostgres({ name: 'runbook' }), startS3Pair()]);
+  [source, s3] = await Promise.all([leasePostgres({ name: 'runbook' }), startS3Pair()]);
   await source.query('postgres', ROLES_SQL);
   await source.query('postgres', CREATE_DATABASE_SQL);
   await seedDatabase(source, 'app');
   await source.query('app', LEDGER_SQL);
   await source.query('postgres', DATABASE_PROPERTIES_SQL);
-  work = await mkdtemp(join(tmpdir(), 'pg-dr-runbook-'));
+  work = await tempDir('runbook');
   const ws = join(work, 'workspace');
   for (const [f, body] of Object.entries(WORKSPACE_FILES)) {
     await mkdir(join(ws, f, '..'), { recursive: true });

@@ -10,8 +10,7 @@
  * The first tests prove the proxy really enforces each profile.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CompleteMultipartUploadCommand,
@@ -22,12 +21,12 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpFaultProxy, startHttpFaultProxy } from '../harness/faults.js';
-import { seedDatabase, tableRowCounts } from '../harness/fixtures.js';
+import { ageKeyPair, createSeededDatabase, tableRowCounts, tempDir } from '../harness/fixtures.js';
 import { type FakeGitHubApi, startGitHubApi } from '../harness/github-api.js';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import { leasePostgres } from '../harness/lease.js';
+import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs, type RunOutcome, runPgDr } from '../harness/run.js';
 import { PRIMARY_BUCKET, type S3Pair, SECONDARY_BUCKET, startS3Pair } from '../harness/s3.js';
 import { requireBinary } from '../harness/tools.js';
@@ -51,12 +50,11 @@ let firstId: string;
 beforeAll(async () => {
   requireBinary('zstd');
   [pg, s3, api] = await Promise.all([
-    startPostgres({ name: 's3-profiles' }),
+    leasePostgres({ name: 's3-profiles' }),
     startS3Pair(),
     startGitHubApi({ token: TOKEN, owner: 'acme', repo: 'platform' }),
   ]);
-  await pg.createDatabase('app');
-  await seedDatabase(pg, 'app');
+  await createSeededDatabase(pg, 'app');
   await pg.query('app', 'CREATE TABLE public.blobs (id serial PRIMARY KEY, data bytea NOT NULL)');
   for (let i = 0; i < 10; i++)
     await pg.query('app', 'INSERT INTO public.blobs (data) VALUES ($1)', [randomBytes(MiB)]);
@@ -65,12 +63,11 @@ beforeAll(async () => {
     startHttpFaultProxy({ target: { port: s3.primary.port }, profile: 'b2' }),
     startHttpFaultProxy({ target: { port: s3.secondary.port }, profile: 'r2' }),
   ]);
-  work = await mkdtemp(join(tmpdir(), 'pg-dr-s3-profiles-'));
+  work = await tempDir('s3-profiles');
   workspace = join(work, 'ws');
   await mkdir(workspace, { recursive: true });
   await writeFile(join(workspace, 'docker-compose.yml'), 'services: {}\n');
-  identity = await generateX25519Identity();
-  recipient = await identityToRecipient(identity);
+  ({ identity, recipient } = await ageKeyPair());
 });
 
 afterAll(async () => {

@@ -19,16 +19,16 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SummaryTable, tableToMarkdown, tableToText } from '../../src/report/host.js';
-import { seedDatabase } from '../harness/fixtures.js';
+import { createSeededDatabase, tempDir } from '../harness/fixtures.js';
 import { type FakeGitHubApi, startGitHubApi } from '../harness/github-api.js';
+import { leasePostgres } from '../harness/lease.js';
 import { requireBuilt } from '../harness/node.js';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs, type RunOutcome, runPgDr } from '../harness/run.js';
 import { PRIMARY_BUCKET, type S3Pair, SECONDARY_BUCKET, startS3Pair } from '../harness/s3.js';
 import { type SshdServer, startSshd } from '../harness/sshd.js';
@@ -71,7 +71,7 @@ function scanLater(where: string, text: string | undefined): void {
 beforeAll(async () => {
   requireBinary('zstd');
   [pg, s3, sshd] = await Promise.all([
-    startPostgres({ name: 'secrets' }),
+    leasePostgres({ name: 'secrets' }),
     startS3Pair(),
     startSshd(),
   ]);
@@ -82,9 +82,8 @@ beforeAll(async () => {
   api = await startGitHubApi({ token: SECRETS['GitHub token'], owner: OWNER, repo: REPO });
   const literal = SECRETS['database password'].replaceAll("'", "''");
   await pg.query('postgres', `CREATE ROLE ${DB_USER} LOGIN SUPERUSER PASSWORD '${literal}'`);
-  await pg.createDatabase('app');
-  await seedDatabase(pg, 'app');
-  work = await mkdtemp(join(tmpdir(), 'pg-dr-secrets-'));
+  await createSeededDatabase(pg, 'app');
+  work = await tempDir('secrets');
   workspace = join(work, 'ws');
   runnerTemp = join(work, 'runner-temp');
   await mkdir(join(workspace, 'deploy'), { recursive: true });

@@ -2,15 +2,15 @@
  * Signed backups: a stolen bucket key cannot plant a backup that is chosen, verified,
  * restored, counted or deleted, once readers know the trusted public keys.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newBackupId } from '../../src/manifest/id.js';
-import { seedDatabase, tableRowCounts } from '../harness/fixtures.js';
+import { createSeededDatabase, tableRowCounts, tempDir } from '../harness/fixtures.js';
+import { leasePostgres } from '../harness/lease.js';
 import { plantComplete } from '../harness/plant.js';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { type S3Pair, startS3Pair } from '../harness/s3.js';
 import { ed25519KeyPair, opensshSign, opensshVerifies } from '../harness/ssh-keys.js';
@@ -29,10 +29,9 @@ const destinations = () => destinationInputs(s3.primary, s3.secondary);
 const trust = () => ({ 'trusted-signers': publicKey });
 
 beforeAll(async () => {
-  [pg, s3] = await Promise.all([startPostgres({ name: 'signatures' }), startS3Pair()]);
-  await pg.createDatabase('app');
-  source = await seedDatabase(pg, 'app');
-  dir = await mkdtemp(join(tmpdir(), 'pg-dr-signatures-'));
+  [pg, s3] = await Promise.all([leasePostgres({ name: 'signatures' }), startS3Pair()]);
+  source = await createSeededDatabase(pg, 'app');
+  dir = await tempDir('signatures');
   const pair = ed25519KeyPair(dir, 'key');
   signingKey = pair.privateKey;
   publicKey = pair.publicKey;

@@ -6,14 +6,21 @@
  * network namespace the test process cannot reach over TCP), and print the tunnel's setup
  * time and throughput against a direct dump, for the record (no timed assertions).
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTunnel } from '../../src/tunnel/index.js';
-import { seedDatabase, tableRowCounts } from '../harness/fixtures.js';
+import {
+  ageKeyPair,
+  COMPOSE_WORKSPACE,
+  createSeededDatabase,
+  seedDatabase,
+  tableRowCounts,
+  tempDir,
+  writeTree,
+} from '../harness/fixtures.js';
+import { leasePostgres } from '../harness/lease.js';
 import {
   createNetns,
   interfaceExists,
@@ -24,7 +31,7 @@ import {
   startPostgresInNetns,
 } from '../harness/netns.js';
 import { freePort, isPortOpen } from '../harness/ports.js';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs, type RunOutcome, runPgDr } from '../harness/run.js';
 import { PRIMARY_BUCKET, type S3Pair, SECONDARY_BUCKET, startS3Pair } from '../harness/s3.js';
 import {
@@ -54,19 +61,15 @@ beforeAll(async () => {
   requireBinary('age');
   requireBinary('zstd');
   [pg, s3, sshd] = await Promise.all([
-    startPostgres({ name: 'tunnel-backup' }),
+    leasePostgres({ name: 'tunnel-backup' }),
     startS3Pair(),
     startSshd(),
   ]);
-  await pg.createDatabase('app');
-  source = await seedDatabase(pg, 'app');
-  work = await mkdtemp(join(tmpdir(), 'pg-dr-tunnel-backup-'));
+  source = await createSeededDatabase(pg, 'app');
+  work = await tempDir('tunnel-backup');
   workspace = join(work, 'ws');
-  await mkdir(join(workspace, 'deploy'), { recursive: true });
-  await writeFile(join(workspace, 'docker-compose.yml'), 'services:\n  db:\n    image: postgres\n');
-  await writeFile(join(workspace, 'deploy/run.sh'), 'echo run\n');
-  identity = await generateX25519Identity();
-  recipient = await identityToRecipient(identity);
+  await writeTree(workspace, COMPOSE_WORKSPACE);
+  ({ identity, recipient } = await ageKeyPair());
 });
 
 afterAll(async () => {

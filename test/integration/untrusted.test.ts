@@ -8,8 +8,9 @@ import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verificationKey } from '../../src/manifest/verification.js';
 import { type FakeGitHubApi, startGitHubApi } from '../harness/github-api.js';
+import { leasePostgres } from '../harness/lease.js';
 import { plantComplete, plantVerification } from '../harness/plant.js';
-import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { type S3Pair, startS3Pair } from '../harness/s3.js';
 
@@ -26,7 +27,7 @@ const ghEnv = () => ({ GITHUB_REPOSITORY: 'acme/platform', GITHUB_API_URL: gh.ur
 const destinations = () => destinationInputs(s3.primary, s3.secondary);
 
 beforeAll(async () => {
-  [pg, s3] = await Promise.all([startPostgres({ name: 'untrusted' }), startS3Pair()]);
+  [pg, s3] = await Promise.all([leasePostgres({ name: 'untrusted' }), startS3Pair()]);
   gh = await startGitHubApi({ token, owner: 'acme', repo: 'platform' });
   await pg.createDatabase('app');
   // A CHECK constraint whose function changed after the rows were written: the dump is
