@@ -120,3 +120,25 @@ describe('npm run bench (tiny smoke run)', () => {
     expect(md).toMatch(/\| restore ≤ 1\.3× pg_restore .* \| (PASS|MISS) \|/);
   });
 });
+
+describe('npm run bench:tunnel (tiny smoke run)', () => {
+  it('measures setup time and throughput through the tunnel and directly, and writes nothing with --no-write', async () => {
+    const before = await readFile('BENCHMARKS.md', 'utf8');
+    const run = await execa(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/bench-tunnel.ts', '--rows', '5000', '--no-write'],
+      {
+        reject: false,
+        timeout: 170_000,
+        env: { PG_DR_TEST_PG_BIN: process.env.PG_DR_TEST_PG_BIN ?? '' },
+      },
+    );
+    expect(run.exitCode, run.stderr.slice(-3000)).toBe(0);
+    const figures = (re: RegExp) => Number(re.exec(run.stdout)?.[1]);
+    expect(figures(/tunnel setup \(ed25519, loopback sshd\): (\d+) ms/)).toBeGreaterThan(0);
+    expect(figures(/direct (\d+\.\d+) s = [\d.]+ MB\/s; through the tunnel/)).toBeGreaterThan(0);
+    expect(figures(/through the tunnel (\d+\.\d+) s = [\d.]+ MB\/s \(\*\*/)).toBeGreaterThan(0);
+    expect(figures(/Bare `pg_dump -Fc -Z0`.*direct (\d+\.\d+) s/)).toBeGreaterThan(0);
+    expect(await readFile('BENCHMARKS.md', 'utf8')).toBe(before);
+  }, 180_000);
+});

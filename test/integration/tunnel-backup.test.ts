@@ -2,15 +2,13 @@
  * Backup, restore and restore drills through an SSH tunnel, end to end: a real sshd as the
  * bastion, real PostgreSQL, two s3rver buckets, pg-dr run in-process with its inputs.
  *
- * The last suites prove the dump really travels through the bastion (PostgreSQL inside a
- * network namespace the test process cannot reach over TCP), and print the tunnel's setup
- * time and throughput against a direct dump, for the record (no timed assertions).
+ * The last suite proves the dump really travels through the bastion (PostgreSQL inside a
+ * network namespace the test process cannot reach over TCP). The tunnel's throughput
+ * against a direct dump is measured by `npm run bench:tunnel`, not here.
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTunnel } from '../../src/tunnel/index.js';
 import {
   ageKeyPair,
   COMPOSE_WORKSPACE,
@@ -412,118 +410,3 @@ if (netnsProblem !== null)
   console.warn(
     `[tunnel-backup] SKIPPED the network-namespace proof (the dump goes through the bastion): ${netnsProblem}`,
   );
-
-describe('tunnel throughput (printed, not asserted)', () => {
-  /** Rows of the bulk table: about 150 MB of mixed data. */
-  const BULK_ROWS = 700_000;
-  let bulkSizeBytes = 0;
-
-  beforeAll(async () => {
-    await pg.createDatabase('bulk');
-    await pg.query(
-      'bulk',
-      `SELECT setseed(0.17);
-       CREATE TABLE bulk (
-         id      bigint PRIMARY KEY,
-         label   text NOT NULL,
-         amount  numeric(12, 2) NOT NULL,
-         at      timestamptz NOT NULL,
-         doc     jsonb NOT NULL,
-         blob    bytea NOT NULL
-       );
-       INSERT INTO bulk
-       SELECT i,
-              'item ' || i || ' ' || md5(i::text),
-              round((random() * 1e6)::numeric, 2),
-              timestamptz '2025-01-01 00:00:00+00' + i * interval '17 seconds',
-              jsonb_build_object('n', i, 'tag', md5((i * 31)::text), 'ok', i % 2 = 0,
-                                 'name', (ARRAY['Zoë', 'José', '李', 'Ольга'])[1 + i % 4]),
-              decode(md5(random()::text) || md5(random()::text) || md5(random()::text), 'hex')
-         FROM generate_series(1, ${BULK_ROWS}) AS i;
-       ANALYZE bulk;`,
-    );
-    const [row] = await pg.query<{ size: string }>(
-      'bulk',
-      'SELECT pg_database_size(current_database())::text AS size',
-    );
-    bulkSizeBytes = Number(row?.size);
-  }, 300_000);
-
-  it('prints setup time and dump throughput through the tunnel vs direct', async () => {
-    const mb = (n: number) => (n / 1e6).toFixed(1);
-    const run = async (label: string, extra: Record<string, string>) => {
-      const t0 = Date.now();
-      const r = await runPgDr(
-        backupInputs(pg.url('bulk'), { compression: 'none', prefix: `bulk-${label}/`, ...extra }),
-        env(),
-      );
-      const wall = (Date.now() - t0) / 1000;
-      expect(r.failed, r.log).toBeUndefined();
-      expect(r.outputs.status).toBe('ok');
-      const m = JSON.parse(r.outputs.manifest as string);
-      const archive = m.database.archiveBytes as number;
-      const seconds = m.database.dumpSeconds as number;
-      expect(archive).toBeGreaterThan(50e6);
-      return { r, archive, seconds, wall, rate: archive / 1e6 / seconds };
-    };
-
-    const direct = await run('direct', {});
-    const tunnel = await run('tunnel', sshInputs(sshd));
-    const setup = tunnelSetupMs(tunnel.r);
-
-    // The bare network path, without age and the uploads: pg_dump -Fc -Z0 to stdout, discarded.
-    const pgDump = join(pg.binDir, 'pg_dump');
-    const rawDump = async (port: number) => {
-      const t0 = Date.now();
-      await execa(pgDump, ['-Fc', '-Z0', 'bulk'], {
-        stdout: 'ignore',
-        env: {
-          PATH: process.env.PATH,
-          PGHOST: '127.0.0.1',
-          PGPORT: String(port),
-          PGUSER: pg.user,
-          PGPASSWORD: pg.password,
-        },
-      });
-      return (Date.now() - t0) / 1000;
-    };
-    // Alternating, best of three each: the machine is shared with other test files.
-    const rawDirectRuns: number[] = [];
-    const rawTunnelRuns: number[] = [];
-    const t = await openTunnel(
-      {
-        host: sshd.host,
-        port: sshd.port,
-        user: sshd.user,
-        privateKey: sshd.privateKey,
-        knownHosts: sshd.knownHosts,
-      },
-      { host: '127.0.0.1', port: pg.port },
-    );
-    try {
-      for (let i = 0; i < 3; i++) {
-        rawDirectRuns.push(await rawDump(pg.port));
-        rawTunnelRuns.push(await rawDump(t.localPort));
-      }
-    } finally {
-      await t.close();
-    }
-    const rawDirect = Math.min(...rawDirectRuns);
-    const rawTunnel = Math.min(...rawTunnelRuns);
-
-    console.log(
-      [
-        `[tunnel-backup] bulk database: ${mb(bulkSizeBytes)} MB (pg_database_size), ${BULK_ROWS} rows; ` +
-          `archive (custom format, compression none): direct ${mb(direct.archive)} MB, tunnel ${mb(tunnel.archive)} MB`,
-        `[tunnel-backup] SSH tunnel setup: ${setup} ms (this run)`,
-        `[tunnel-backup] pg-dr backup, compression none (dump→age→2×s3rver), dumpSeconds: ` +
-          `direct ${direct.seconds.toFixed(2)} s = ${direct.rate.toFixed(1)} MB/s; ` +
-          `tunnel ${tunnel.seconds.toFixed(2)} s = ${tunnel.rate.toFixed(1)} MB/s ` +
-          `(tunnel/direct ${(tunnel.rate / direct.rate).toFixed(2)}); whole runs ${direct.wall.toFixed(1)} s vs ${tunnel.wall.toFixed(1)} s`,
-        `[tunnel-backup] bare pg_dump -Fc -Z0, output discarded: direct ${rawDirect.toFixed(2)} s = ` +
-          `${(direct.archive / 1e6 / rawDirect).toFixed(1)} MB/s; tunnel ${rawTunnel.toFixed(2)} s = ` +
-          `${(direct.archive / 1e6 / rawTunnel).toFixed(1)} MB/s (best of 3; all runs: direct ${rawDirectRuns.map((x) => x.toFixed(2)).join('/')} s, tunnel ${rawTunnelRuns.map((x) => x.toFixed(2)).join('/')} s)`,
-      ].join('\n'),
-    );
-  }, 600_000);
-});
