@@ -461,4 +461,49 @@ describe('age v1 payload format (native ChaCha20-Poly1305)', () => {
     d.addPassphrase('tr0ub4dor&3');
     expect(Buffer.from(await d.decrypt(encrypted)).equals(data)).toBe(true);
   });
+
+  it("reads age-encryption's own passphrase files, at the work factor their stanza names", async () => {
+    for (const logN of [15, 18]) {
+      const data = randomBytes(CHUNK + 5);
+      const e = new Encrypter();
+      e.setPassphrase('tr0ub4dor&3');
+      e.setScryptWorkFactor(logN);
+      const encrypted = Buffer.from(await e.encrypt(data));
+      expect(encrypted.toString('latin1')).toContain(` ${logN}\n`);
+      const out = await collect(
+        await decryptStream(
+          { mode: 'passphrase', passphrase: 'tr0ub4dor&3' },
+          Readable.from([encrypted]),
+        ),
+      );
+      expect(out.equals(data), `work factor ${logN}`).toBe(true);
+    }
+  });
+
+  it('refuses a scrypt stanza with a work factor over 20, or a malformed one', async () => {
+    const encrypted = await collect(
+      await encryptStream(
+        { mode: 'passphrase', passphrase: 'tr0ub4dor&3' },
+        Readable.from([randomBytes(10)]),
+      ),
+    );
+    const text = encrypted.toString('latin1');
+    const open = (header: string) =>
+      decryptStream(
+        { mode: 'passphrase', passphrase: 'tr0ub4dor&3' },
+        Readable.from([Buffer.from(header, 'latin1')]),
+      ).then(
+        () => null,
+        (e: Error) => e.message,
+      );
+    expect(await open(text.replace(/(\n-> scrypt \S+) 18\n/, '$1 21\n'))).toMatch(
+      /scrypt work factor is too high/,
+    );
+    expect(await open(text.replace(/(\n-> scrypt )\S+ 18\n/, '$1AAAA 18\n'))).toMatch(
+      /invalid scrypt stanza/,
+    );
+    expect(await open(text.replace(/(\n-> scrypt \S+) 18\n/, '$1 018\n'))).toMatch(
+      /invalid scrypt stanza/,
+    );
+  });
 });

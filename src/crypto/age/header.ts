@@ -3,9 +3,9 @@
 // MAC line "--- <HMAC>", followed by the 16-byte payload nonce. age-encryption builds the
 // stanzas and the MAC (Encrypter.encrypt) and checks them (Decrypter.decryptHeader); this
 // file gets a header written with the file key in hand, and reads one off a stream.
-import { createCipheriv, randomBytes, scrypt } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { Decrypter, Encrypter, type Recipient, Stanza } from 'age-encryption';
+import { Decrypter, Encrypter, type Identity, type Recipient, Stanza } from 'age-encryption';
 import type { DecryptionSettings, EncryptionSettings } from './keys.js';
 import { payloadKey, TAG } from './payload.js';
 
@@ -44,23 +44,22 @@ export async function newHeader(
 }
 
 /*
- * Passphrases: encryption and decryption derive the scrypt key differently, on purpose.
+ * Passphrases: both directions derive the scrypt key with Node's scrypt (OpenSSL, on
+ * libuv's thread pool, so the event loop keeps running), in the two classes below, which
+ * write and read exactly age-encryption's scrypt stanza.
  *
- * - Encrypting, the stanza is written by NodeScryptRecipient below: always log2(N) = 18
- *   (N = 2^18, r = 8, p = 1: age's default work factor, what `age -p` writes), derived by
- *   Node's scrypt (OpenSSL, on libuv's thread pool, so the event loop keeps running).
- *   age-encryption's own passphrase mode cannot be used here: Encrypter.setPassphrase
- *   refuses any other recipient, and the capturing recipient of newHeader, which hands
- *   over the file key for the native payload sealer, is one. Ours adds the same stanza as
- *   age-encryption's, and the capture adds none, so the scrypt stanza is still the only
- *   one in the header, as age requires.
- * - Decrypting, Decrypter.addPassphrase uses age-encryption's scrypt identity (the
- *   JavaScript scrypt of @noble/hashes, synchronous): it takes the work factor the stanza
- *   names, accepts log2(N) up to 20 (1 GiB) and refuses a higher one ("scrypt work factor
- *   is too high"), and refuses a scrypt stanza that is not alone in the header. So pg-dr
- *   reads what `age -p` or another tool wrote with a factor up to 20, not only its own 18.
- *   One slower derivation per object read is the price; the payload, the bulk of the
- *   work, is opened natively either way (payload.ts).
+ * - Encrypting (NodeScryptRecipient) always writes log2(N) = 18 (N = 2^18, r = 8, p = 1:
+ *   age's default work factor, what `age -p` writes). age-encryption's own passphrase
+ *   mode cannot be used here: Encrypter.setPassphrase refuses any other recipient, and
+ *   the capturing recipient of newHeader, which hands over the file key for the native
+ *   payload sealer, is one. Ours adds the same stanza as age-encryption's, and the capture
+ *   adds none, so the scrypt stanza is still the only one in the header, as age requires.
+ * - Decrypting (NodeScryptIdentity) takes the work factor the stanza names, up to 20
+ *   (1 GiB), and refuses a higher one ("scrypt work factor is too high") and a scrypt
+ *   stanza that is not alone in the header — age-encryption's ScryptIdentity's rules and
+ *   messages — so pg-dr reads what `age -p` or another tool wrote, not only its own 18.
+ *   It replaces Decrypter.addPassphrase, whose JavaScript scrypt (@noble/hashes) blocks
+ *   the event loop for about 3 s per object here, against 0.4 s natively.
  */
 const SCRYPT_LOG_N = 18;
 
@@ -95,13 +94,71 @@ class NodeScryptRecipient implements Recipient {
   }
 }
 
+/** The highest scrypt work factor read (log2 N): 2^20 needs 1 GiB, as in age-encryption. */
+const MAX_SCRYPT_LOG_N = 20;
+
+/** age's scrypt identity (passphrase mode), with Node's scrypt: see the note above. */
+class NodeScryptIdentity implements Identity {
+  constructor(private readonly passphrase: string) {}
+
+  async unwrapFileKey(stanzas: Stanza[]): Promise<Uint8Array | null> {
+    for (const s of stanzas) {
+      if (s.args[0] !== 'scrypt') continue;
+      if (stanzas.length !== 1) throw Error('scrypt recipient is not the only one in the header');
+      const [, saltText = '', logNText = ''] = s.args;
+      const salt = Buffer.from(saltText, 'base64');
+      if (
+        s.args.length !== 3 ||
+        !/^[1-9][0-9]*$/.test(logNText) ||
+        !/^[A-Za-z0-9+/]{22}$/.test(saltText) ||
+        salt.toString('base64').replace(/=+$/, '') !== saltText
+      )
+        throw Error('invalid scrypt stanza');
+      const logN = Number(logNText);
+      if (logN > MAX_SCRYPT_LOG_N) throw Error('scrypt work factor is too high');
+      if (s.body.length !== 32) throw Error('invalid stanza');
+      const key = await deriveKey(this.passphrase, salt, logN);
+      const fileKey = openFileKey(key, s.body);
+      if (fileKey !== null) return fileKey;
+    }
+    return null;
+  }
+}
+
+/** scrypt(passphrase, "age-encryption.org/v1/scrypt" ‖ salt, N = 2^logN, r = 8, p = 1). */
+function deriveKey(passphrase: string, salt: Buffer, logN: number): Promise<Buffer> {
+  const label = Buffer.from('age-encryption.org/v1/scrypt');
+  const N = 2 ** logN;
+  return new Promise<Buffer>((ok, fail) =>
+    scrypt(
+      passphrase,
+      Buffer.concat([label, salt]),
+      32,
+      // scrypt needs 128 · r · N bytes; a little more for OpenSSL's own bookkeeping.
+      { N, r: 8, p: 1, maxmem: 128 * 8 * N + 32 * 2 ** 20 },
+      (err, k) => (err ? fail(err) : ok(k)),
+    ),
+  );
+}
+
+/** The file key a scrypt stanza's body wraps, or null when the passphrase is not the one. */
+function openFileKey(key: Buffer, body: Uint8Array): Uint8Array | null {
+  const d = createDecipheriv('chacha20-poly1305', key, Buffer.alloc(12), { authTagLength: TAG });
+  d.setAuthTag(body.subarray(body.length - TAG));
+  try {
+    return Buffer.concat([d.update(body.subarray(0, body.length - TAG)), d.final()]);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * What opens a header for `settings` (its decryptHeader checks the MAC and returns the
- * file key). A passphrase goes through age-encryption's scrypt: see the note above.
+ * file key). A passphrase goes through NodeScryptIdentity: see the note above.
  */
 export function headerDecrypter(settings: DecryptionSettings): Decrypter {
   const d = new Decrypter();
-  if (settings.mode === 'passphrase') d.addPassphrase(settings.passphrase);
+  if (settings.mode === 'passphrase') d.addIdentity(new NodeScryptIdentity(settings.passphrase));
   else for (const i of settings.identities) d.addIdentity(i);
   return d;
 }
