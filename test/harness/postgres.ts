@@ -9,23 +9,7 @@ import pg from 'pg';
 import { freePort } from './ports.js';
 
 /** A throwaway PostgreSQL cluster listening on 127.0.0.1 with password (SCRAM) auth. */
-export interface PgCluster {
-  /** Always `127.0.0.1`. */
-  readonly host: string;
-  readonly port: number;
-  /** Superuser name, `postgres`. */
-  readonly user: string;
-  /** Random superuser password; contains characters that need URL-encoding. */
-  readonly password: string;
-  /** Directory holding the server binaries used (initdb, pg_ctl, pg_dump, …). */
-  readonly binDir: string;
-  readonly dataDir: string;
-  /** Server log file (useful when a test fails). */
-  readonly logFile: string;
-  /** Directory of the server's Unix socket (reachable from any network namespace). */
-  readonly socketDir: string;
-  /** With `tls`: the certificate clients verify the server with (its own, self-signed). */
-  readonly caFile: string | null;
+export interface PgCluster extends Omit<ClusterInfo, 'viaSocket' | 'tls'> {
   /** The server log so far. */
   log(): Promise<string>;
   /** `postgresql://postgres:<pw>@127.0.0.1:<port>/<db>` with the password URL-encoded. */
@@ -330,14 +314,21 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
 
 /** What it takes to reach a running cluster (plain data: it crosses process boundaries). */
 export interface ClusterInfo {
+  /** Always `127.0.0.1`. */
   readonly host: string;
   readonly port: number;
+  /** Superuser name, `postgres`. */
   readonly user: string;
+  /** Random superuser password; contains characters that need URL-encoding. */
   readonly password: string;
+  /** Directory holding the server binaries used (initdb, pg_ctl, pg_dump, …). */
   readonly binDir: string;
   readonly dataDir: string;
+  /** Server log file (useful when a test fails). */
   readonly logFile: string;
+  /** Directory of the server's Unix socket (reachable from any network namespace). */
   readonly socketDir: string;
+  /** With `tls`: the certificate clients verify the server with (its own, self-signed). */
   readonly caFile: string | null;
   /** Connect through the Unix socket in `socketDir` (the server runs in a namespace). */
   readonly viaSocket: boolean;
