@@ -259,19 +259,31 @@ async function dumpDatabase(o: {
     snapshot,
     open: () => connect(target),
   });
-  counting.catch(() => dump.kill());
-  const stored = await o.store({
-    input: dump.stream,
-    producers: dump.done,
-    key: o.key,
-    kind: 'database',
-    live: o.live,
-    expectedBytes: o.facts.server.sizeBytes,
-    kill: () => dump.kill(),
+  // When a count fails, pg-dr stops pg_dump: the count's error is the cause, pg_dump's
+  // "terminated by user" only its echo.
+  const countFailed = (e: Error) =>
+    new BackupFailed(`Counting rows failed: ${e.message} (pg-dr then stopped pg_dump)`, o.id);
+  const failure: { count?: Error } = {};
+  counting.catch((e: Error) => {
+    failure.count = e;
+    dump.kill();
   });
+  const stored = await o
+    .store({
+      input: dump.stream,
+      producers: dump.done,
+      key: o.key,
+      kind: 'database',
+      live: o.live,
+      expectedBytes: o.facts.server.sizeBytes,
+      kill: () => dump.kill(),
+    })
+    .catch((e: unknown) => {
+      throw failure.count ? countFailed(failure.count) : e;
+    });
   const archiveBytes = dump.rawBytes();
   const tables = await counting.catch((e: Error) => {
-    throw new BackupFailed(`Counting rows failed: ${e.message}`, o.id);
+    throw countFailed(e);
   });
   return { stored, archiveBytes, tables };
 }

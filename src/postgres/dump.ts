@@ -5,7 +5,7 @@ import { childEnv } from '../child-env.js';
 import type { Compression } from '../compression/index.js';
 import { zstdCompressArgs } from '../compression/index.js';
 import { UserError } from '../errors.js';
-import { withoutRowData } from '../report/inert.js';
+import { causeOf } from './stderr.js';
 import type { DatabaseTarget } from './url.js';
 import { libpqEnv } from './url.js';
 
@@ -38,8 +38,8 @@ export class DumpError extends UserError {
 }
 
 function tail(text: unknown): string {
-  const s = typeof text === 'string' ? withoutRowData(text).trim() : '';
-  return s === '' ? '' : `: ${s.split('\n').slice(-5).join(' | ')}`;
+  const s = causeOf(text);
+  return s === 'no message' ? '' : `: ${s}`;
 }
 
 function describeExit(tool: string, e: unknown): DumpError {

@@ -1,15 +1,15 @@
 import type { Writable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { childEnv } from '../child-env.js';
-import { withoutRowData } from '../report/inert.js';
 import type { Session } from './session.js';
+import { causeOf } from './stderr.js';
 import type { DatabaseTarget } from './url.js';
 import { libpqEnv } from './url.js';
 
 /** A running pg_restore reading a custom-format archive on stdin. */
 export interface RunningRestore {
   readonly stdin: Writable;
-  /** Resolves when pg_restore exited 0; rejects with its last error lines. */
+  /** Resolves when pg_restore exited 0; rejects with the error (and hint) its stderr names. */
   readonly done: Promise<void>;
   /** Kills pg_restore and waits for it: its single transaction is rolled back. */
   abort(): Promise<void>;
@@ -17,20 +17,6 @@ export interface RunningRestore {
 
 function conninfoDbname(db: string): string {
   return `dbname='${db.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
-
-/**
- * What a client's stderr says went wrong: from its first `error:` line on (the statement
- * that failed follows it, cut short), else its last lines.
- */
-export function lastLines(text: unknown, n = 5): string {
-  const s = typeof text === 'string' ? withoutRowData(text).trim() : '';
-  if (s === '') return 'no message';
-  const lines = s.split('\n');
-  const first = lines.findIndex((l) => /\berror:/i.test(l));
-  const picked = first >= 0 ? lines.slice(first, first + n) : lines.slice(-n);
-  const joined = picked.join(' | ');
-  return joined.length > 600 ? `${joined.slice(0, 600)}…` : joined;
 }
 
 /** How pg_restore runs. */
@@ -83,7 +69,7 @@ export function startRestore(
     () => undefined,
     (e: { exitCode?: number; signal?: string; stderr?: unknown }) => {
       const how = e.signal ? `was stopped (${e.signal})` : `exited with code ${e.exitCode ?? '?'}`;
-      throw new Error(`pg_restore ${how}: ${lastLines(e.stderr)}`);
+      throw new Error(`pg_restore ${how}: ${causeOf(e.stderr)}`);
     },
   );
   done.catch(() => undefined);
@@ -119,7 +105,7 @@ export function startArchiveList(pgRestore: string): {
   });
   child.stdin?.on('error', () => undefined);
   const done = child.then((r) => {
-    if (r.exitCode !== 0) throw new Error(`pg_restore --list failed: ${lastLines(r.stderr)}`);
+    if (r.exitCode !== 0) throw new Error(`pg_restore --list failed: ${causeOf(r.stderr)}`);
     return String(r.stdout)
       .split('\n')
       .filter((l) => /^\d+;/.test(l));

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import { UserError } from '../errors.js';
+import { withoutRowData } from '../report/inert.js';
 import type { DatabaseTarget } from './url.js';
 
 /**
@@ -44,11 +45,25 @@ const NETWORK: Record<string, string> = {
 };
 
 function sqlErrorOf(e: unknown): SqlError {
-  const err = e as { message?: string; code?: string; severity?: string };
+  const err = e as {
+    message?: string;
+    code?: string;
+    severity?: string;
+    detail?: string;
+    hint?: string;
+  };
   const network = err.code ? NETWORK[err.code] : undefined;
   const message = network ? `${network} (${err.message})` : (err.message ?? String(e));
+  // The server's DETAIL (when short and free of row data) and HINT say what to do.
+  const detail = err.detail ? withoutRowData(err.detail).trim() : '';
+  const extra = [
+    detail !== '' && detail.length <= 160 && !detail.includes('row data omitted')
+      ? `DETAIL: ${detail}`
+      : '',
+    err.hint ? `HINT: ${err.hint}` : '',
+  ].filter(Boolean);
   return new SqlError(
-    err.severity ? `${err.severity}: ${message}` : message,
+    [err.severity ? `${err.severity}: ${message}` : message, ...extra].join(' | '),
     typeof err.code === 'string' ? err.code : null,
   );
 }
