@@ -12,8 +12,10 @@ import { type ClientInstall, formatServerVersion, toolPath } from '../postgres/b
 import { connect, pickClient } from '../postgres/clients.js';
 import { startDump } from '../postgres/dump.js';
 import { type Globals, globalsScript, readGlobals } from '../postgres/globals.js';
+import { judgeLockBudget, readLockBudget } from '../postgres/locks.js';
 import type { Session } from '../postgres/session.js';
 import {
+  COUNT_BATCH,
   countRows,
   exportSnapshot,
   readServerInfo,
@@ -169,6 +171,7 @@ async function inspectServer(
   host.info(
     `Server ${serverVersion.version}, database "${server.database}" ${formatBytes(server.sizeBytes)}; pg_dump ${client.version} from ${client.binDir}`,
   );
+  await checkLockBudget(session, server.versionNum, settings, host);
   const globals = await readGlobals(session, server.versionNum);
   const systemIdentifier = await readSystemIdentifier(session);
   if (globals.passwords !== 'included')
@@ -179,6 +182,27 @@ async function inspectServer(
     `Database ${server.database}: encoding ${globals.database.encoding}, ${describeLocale(globals)}; ${globals.roles.length} roles`,
   );
   return { server, serverVersion: serverVersion.version, client, globals, systemIdentifier };
+}
+
+/**
+ * pg_dump holds a lock on every table until it ends: a database with more tables than the
+ * server's lock table can hold fails, so it is refused here, before anything is uploaded.
+ */
+async function checkLockBudget(
+  session: Session,
+  versionNum: number,
+  settings: BackupSettings,
+  host: Host,
+): Promise<void> {
+  const budget = await readLockBudget(
+    session,
+    versionNum,
+    settings.rowCounts === 'exact' ? COUNT_BATCH : 0,
+  );
+  const { verdict, message } = judgeLockBudget(budget);
+  if (verdict === 'refuse') throw new BackupFailed(message, null);
+  if (verdict === 'warn') host.warning(message);
+  else host.info(message);
 }
 
 /** Stores one object of this backup (its encryption, host and signal given). */

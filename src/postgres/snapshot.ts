@@ -77,7 +77,7 @@ export interface SnapshotCounting {
 }
 
 /** Tables counted per statement and per transaction. */
-const COUNT_BATCH = 200;
+export const COUNT_BATCH = 200;
 
 export async function countRows(
   session: Session,

@@ -1,0 +1,162 @@
+import { spawnSync } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseManifest } from '../../src/manifest/schema.js';
+import { ageKeyPair, tempDir } from '../harness/fixtures.js';
+import { leasePostgres } from '../harness/lease.js';
+import type { PgCluster } from '../harness/postgres.js';
+import { destinationInputs, runPgDr } from '../harness/run.js';
+import { PRIMARY_BUCKET, type S3Pair, SECONDARY_BUCKET, startS3Pair } from '../harness/s3.js';
+import { requireBinary } from '../harness/tools.js';
+
+// A schema-per-tenant database on the test cluster's defaults for locks:
+// max_locks_per_transaction 64, max_connections 50, no prepared transactions. Its lock
+// table is sized for 64 × (50 + 22 background processes) = 4,608 locks; measured, one
+// one pg_dump alone gets about 7,650 from spare shared memory (see src/postgres/locks.ts).
+// pg_dump locks each table and each sequence (a serial column has one), and pg-dr's exact
+// counts take 400 more (200 tables and their primary keys at a time).
+
+let pg: PgCluster;
+let s3: S3Pair;
+let work: string;
+let identity: string;
+let recipient: string;
+
+beforeAll(async () => {
+  requireBinary('age');
+  requireBinary('zstd');
+  [pg, s3] = await Promise.all([leasePostgres({ name: 'many-tables' }), startS3Pair()]);
+  work = await tempDir('many-tables');
+  ({ identity, recipient } = await ageKeyPair());
+  const settings = await pg.query<{ name: string; setting: string }>(
+    'postgres',
+    `SELECT name, setting FROM pg_settings
+      WHERE name IN ('max_locks_per_transaction', 'max_connections', 'max_prepared_transactions')
+      ORDER BY name`,
+  );
+  // The defaults this file is about: a knob raised here would hide what they do.
+  expect(settings).toEqual([
+    { name: 'max_connections', setting: '50' },
+    { name: 'max_locks_per_transaction', setting: '64' },
+    { name: 'max_prepared_transactions', setting: '0' },
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.all([pg?.stop(), s3?.stop()]);
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+/**
+ * `tenants` schemas of 10 tables, each with a serial primary key (a table, its index and
+ * its sequence); table `tenant_<t>.t<i>` holds (10t + i) mod 3 rows. Created 1,000 tables
+ * per transaction, so creating them does not run out of lock slots itself.
+ */
+async function createTenants(database: string, tenants: number): Promise<void> {
+  await pg.createDatabase(database);
+  for (let from = 0; from < tenants; from += 100) {
+    const to = Math.min(tenants, from + 100) - 1;
+    await pg.query(
+      database,
+      `DO $$ BEGIN FOR t IN ${from}..${to} LOOP
+         EXECUTE format('CREATE SCHEMA tenant_%s', t);
+         FOR i IN 0..9 LOOP
+           EXECUTE format('CREATE TABLE tenant_%s.t%s (id serial PRIMARY KEY, v int)', t, i);
+           EXECUTE format('INSERT INTO tenant_%s.t%s (v) SELECT generate_series(1, %s)', t, i, (t * 10 + i) % 3);
+         END LOOP;
+       END LOOP; END $$`,
+    );
+  }
+}
+
+function backupInputs(database: string, prefix: string): Record<string, string> {
+  return {
+    command: 'backup',
+    'database-url': pg.url(database),
+    'age-recipients': recipient,
+    prefix,
+    'row-counts': 'exact',
+    ...destinationInputs(s3.primary, s3.secondary),
+  };
+}
+
+const env = () => ({ GITHUB_WORKSPACE: work });
+
+/**
+ * Rows of every tenant table, 500 tables per query: one query over all of them would lock
+ * each table and its primary key at once, more than this server's lock table holds.
+ */
+async function rowCounts(database: string): Promise<Map<string, number>> {
+  const tables = await pg.query<{ name: string }>(
+    database,
+    `SELECT format('%I.%I', n.nspname, c.relname) AS name
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND n.nspname LIKE 'tenant\\_%' ORDER BY 1`,
+  );
+  const out = new Map<string, number>();
+  for (let i = 0; i < tables.length; i += 500) {
+    const sql = tables
+      .slice(i, i + 500)
+      .map((t) => `SELECT '${t.name}' AS name, count(*)::int AS n FROM ${t.name}`)
+      .join(' UNION ALL ');
+    for (const r of await pg.query<{ name: string; n: number }>(database, sql))
+      out.set(r.name, r.n);
+  }
+  return out;
+}
+
+describe('many tables on the default lock settings', () => {
+  it('refuses 10,000 tables before anything is uploaded, naming the figures and the setting to raise', async () => {
+    await createTenants('tenants_10k', 1000);
+    const r = await runPgDr(backupInputs('tenants_10k', 'big/'), env());
+    expect(r.failed).toMatch(
+      /^Not enough lock slots for pg_dump: pg_dump locks 10,000 tables and 10,000 sequences in one transaction \(20,440 locks with its catalogs and pg-dr's row counts\), and this server has max_locks_per_transaction 64 × \(max_connections 50 \+ 22 background processes \+ max_prepared_transactions 0\) = 4,608 lock slots; .* about 7,560 at most, .*Raise max_locks_per_transaction to 384 .*server restart\. Nothing was uploaded\.$/,
+    );
+    expect(await s3.primary.listKeys(PRIMARY_BUCKET, 'big/')).toEqual([]);
+    expect(await s3.secondary.listKeys(SECONDARY_BUCKET, 'big/')).toEqual([]);
+
+    // The refusal is warranted: pg_dump itself fails on this server.
+    const dump = spawnSync(join(pg.binDir, 'pg_dump'), ['--schema-only', pg.url('tenants_10k')], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 30,
+    });
+    expect(dump.status).not.toBe(0);
+    expect(dump.stderr).toMatch(/out of shared memory/);
+    await pg.query('postgres', 'DROP DATABASE tenants_10k');
+  });
+
+  it('backs up 3,400 tables with a sequence each (just under the budget, with a warning), and restores them through the restore route', async () => {
+    await createTenants('tenants_fit', 340);
+    const r = await runPgDr(backupInputs('tenants_fit', 'fit/'), env());
+    expect(r.failed).toBeUndefined();
+    expect(r.log).toMatch(
+      /pg_dump locks 3,400 tables and 3,400 sequences in one transaction \(7,240 locks .*\): 157% of the server's .* = 4,608 lock slots\..*Raise max_locks_per_transaction to 128/,
+    );
+    const tables = parseManifest(r.outputs.manifest as string).database.rowCounts.tables;
+    expect(tables).toHaveLength(3400);
+    expect(
+      tables.every(
+        (t) => t.rows === (Number(t.schema.slice(7)) * 10 + Number(t.table.slice(1))) % 3,
+      ),
+    ).toBe(true);
+
+    const restored = await runPgDr(
+      {
+        command: 'restore',
+        'database-url': pg.url('tenants_fit_restored'),
+        'age-identity': identity,
+        prefix: 'fit/',
+        ...destinationInputs(s3.primary, s3.secondary),
+      },
+      env(),
+    );
+    expect(restored.failed).toBeUndefined();
+    const restoredCounts = await rowCounts('tenants_fit_restored');
+    expect(restoredCounts.size).toBe(3400);
+    expect(restoredCounts).toEqual(await rowCounts('tenants_fit'));
+    expect(restoredCounts.get('tenant_339.t9')).toBe(3399 % 3);
+    await pg.query('postgres', 'DROP DATABASE tenants_fit_restored');
+    await pg.query('postgres', 'DROP DATABASE tenants_fit');
+  });
+});
