@@ -1,11 +1,11 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../src/manifest/schema.js';
 import { ageKeyPair, tempDir } from '../harness/fixtures.js';
 import { leasePostgres } from '../harness/lease.js';
-import type { PgCluster } from '../harness/postgres.js';
+import { type PgCluster, startPostgres } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { PRIMARY_BUCKET, type S3Pair, SECONDARY_BUCKET, startS3Pair } from '../harness/s3.js';
 import { requireBinary } from '../harness/tools.js';
@@ -53,27 +53,32 @@ afterAll(async () => {
  * its sequence); table `tenant_<t>.t<i>` holds (10t + i) mod 3 rows. Created 1,000 tables
  * per transaction, so creating them does not run out of lock slots itself.
  */
-async function createTenants(database: string, tenants: number): Promise<void> {
-  await pg.createDatabase(database);
+async function createTenants(
+  database: string,
+  tenants: number,
+  key = 'serial',
+  cluster = pg,
+): Promise<void> {
+  await cluster.createDatabase(database);
   for (let from = 0; from < tenants; from += 100) {
     const to = Math.min(tenants, from + 100) - 1;
-    await pg.query(
+    await cluster.query(
       database,
       `DO $$ BEGIN FOR t IN ${from}..${to} LOOP
          EXECUTE format('CREATE SCHEMA tenant_%s', t);
          FOR i IN 0..9 LOOP
-           EXECUTE format('CREATE TABLE tenant_%s.t%s (id serial PRIMARY KEY, v int)', t, i);
-           EXECUTE format('INSERT INTO tenant_%s.t%s (v) SELECT generate_series(1, %s)', t, i, (t * 10 + i) % 3);
+           EXECUTE format('CREATE TABLE tenant_%s.t%s (id ${key} PRIMARY KEY, v int)', t, i);
+           EXECUTE format('INSERT INTO tenant_%s.t%s (id, v) SELECT g, g FROM generate_series(1, %s) g', t, i, (t * 10 + i) % 3);
          END LOOP;
        END LOOP; END $$`,
     );
   }
 }
 
-function backupInputs(database: string, prefix: string): Record<string, string> {
+function backupInputs(database: string, prefix: string, cluster = pg): Record<string, string> {
   return {
     command: 'backup',
-    'database-url': pg.url(database),
+    'database-url': cluster.url(database),
     'age-recipients': recipient,
     prefix,
     'row-counts': 'exact',
@@ -87,8 +92,8 @@ const env = () => ({ GITHUB_WORKSPACE: work });
  * Rows of every tenant table, 500 tables per query: one query over all of them would lock
  * each table and its primary key at once, more than this server's lock table holds.
  */
-async function rowCounts(database: string): Promise<Map<string, number>> {
-  const tables = await pg.query<{ name: string }>(
+async function rowCounts(database: string, cluster = pg): Promise<Map<string, number>> {
+  const tables = await cluster.query<{ name: string }>(
     database,
     `SELECT format('%I.%I', n.nspname, c.relname) AS name
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -100,7 +105,7 @@ async function rowCounts(database: string): Promise<Map<string, number>> {
       .slice(i, i + 500)
       .map((t) => `SELECT '${t.name}' AS name, count(*)::int AS n FROM ${t.name}`)
       .join(' UNION ALL ');
-    for (const r of await pg.query<{ name: string; n: number }>(database, sql))
+    for (const r of await cluster.query<{ name: string; n: number }>(database, sql))
       out.set(r.name, r.n);
   }
   return out;
@@ -159,4 +164,59 @@ describe('many tables on the default lock settings', () => {
     await pg.query('postgres', 'DROP DATABASE tenants_fit_restored');
     await pg.query('postgres', 'DROP DATABASE tenants_fit');
   });
+});
+
+// 10,000 tables on a server with PostgreSQL's own defaults (max_connections 100), backed up
+// and restored through the restore route. About a minute here, so only with PG_DR_TEST_BIG=1;
+// the cases above run on every suite run.
+describe.runIf(process.env.PG_DR_TEST_BIG === '1')('10,000 tables on a default server', () => {
+  let big: PgCluster;
+  beforeAll(async () => {
+    big = await startPostgres({ name: 'many-tables-default' });
+    // The harness lowers max_connections to 50; this server gets PostgreSQL's default back.
+    await big.query('postgres', 'ALTER SYSTEM SET max_connections = 100');
+    const ctl = ['-u', 'postgres', '--', join(big.binDir, 'pg_ctl'), '-D', big.dataDir];
+    execFileSync('runuser', [...ctl, '-l', big.logFile, '-w', 'restart'], { stdio: 'ignore' });
+  }, 120_000);
+  afterAll(async () => {
+    await big?.stop();
+  });
+
+  it('backs up 10,000 tables (an integer key each, no sequence) and restores them with equal row counts', async () => {
+    const [settings] = await big.query<{ c: string; l: string }>(
+      'postgres',
+      "SELECT current_setting('max_connections') AS c, current_setting('max_locks_per_transaction') AS l",
+    );
+    expect(settings).toEqual({ c: '100', l: '64' });
+    let t = Date.now();
+    await createTenants('tenants', 1000, 'int', big);
+    const created = (Date.now() - t) / 1000;
+    t = Date.now();
+    const r = await runPgDr(backupInputs('tenants', 'default/', big), env());
+    const backedUp = (Date.now() - t) / 1000;
+    expect(r.failed).toBeUndefined();
+    expect(r.log).toMatch(/pg_dump locks 10,000 tables and 0 sequences/);
+    expect(parseManifest(r.outputs.manifest as string).database.rowCounts.tables).toHaveLength(
+      10_000,
+    );
+    t = Date.now();
+    const restored = await runPgDr(
+      {
+        command: 'restore',
+        'database-url': big.url('tenants_restored'),
+        'age-identity': identity,
+        prefix: 'default/',
+        ...destinationInputs(s3.primary, s3.secondary),
+      },
+      env(),
+    );
+    const restoredIn = (Date.now() - t) / 1000;
+    expect(restored.failed).toBeUndefined();
+    const counts = await rowCounts('tenants_restored', big);
+    expect(counts.size).toBe(10_000);
+    expect(counts).toEqual(await rowCounts('tenants', big));
+    console.log(
+      `10,000 tables: created ${created.toFixed(1)} s, backup ${backedUp.toFixed(1)} s, restore ${restoredIn.toFixed(1)} s`,
+    );
+  }, 900_000);
 });
