@@ -1,4 +1,4 @@
-import { withoutRowData } from '../report/inert.js';
+import { ROW_DATA_OMITTED, withoutRowData } from '../report/inert.js';
 
 /** Longest DETAIL line kept: a short one explains, a long one is usually a quoted object. */
 const DETAIL_MAX = 160;
@@ -9,7 +9,8 @@ const MESSAGE_MAX = 600;
  * What a PostgreSQL client's stderr says went wrong, on one line: each `ERROR:`, `FATAL:`
  * or `PANIC:` line (or the tool's own `error:` line when the server said nothing) with the
  * `HINT:` that follows it, and its `DETAIL:` when short. Never the SQL that failed
- * (`Query was:`, `Command was:` and the statement's body), nor row data (`withoutRowData`).
+ * (`Query was:`, `Command was:` and the statement's body), nor row data (`withoutRowData`:
+ * `(row data omitted)` stands where a detail quoted a row).
  * When no such line is there, the last lines, as before.
  *
  * `pg_dump: error: query failed: ERROR:  out of shared memory` + `HINT:  You might need to
@@ -20,13 +21,24 @@ const MESSAGE_MAX = 600;
 export function causeOf(stderr: unknown, fallbackLines = 3): string {
   const text = typeof stderr === 'string' ? withoutRowData(stderr).trim() : '';
   if (text === '') return 'no message';
-  const lines = text.split('\n').map((l) => l.trim().replace(/\s{2,}/g, ' '));
+  const raw = text.split('\n');
+  const lines = raw.map((l) => l.trim().replace(/\s{2,}/g, ' '));
   const picked: string[] = [];
-  for (const line of lines) {
-    if (/\b(ERROR|FATAL|PANIC):/.test(line) || /^[\w.-]+: error:/.test(line)) picked.push(line);
-    else if (picked.length > 0 && /^(\S+: )?hint:/i.test(line)) picked.push(line);
-    else if (picked.length > 0 && /^DETAIL:/.test(line) && line.length <= DETAIL_MAX)
-      picked.push(line);
+  let previous = false;
+  for (const [i, line] of lines.entries()) {
+    const keep: boolean =
+      /\b(ERROR|FATAL|PANIC):/.test(line) ||
+      /^[\w.-]+: error:/.test(line) ||
+      // libpq's own words for a lost connection, which pg_dump reports as a detail.
+      /^[\w.-]+: detail: Error message from server:/.test(line) ||
+      (picked.length > 0 && /^(\S+: )?hint:/i.test(line)) ||
+      (picked.length > 0 && /^DETAIL:/.test(line) && line.length <= DETAIL_MAX) ||
+      // Where withoutRowData took a row's values out: says a detail was there.
+      (picked.length > 0 && line === ROW_DATA_OMITTED) ||
+      // The indented continuation of a line kept (never of `Command was:`, not kept).
+      (previous && /^\s/.test(raw[i] ?? '') && line !== '');
+    if (keep) picked.push(line);
+    previous = keep;
   }
   const chosen = picked.length > 0 ? dedupe(picked) : lines.filter(Boolean).slice(-fallbackLines);
   const joined = chosen.join(' | ');

@@ -22,14 +22,16 @@ export function inert(text: string, options: { bareLinks?: 'keep' } = {}): strin
  * contains (…)`, `DETAIL: Key (…)=(…)`, `CONTEXT: COPY t, line 1: "…"` — replaced, so no
  * value of a row reaches a message, a record in the bucket, a summary or an issue.
  */
+export const ROW_DATA_OMITTED = '(row data omitted)';
+
 export function withoutRowData(stderr: string): string {
   return stderr
     .split('\n')
     .map((l) =>
       /Failing row contains|\bKey \(.*\)=\(|CONTEXT:\s+COPY\b|\bline \d+: "|\bcolumn \S+: "/.test(l)
-        ? '(row data omitted)'
+        ? ROW_DATA_OMITTED
         : l,
     )
-    .filter((l, i, all) => !(l === '(row data omitted)' && all[i - 1] === l))
+    .filter((l, i, all) => !(l === ROW_DATA_OMITTED && all[i - 1] === l))
     .join('\n');
 }

@@ -25,9 +25,15 @@ describe('causeOf', () => {
   it('never the row data of a failing COPY', () => {
     const out = causeOf(sample('pg_restore-duplicate-key'));
     expect(out).toBe(
-      'pg_restore: error: COPY failed for table "x": ERROR: duplicate key value violates unique constraint "x_pkey"',
+      'pg_restore: error: COPY failed for table "x": ERROR: duplicate key value violates unique constraint "x_pkey" | (row data omitted)',
     );
     expect(out).not.toMatch(/\(1\)|Key/);
+  });
+
+  it("a backend terminated mid-COPY: libpq's words, not the COPY command", () => {
+    expect(causeOf(sample('pg_dump-backend-terminated'))).toBe(
+      'pg_dump: error: Dumping the contents of table "big" failed: PQgetCopyData() failed. | pg_dump: detail: Error message from server: server closed the connection unexpectedly | This probably means the server terminated abnormally | before or while processing the request.',
+    );
   });
 
   it('a FATAL at connection', () => {
