@@ -12,12 +12,14 @@
  *
  *   npm run package && npm run bench:catalog          # 2,000 folders, writes BENCHMARKS.md
  *   npm run bench:catalog -- --folders 20 --no-write
- *   npm run bench:catalog -- --cli /tmp/old-dist/cli/index.js --no-write   # another build
+ *   npm run bench:catalog -- --baseline /tmp/old-dist/cli/index.js --baseline-label "before"
+ *                                          # another build measured first, on the same folders
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -311,6 +313,8 @@ async function main(): Promise<void> {
       cli: { type: 'string', default: 'dist/cli/index.js' },
       label: { type: 'string' },
       serve: { type: 'string' },
+      baseline: { type: 'string' },
+      'baseline-label': { type: 'string' },
       'no-write': { type: 'boolean' },
     },
   });
@@ -338,46 +342,67 @@ async function main(): Promise<void> {
         { endpoint: secondary.endpoint, ...credentials },
       ),
     };
-    const runs: Measured[] = [];
-    const list = await measure(cli, 'list', { ...common, format: 'json' }, work);
-    const doc = JSON.parse(list.stdout) as { report: unknown };
-    const listed = (typeof doc.report === 'string' ? JSON.parse(doc.report) : doc.report) as {
-      backups: { complete: boolean; destinations: { problem: string | null }[] }[];
-    };
-    const complete = listed.backups.filter((b) => b.complete).length;
-    if (complete !== folders)
-      throw new Error(
-        `list found ${complete} complete backups of ${folders} planted: ${JSON.stringify(listed.backups[0])}`,
-      );
-    runs.push(list);
-    runs.push(await measure(cli, 'monitor', common, work));
-    runs.push(
-      await measure(
-        cli,
-        'prune',
-        {
-          ...common,
-          'dry-run': 'true',
-          'keep-daily': '30',
-          'keep-last': '24',
-          'max-deletions': '100000',
-        },
-        work,
-      ),
-    );
-    const lines = [
-      `- ${folders} backup folders per destination (${folders * 6} objects each: 2 objects, a signed manifest, a signed verification record), planted in ${plantSeconds.toFixed(1)} s; trusted-signers set; ${values.label ?? `${READ_CONCURRENCY} reads in flight per destination`}.`,
-      ...runs.map(
-        (r) =>
-          `- \`${r.command}${r.command === 'prune' ? ' --dry-run' : ''}\`: ${r.seconds.toFixed(2)} s, peak RSS ${r.rssMiB.toFixed(0)} MiB, CPU ${r.cpuSeconds.toFixed(2)} s.`,
-      ),
+    const builds = [
+      ...(values.baseline
+        ? [{ cli: resolve(values.baseline), label: values['baseline-label'] ?? 'baseline' }]
+        : []),
+      { cli, label: values.label ?? `${READ_CONCURRENCY} reads in flight per destination` },
     ];
+    const lines = [
+      `- ${folders} backup folders per destination (${folders * 6} objects each: 2 objects, a signed manifest, a signed verification record), planted in ${plantSeconds.toFixed(1)} s; trusted-signers set.`,
+    ];
+    const loadBefore = loadavg()[0] ?? 0;
+    let last: Measured[] = [];
+    for (const b of builds) {
+      last = await measureBuild(b.cli, common, folders, work);
+      for (const r of last)
+        lines.push(
+          `- ${b.label}, \`${r.command}${r.command === 'prune' ? ' --dry-run' : ''}\`: ${r.seconds.toFixed(2)} s, peak RSS ${r.rssMiB.toFixed(0)} MiB, CPU ${r.cpuSeconds.toFixed(2)} s.`,
+        );
+    }
+    const worst = (c: string) => last.find((r) => r.command === c)?.seconds ?? Number.NaN;
+    const rss = Math.max(...last.map((r) => r.rssMiB));
+    const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
+    lines.push(
+      `- Targets, ${builds.at(-1)?.label}: list ${worst('list').toFixed(1)} s and monitor ${worst('monitor').toFixed(1)} s ≤ 10 s: **${verdict(worst('list') <= 10 && worst('monitor') <= 10)}**; peak RSS ${rss.toFixed(0)} MiB ≤ 300 MiB: **${verdict(rss <= 300)}**.`,
+      `- 1-minute load average ${loadBefore.toFixed(1)} before the runs, ${(loadavg()[0] ?? 0).toFixed(1)} after (2 cores; the s3rver servers and anything else running count).`,
+    );
     process.stdout.write(`${lines.join('\n')}\n`);
     if (!values['no-write']) await writeSection(lines);
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** list (which must find every planted backup complete), monitor and prune --dry-run. */
+async function measureBuild(
+  cli: string,
+  common: Record<string, string>,
+  folders: number,
+  work: string,
+): Promise<Measured[]> {
+  const list = await measure(cli, 'list', { ...common, format: 'json' }, work);
+  const doc = JSON.parse(list.stdout) as { report: unknown };
+  const listed = (typeof doc.report === 'string' ? JSON.parse(doc.report) : doc.report) as {
+    backups: { complete: boolean }[];
+  };
+  const complete = listed.backups.filter((b) => b.complete).length;
+  if (complete !== folders)
+    throw new Error(
+      `list found ${complete} complete backups of ${folders} planted: ${JSON.stringify(listed.backups[0])}`,
+    );
+  const prune = {
+    'dry-run': 'true',
+    'keep-daily': '30',
+    'keep-last': '24',
+    'max-deletions': '100000',
+  };
+  return [
+    list,
+    await measure(cli, 'monitor', common, work),
+    await measure(cli, 'prune', { ...common, ...prune }, work),
+  ];
 }
 
 /** Replaces the catalog section of BENCHMARKS.md (between its markers), or appends it. */
