@@ -1,6 +1,7 @@
 import type { ListSettings } from '../inputs/parse.js';
-import { latestVerification, scanAll } from '../manifest/catalog.js';
+import { type BackupAtDestination, completeVerifications, scanAll } from '../manifest/catalog.js';
 import { backupIdTime } from '../manifest/id.js';
+import type { Verification } from '../manifest/verification.js';
 import type { Host, SummaryTable } from '../report/host.js';
 import { formatBytes } from '../report/progress.js';
 import type { Destination } from '../storage/destination.js';
@@ -49,14 +50,22 @@ export async function list(
     scanAll(deps.destinations, settings.prefix, new Date(), settings.trusted),
   );
   for (const [name, why] of unreachable) deps.host.warning(`${name}: cannot list backups: ${why}`);
+  // Each destination's records read together (bounded), before the table is built in order.
+  const verified = new Map<BackupAtDestination, Verification | null>();
+  await Promise.all(
+    deps.destinations.map(async (d) => {
+      const ats = entries.flatMap((e) => e.at.filter((a) => a.destination === d.settings.name));
+      const found = await completeVerifications(d, ats, new Date(), settings.trusted);
+      for (const [i, a] of ats.entries()) verified.set(a, found[i] ?? null);
+    }),
+  );
   const backups: ListedBackup[] = [];
   for (const e of entries) {
     const destinations: ListedBackup['destinations'][number][] = [];
     for (const d of deps.destinations) {
       const at = e.at.find((a) => a.destination === d.settings.name);
       if (!at) continue;
-      const v =
-        at.problem === null ? await latestVerification(d, at, new Date(), settings.trusted) : null;
+      const v = verified.get(at) ?? null;
       destinations.push({
         name: d.settings.name,
         complete: at.problem === null,

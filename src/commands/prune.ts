@@ -3,7 +3,7 @@ import type { AlertFeed, AlertOutcome } from '../alerts/index.js';
 import type { PruneSettings } from '../inputs/parse.js';
 import {
   type BackupAtDestination,
-  latestVerification,
+  completeVerifications,
   scanDestination,
   UNAUTHENTICATED,
 } from '../manifest/catalog.js';
@@ -90,10 +90,10 @@ async function pruneAt(
     deps.host.warning(`${name}: ${why}`);
     return { destination: name, refused: why, backups: [] };
   }
+  const verified = await completeVerifications(dest, found, deps.now(), settings.trusted);
   const candidates: PruneCandidate[] = [];
-  for (const b of found) {
-    const v =
-      b.problem === null ? await latestVerification(dest, b, deps.now(), settings.trusted) : null;
+  for (const [i, b] of found.entries()) {
+    const v = verified[i] ?? null;
     candidates.push({
       id: b.id,
       time: backupIdTime(b.id),

@@ -142,3 +142,27 @@ describe('npm run bench:tunnel (tiny smoke run)', () => {
     expect(await readFile('BENCHMARKS.md', 'utf8')).toBe(before);
   }, 180_000);
 });
+
+describe('npm run bench:catalog (tiny smoke run)', () => {
+  it('measures list, monitor and prune --dry-run over planted backups, and writes nothing with --no-write', async () => {
+    const before = await readFile('BENCHMARKS.md', 'utf8');
+    const run = await execa(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/bench-catalog.ts', '--folders', '20', '--no-write'],
+      { reject: false, timeout: 170_000 },
+    );
+    expect(run.exitCode, run.stderr.slice(-3000)).toBe(0);
+    // The script fails unless list found every planted backup complete at both destinations.
+    expect(run.stdout).toMatch(/^- 20 backup folders per destination \(120 objects each/m);
+    for (const command of ['list', 'monitor', 'prune --dry-run']) {
+      const m = new RegExp(
+        `^- .*\`${command}\`: (\\d+\\.\\d+) s, peak RSS (\\d+) MiB, CPU (\\d+\\.\\d+) s\\.$`,
+        'm',
+      ).exec(run.stdout);
+      expect(Number(m?.[1]), `${command} seconds`).toBeGreaterThan(0);
+      expect(Number(m?.[2]), `${command} RSS`).toBeGreaterThan(0);
+      expect(Number(m?.[3]), `${command} CPU`).toBeGreaterThan(0);
+    }
+    expect(await readFile('BENCHMARKS.md', 'utf8')).toBe(before);
+  }, 180_000);
+});
