@@ -53,12 +53,18 @@ export async function prune(
   deps: PruneDeps,
 ): Promise<{ report: PruneReport; summary: SummaryTable }> {
   if (!settings.trusted) deps.host.warning(UNAUTHENTICATED);
+  // Every destination is read at once (the reads are most of the time); each is then
+  // planned and pruned on its own, one after another, in its own log group.
+  const reads = deps.destinations.map((dest) => readForPrune(settings, deps, dest));
+  // A read that fails is reported when its turn comes, not as an unhandled rejection before.
+  for (const r of reads) r.catch(() => undefined);
   const out: PruneAtDestination[] = [];
-  for (const dest of deps.destinations) {
+  for (const [i, dest] of deps.destinations.entries()) {
+    const read = reads[i] as Promise<PruneRead>;
     out.push(
       await deps.host.group(
         `Prune ${dest.settings.name}${settings.dryRun ? ' (dry run)' : ''}`,
-        () => pruneAt(settings, deps, dest),
+        () => pruneAt(settings, deps, dest, read),
       ),
     );
   }
@@ -76,21 +82,44 @@ export async function prune(
   return { report, summary: pruneSummary(report) };
 }
 
-async function pruneAt(
+/** What prune reads of one destination: its backups and their latest verifications. */
+type PruneRead =
+  | {
+      readonly found: BackupAtDestination[];
+      readonly verified: Awaited<ReturnType<typeof completeVerifications>>;
+    }
+  | { readonly error: string };
+
+async function readForPrune(
   settings: PruneSettings,
   deps: PruneDeps,
   dest: Destination,
-): Promise<PruneAtDestination> {
-  const name = dest.settings.name;
+): Promise<PruneRead> {
   let found: BackupAtDestination[];
   try {
     found = await scanDestination(dest, settings.prefix, deps.now(), settings.trusted);
   } catch (e) {
-    const why = `cannot list the bucket: ${dest.describeError(e)}`;
-    deps.host.warning(`${name}: ${why}`);
-    return { destination: name, refused: why, backups: [] };
+    return { error: `cannot list the bucket: ${dest.describeError(e)}` };
   }
-  const verified = await completeVerifications(dest, found, deps.now(), settings.trusted);
+  return {
+    found,
+    verified: await completeVerifications(dest, found, deps.now(), settings.trusted),
+  };
+}
+
+async function pruneAt(
+  settings: PruneSettings,
+  deps: PruneDeps,
+  dest: Destination,
+  reading: Promise<PruneRead>,
+): Promise<PruneAtDestination> {
+  const name = dest.settings.name;
+  const read = await reading;
+  if ('error' in read) {
+    deps.host.warning(`${name}: ${read.error}`);
+    return { destination: name, refused: read.error, backups: [] };
+  }
+  const { found, verified } = read;
   const candidates: PruneCandidate[] = [];
   for (const [i, b] of found.entries()) {
     const v = verified[i] ?? null;
