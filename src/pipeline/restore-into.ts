@@ -30,6 +30,7 @@ import {
   checkFreeSpace,
   downloadArchive,
   type TempSpace,
+  tempSpace,
   withTempArchive,
 } from './restore-file.js';
 
@@ -53,7 +54,7 @@ export interface RestoreIntoOptions {
   readonly onBytes?: (n: number) => void;
   /**
    * `pg_restore -j` jobs (default 1: the archive is streamed into pg_restore). Above 1, the
-   * archive goes through a temporary file in `tempDir` first.
+   * archive goes through a temporary file in `tempDir` (default: `tempSpace(null, env)`).
    */
   readonly jobs?: number;
   readonly tempDir?: TempSpace;
@@ -115,7 +116,10 @@ export async function restoreInto(o: RestoreIntoOptions): Promise<RestoreInto> {
       };
     }
   }
-  if ((o.jobs ?? 1) > 1 && o.tempDir) return restoreFromFile(o, o.tempDir, db, globals, plan);
+  if ((o.jobs ?? 1) > 1) {
+    const space = o.tempDir ?? tempSpace(null, o.env ?? process.env);
+    return restoreFromFile(o, space, db, globals, plan);
+  }
   const rebuild = await begin(o, globals);
   const listDir = await writeUseList(rebuild, plan);
   const run = startRestore(o.pgRestore, o.server.target(o.name), rebuild.flags);
