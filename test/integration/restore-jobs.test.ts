@@ -27,6 +27,7 @@ let dumpName: string;
 const suffix = Math.random().toString(36).slice(2, 8);
 const owner = `jobs_owner_${suffix}`;
 const reader = `jobs_reader_${suffix}`;
+const quoteLiteral = (v: string) => `'${v.replace(/'/g, "''")}'`;
 
 const destinations = () => destinationInputs(s3.primary, s3.secondary);
 
@@ -249,5 +250,39 @@ describe('restore-jobs 2', () => {
       "SELECT datname FROM pg_database WHERE datname LIKE '%\\_pgdr\\_%'",
     );
     expect(dbs).toEqual([]);
+  });
+
+  it('as a non-superuser (ownership: restorer): the -L list of what it may restore works with -j 2', async () => {
+    const admin = `jobs_admin_${suffix}`;
+    await pg.query(
+      'postgres',
+      `CREATE ROLE ${quoteIdent(admin)} LOGIN CREATEDB CREATEROLE PASSWORD 'admin-pw-7'`,
+    );
+    // A database it does not own could not be renamed: the restore creates it.
+    const url = new URL(pg.url('target_jobs_restorer'));
+    url.username = admin;
+    url.password = 'admin-pw-7';
+    const tmp = join(work, 'tmp-restorer');
+    await mkdir(tmp);
+    const r = await runPgDr({
+      ...restoreInputs(url.toString(), tmp),
+      ownership: 'restorer',
+    });
+    expect(r.failed, r.log).toBeUndefined();
+    expect(r.log).toContain('pg_restore -j 2 into');
+    expect(await tableRowCounts(pg, 'target_jobs_restorer')).toEqual(source);
+    const owners = await pg.query<{ owner: string }>(
+      'target_jobs_restorer',
+      `SELECT DISTINCT pg_catalog.pg_get_userbyid(relowner) AS owner FROM pg_catalog.pg_class c
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'`,
+    );
+    expect(owners).toEqual([{ owner: admin }]);
+    // The privilege granted in the source is kept.
+    const [grant] = await pg.query<{ ok: boolean }>(
+      'target_jobs_restorer',
+      `SELECT pg_catalog.has_table_privilege(${quoteLiteral(reader)}, 'public.owned_by_role', 'SELECT') AS ok`,
+    );
+    expect(grant?.ok).toBe(true);
+    expect(await leftIn(tmp)).toEqual([]);
   });
 });
