@@ -7,6 +7,7 @@ import { type CatalogEntry, pickBackups, scanAll, UNAUTHENTICATED } from '../man
 import { backupPrefix } from '../manifest/id.js';
 import { dumpMajor, type Manifest } from '../manifest/schema.js';
 import { type ReadBackResult, readObjectInto } from '../pipeline/readback.js';
+import { tempSpace } from '../pipeline/restore-file.js';
 import {
   compareRowCounts,
   type RestoreInto,
@@ -341,6 +342,8 @@ async function restoreWithProgress(
       onBytes: (n) => {
         read = n;
       },
+      jobs: settings.parallel.jobs,
+      tempDir: tempSpace(settings.parallel.tempDir, deps.env),
     });
   } finally {
     stop();

@@ -14,6 +14,7 @@ import { backupPrefix, SIGNATURE_SUFFIX } from '../manifest/id.js';
 import { dumpMajor, type Manifest } from '../manifest/schema.js';
 import { type Verification, verificationKey } from '../manifest/verification.js';
 import { type ReadBackResult, readBack, type Sink } from '../pipeline/readback.js';
+import { tempSpace } from '../pipeline/restore-file.js';
 import { compareRowCounts, type RestoreInto, restoreInto } from '../pipeline/restore-into.js';
 import { toolPath } from '../postgres/binaries.js';
 import { pickClient, serverAccess } from '../postgres/clients.js';
@@ -374,6 +375,8 @@ async function drillFrom(
       signal: deps.signal,
       env: deps.env,
       log: (l) => deps.host.info(l),
+      jobs: settings.parallel.jobs,
+      tempDir: tempSpace(settings.parallel.tempDir, deps.env),
     });
   } catch (e) {
     return failed((e as Error).message);

@@ -286,12 +286,22 @@ async function deliver(
   body: Readable,
   failures: Failures,
 ): Promise<void> {
+  // Whether what feeds the consumer failed (a check, the decryption, the decompression):
+  // the consumer's delivery then fails too, but the consumer is not the cause. Registered
+  // before EndGate's own handler, so it is known when the gate passes the failure on.
+  let upstreamFailed = false;
+  checked.catch(() => {
+    upstreamFailed = true;
+  });
   const gated = archive.stream.pipe(new EndGate(checked));
-  archive.stream.on('error', (e) => gated.destroy(e));
+  archive.stream.on('error', (e) => {
+    upstreamFailed = true;
+    gated.destroy(e);
+  });
   const target = sink.mayStopEarly ? tolerantWriter(sink) : sink.stdin;
   let consumerFailed = false;
   const stopReading = (e: unknown) => {
-    consumerFailed = true;
+    if (!upstreamFailed) consumerFailed = true;
     body.destroy(e instanceof Error ? e : new Error(String(e)));
     archive.kill();
   };

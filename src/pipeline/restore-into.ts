@@ -15,10 +15,24 @@ import {
   type ServerAccess,
   type ServerFacts,
 } from '../postgres/rebuild.js';
-import { startArchiveList, startRestore } from '../postgres/restore.js';
+import {
+  type RunningFileRestore,
+  startArchiveList,
+  startFileRestore,
+  startRestore,
+} from '../postgres/restore.js';
 import { countRows } from '../postgres/snapshot.js';
+import { formatBytes } from '../report/progress.js';
 import type { Destination } from '../storage/destination.js';
 import { type ReadBackResult, readBack, readObjectInto } from './readback.js';
+import {
+  archiveFileBytes,
+  checkFreeSpace,
+  downloadArchive,
+  type TempSpace,
+  tempSpace,
+  withTempArchive,
+} from './restore-file.js';
 
 export interface RestoreIntoOptions {
   readonly destination: Destination;
@@ -38,6 +52,12 @@ export interface RestoreIntoOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly log: (line: string) => void;
   readonly onBytes?: (n: number) => void;
+  /**
+   * `pg_restore -j` jobs (default 1: the archive is streamed into pg_restore). Above 1, the
+   * archive goes through a temporary file in `tempDir` (default: `tempSpace(null, env)`).
+   */
+  readonly jobs?: number;
+  readonly tempDir?: TempSpace;
 }
 
 export type RestoreInto =
@@ -96,36 +116,21 @@ export async function restoreInto(o: RestoreIntoOptions): Promise<RestoreInto> {
       };
     }
   }
-  const rebuild = await beginRebuild({
-    server: o.server,
-    facts: o.facts,
-    ownership: o.ownership,
-    globals,
-    name: o.name,
-    log: o.log,
-  });
-  const listDir = plan ? await mkdtemp(join(tmpdir(), 'pg-dr-list-')) : null;
-  if (plan && listDir) {
-    rebuild.flags.useList = join(listDir, 'restore.list');
-    await writeFile(rebuild.flags.useList, `${plan.keep.join('\n')}\n`, { mode: 0o600 });
-    rebuild.differences.push(...plan.skipped);
+  if ((o.jobs ?? 1) > 1) {
+    const space = o.tempDir ?? tempSpace(null, o.env ?? process.env);
+    return restoreFromFile(o, space, db, globals, plan);
   }
+  const rebuild = await begin(o, globals);
+  const listDir = await writeUseList(rebuild, plan);
   const run = startRestore(o.pgRestore, o.server.target(o.name), rebuild.flags);
   let read: ReadBackResult;
   try {
     read = await readBack({
-      destination: o.destination,
-      key: `${o.folder}${db.name}`,
-      encrypted: db.encrypted,
+      ...readOf(o, db),
       decrypt: {
-        settings: o.decryption,
-        plaintext: db.plaintext,
-        compression: o.manifest.database.compression,
+        ...readOf(o, db).decrypt,
         sink: { stdin: run.stdin, done: run.done, abort: () => run.abort(), mayStopEarly: false },
       },
-      ...(o.signal ? { signal: o.signal } : {}),
-      ...(o.env ? { env: o.env } : {}),
-      ...(o.onBytes ? { onBytes: o.onBytes } : {}),
     });
   } catch (e) {
     await run.abort();
@@ -139,6 +144,91 @@ export async function restoreInto(o: RestoreIntoOptions): Promise<RestoreInto> {
     return { ok: false, read };
   }
   return { ok: true, rebuild, globals, read };
+}
+
+function begin(o: RestoreIntoOptions, globals: Globals | null): Promise<Rebuild> {
+  return beginRebuild({
+    server: o.server,
+    facts: o.facts,
+    ownership: o.ownership,
+    globals,
+    name: o.name,
+    log: o.log,
+  });
+}
+
+/** How the database's object is read back (without its consumer). */
+function readOf(o: RestoreIntoOptions, db: ObjectEntry) {
+  return {
+    destination: o.destination,
+    key: `${o.folder}${db.name}`,
+    encrypted: db.encrypted,
+    decrypt: {
+      settings: o.decryption,
+      plaintext: db.plaintext,
+      compression: o.manifest.database.compression,
+    },
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.env ? { env: o.env } : {}),
+    ...(o.onBytes ? { onBytes: o.onBytes } : {}),
+  };
+}
+
+/** Writes the restorer's `-L` list into a private folder (returned, for removal), if any. */
+async function writeUseList(rebuild: Rebuild, plan: RestorerPlan | null): Promise<string | null> {
+  if (!plan) return null;
+  const listDir = await mkdtemp(join(tmpdir(), 'pg-dr-list-'));
+  rebuild.flags.useList = join(listDir, 'restore.list');
+  await writeFile(rebuild.flags.useList, `${plan.keep.join('\n')}\n`, { mode: 0o600 });
+  rebuild.differences.push(...plan.skipped);
+  return listDir;
+}
+
+/**
+ * The parallel route (`jobs` above 1): the free space is checked, the archive is read back
+ * whole into a temporary file and proved (size, SHA-256, decryption, decompression) before
+ * anything is created on the server; only then the roles and the database are made and
+ * `pg_restore -j` restores the file. The file is removed whatever happens.
+ */
+async function restoreFromFile(
+  o: RestoreIntoOptions,
+  space: TempSpace,
+  db: ObjectEntry,
+  globals: Globals | null,
+  plan: RestorerPlan | null,
+): Promise<RestoreInto> {
+  const jobs = o.jobs ?? 1;
+  const bytes = archiveFileBytes(o.manifest, db);
+  await checkFreeSpace(space, bytes);
+  return withTempArchive(space.dir, o.manifest.id, async (file) => {
+    o.log(`Download, check and decrypt the archive into a temporary file (${formatBytes(bytes)})`);
+    const read = await downloadArchive(readOf(o, db), file);
+    if (!read.ok) return { ok: false, read };
+    const rebuild = await begin(o, globals);
+    let listDir: string | null = null;
+    let run: RunningFileRestore | null = null;
+    const onAbort = () => void run?.abort();
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      listDir = await writeUseList(rebuild, plan);
+      if (o.signal?.aborted) throw new Error('cancelled');
+      o.log(`pg_restore -j ${jobs} into ${JSON.stringify(o.name)}`);
+      run = startFileRestore(o.pgRestore, o.server.target(o.name), rebuild.flags, file, jobs);
+      await run.done;
+    } catch (e) {
+      await run?.abort();
+      await rebuild.discard().catch(() => undefined);
+      // As the streamed route reports a cancel: a failed read, not pg_restore's.
+      const cancelled = o.signal?.aborted === true;
+      const error = `${o.folder}${db.name}: ${cancelled ? 'cancelled' : (e as Error).message}`;
+      const failure = cancelled ? 'read' : 'consumer';
+      return { ok: false, read: { ...read, ok: false, failure, error } };
+    } finally {
+      o.signal?.removeEventListener('abort', onAbort);
+      if (listDir) await rm(listDir, { recursive: true, force: true });
+    }
+    return { ok: true, rebuild, globals, read };
+  });
 }
 
 interface RestorerPlan {

@@ -46,12 +46,63 @@ export function startRestore(
   target: DatabaseTarget,
   flags: RestoreFlags,
 ): RunningRestore {
+  const child = spawnRestore(pgRestore, target, flags, [], 'pipe');
+  child.process.stdin?.on('error', () => undefined);
+  return {
+    stdin: child.process.stdin as Writable,
+    done: child.done,
+    async abort() {
+      child.process.kill('SIGKILL');
+      await child.done.catch(() => undefined);
+    },
+  };
+}
+
+/** A running `pg_restore -j N` reading an archive file. */
+export interface RunningFileRestore {
+  /** Resolves when pg_restore exited 0; rejects with its first error lines. */
+  readonly done: Promise<void>;
+  /** Stops pg_restore and its workers and waits for them. */
+  abort(): Promise<void>;
+}
+
+/**
+ * As `startRestore`, from a custom-format archive `file` with `jobs` parallel jobs
+ * (`pg_restore -j`, which needs a file: it cannot read stdin). Each job is a connection.
+ */
+export function startFileRestore(
+  pgRestore: string,
+  target: DatabaseTarget,
+  flags: RestoreFlags,
+  file: string,
+  jobs: number,
+): RunningFileRestore {
+  const child = spawnRestore(pgRestore, target, flags, [`--jobs=${jobs}`, file], 'ignore');
+  return {
+    done: child.done,
+    async abort() {
+      // SIGTERM first: pg_restore then cancels its workers' queries and ends them.
+      child.process.kill('SIGTERM');
+      const late = setTimeout(() => child.process.kill('SIGKILL'), 5000);
+      await child.done.catch(() => undefined);
+      clearTimeout(late);
+    },
+  };
+}
+
+function spawnRestore(
+  pgRestore: string,
+  target: DatabaseTarget,
+  flags: RestoreFlags,
+  extra: readonly string[],
+  stdin: 'pipe' | 'ignore',
+): { process: ResultPromise; done: Promise<void> } {
   const args = ['--no-password', '--exit-on-error'];
   if (flags.noOwner) args.push('--no-owner');
   if (flags.noPrivileges) args.push('--no-privileges');
   if (flags.noTablespaces) args.push('--no-tablespaces');
   if (flags.useList) args.push(`--use-list=${flags.useList}`);
-  args.push(`--dbname=${conninfoDbname(target.database)}`);
+  args.push(`--dbname=${conninfoDbname(target.database)}`, ...extra);
   const env = libpqEnv(target);
   if (flags.replica)
     env.PGOPTIONS = [env.PGOPTIONS, '-c session_replication_role=replica']
@@ -60,7 +111,7 @@ export function startRestore(
   const child: ResultPromise = execa(pgRestore, args, {
     env,
     extendEnv: false,
-    stdin: 'pipe',
+    stdin,
     stdout: 'ignore',
     stderr: 'pipe',
     buffer: { stderr: true },
@@ -73,15 +124,7 @@ export function startRestore(
     },
   );
   done.catch(() => undefined);
-  child.stdin?.on('error', () => undefined);
-  return {
-    stdin: child.stdin as Writable,
-    done,
-    async abort() {
-      child.kill('SIGKILL');
-      await done.catch(() => undefined);
-    },
-  };
+  return { process: child, done };
 }
 
 /**

@@ -8,7 +8,7 @@ import { type BackupSelector, parseBackupSelector } from '../backup-id.js';
 import type { CommonSettings } from '../common.js';
 import { parseSsh } from '../database.js';
 import { parseDecryption } from '../keys.js';
-import { hasControlCharacters, parseBoolean, parseOneOf } from '../primitives.js';
+import { hasControlCharacters, parseBoolean, parseOneOf, parseWholeNumber } from '../primitives.js';
 import type { InputSource } from '../source.js';
 
 export interface RestoreSettings extends CommonSettings {
@@ -30,6 +30,32 @@ export interface RestoreSettings extends CommonSettings {
   readonly dropPrevious: boolean;
   /** End the target's sessions at the switch instead of refusing. */
   readonly terminateConnections: boolean;
+  readonly parallel: ParallelRestore;
+}
+
+/** `restore-jobs` and `restore-temp-dir` (restore and the drill). */
+export interface ParallelRestore {
+  /** pg_restore jobs: 1 streams the archive; above 1, through a temporary file. */
+  readonly jobs: number;
+  /** Where the temporary file's folder is made; null: RUNNER_TEMP, else the OS's. */
+  readonly tempDir: string | null;
+}
+
+/**
+ * At most 64 jobs: each is a connection to the target (default max_connections is 100),
+ * more than the cores seldom helps, and pg_restore on Windows stops at 64.
+ */
+export const MAX_RESTORE_JOBS = 64;
+
+export function parseParallelRestore(src: InputSource, workspace: string): ParallelRestore {
+  const jobs = parseWholeNumber(src, 'restore-jobs', 1, { max: MAX_RESTORE_JOBS });
+  const v = src.get('restore-temp-dir').trim();
+  if (v !== '' && hasControlCharacters(v))
+    throw new InputError(
+      'restore-temp-dir',
+      `Invalid 'restore-temp-dir': contains control characters. Expected a folder path.`,
+    );
+  return { jobs, tempDir: v === '' ? null : isAbsolute(v) ? v : resolve(workspace, v) };
 }
 
 export function parseRestore(src: InputSource, common: CommonSettings): RestoreSettings {
@@ -53,6 +79,7 @@ export function parseRestore(src: InputSource, common: CommonSettings): RestoreS
     dropPrevious: parseBoolean(src, 'drop-previous'),
     ownership: parseOneOf(src, 'ownership', OWNERSHIPS),
     terminateConnections: parseBoolean(src, 'terminate-connections'),
+    parallel: parseParallelRestore(src, common.workspace),
   };
 }
 

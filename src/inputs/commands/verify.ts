@@ -9,6 +9,7 @@ import { parseSsh } from '../database.js';
 import { parseDecryption } from '../keys.js';
 import { parseOneOf } from '../primitives.js';
 import type { InputSource } from '../source.js';
+import { type ParallelRestore, parseParallelRestore } from './restore.js';
 
 export interface VerifySettings extends CommonSettings {
   readonly command: 'verify';
@@ -22,6 +23,8 @@ export interface VerifySettings extends CommonSettings {
    */
   readonly drill: DatabaseTarget | null;
   readonly ssh: SshSettings | null;
+  /** How the drill runs pg_restore (`restore-jobs`, `restore-temp-dir`). */
+  readonly parallel: ParallelRestore;
 }
 
 export function parseVerify(src: InputSource, common: CommonSettings): VerifySettings {
@@ -40,5 +43,6 @@ export function parseVerify(src: InputSource, common: CommonSettings): VerifySet
     decryption: parseDecryption(src, level !== 'checksum'),
     drill: level === 'restore' ? parseDatabaseUrl('drill-database-url', drillUrl) : null,
     ssh: level === 'restore' ? parseSsh(src) : null,
+    parallel: parseParallelRestore(src, common.workspace),
   };
 }
