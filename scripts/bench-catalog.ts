@@ -16,9 +16,8 @@
  *                                          # another build measured first, on the same folders
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,15 +26,14 @@ import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/clien
 import { mapLimit } from '../src/concurrency.js';
 import { parseSigningKey, type Signer } from '../src/crypto/sshsig.js';
 import { READ_CONCURRENCY } from '../src/manifest/catalog.js';
-import type { Manifest } from '../src/manifest/schema.js';
 import { verificationKey } from '../src/manifest/verification.js';
 import { tempDir } from '../test/harness/fixtures.js';
+import { plantedManifest } from '../test/harness/plant.js';
 import { destinationInputs } from '../test/harness/run.js';
 import { startS3 } from '../test/harness/s3.js';
 import { ed25519KeyPair } from '../test/harness/ssh-keys.js';
+import { writeBenchSection } from './bench/section.js';
 
-const START = '<!-- bench:catalog:start -->';
-const END = '<!-- bench:catalog:end -->';
 const LEGACY = '--openssl-legacy-provider';
 const HOUR = 3600 * 1000;
 const PREFIX = 'bench/';
@@ -58,8 +56,6 @@ function idOf(now: number, i: number): string {
   return `${stamp}-${(i % 0x1000).toString(16).padStart(6, '0')}`;
 }
 
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
 /** One backup's objects, byte for byte the same at both destinations (as pg-dr writes them). */
 function backupObjects(id: string, at: Date, signer: Signer): [string, Buffer][] {
   const data = [
@@ -67,43 +63,11 @@ function backupObjects(id: string, at: Date, signer: Signer): [string, Buffer][]
     { name: 'config.tar.gz.age', kind: 'config' as const, bytes: Buffer.from(`config ${id}`) },
   ];
   const iso = at.toISOString();
-  const manifest: Manifest = {
-    format: 'pg-dr/1',
+  const manifest = plantedManifest({
     id,
     createdAt: iso,
-    finishedAt: iso,
-    durationSeconds: 1,
-    tool: { name: 'pg-dr', version: 'bench' },
-    source: {
-      repository: null,
-      commit: null,
-      ref: null,
-      workflow: null,
-      runId: null,
-      runAttempt: null,
-      runUrl: null,
-      actor: null,
-    },
-    database: {
-      name: 'app',
-      serverVersion: '15.18',
-      serverVersionNum: 150018,
-      pgDumpVersion: '15.18',
-      sizeBytes: 1,
-      compression: 'zstd',
-      compressionLevel: 3,
-      archiveBytes: 1,
-      dumpSeconds: 1,
-      rowCounts: { method: 'off', tables: [] },
-    },
-    config: { files: [] },
-    objects: data.map((o) => ({
-      name: o.name,
-      kind: o.kind,
-      plaintext: { bytes: o.bytes.length, sha256: sha(o.bytes) },
-      encrypted: { bytes: o.bytes.length, sha256: sha(o.bytes) },
-    })),
-    encryption: { scheme: 'age', mode: 'passphrase' },
+    version: 'bench',
+    objects: data.map((o) => ({ name: o.name, kind: o.kind, data: o.bytes })),
     destinations: ['b2', 'r2'].map((name) => ({
       name,
       endpointHost: '127.0.0.1',
@@ -113,7 +77,7 @@ function backupObjects(id: string, at: Date, signer: Signer): [string, Buffer][]
       etags: {},
       uploadSeconds: 1,
     })),
-  };
+  });
   const verifiedAt = new Date(at.getTime() + 10 * 60 * 1000);
   const verification = Buffer.from(
     JSON.stringify({
@@ -405,26 +369,13 @@ async function measureBuild(
   ];
 }
 
-/** Replaces the catalog section of BENCHMARKS.md (between its markers), or appends it. */
 async function writeSection(lines: readonly string[]): Promise<void> {
-  const path = 'BENCHMARKS.md';
-  const text = await readFile(path, 'utf8');
-  const section = [
-    START,
-    '## Reading the bucket (`npm run bench:catalog`)',
-    '',
+  await writeBenchSection(
+    'catalog',
+    'Reading the bucket (`npm run bench:catalog`)',
     `Measured ${new Date().toISOString().slice(0, 10)}, on this machine, against two local s3rver servers; each command run once as the CLI (\`node dist/cli/index.js\`), time and peak RSS by GNU time. Targets (issue 16): list and monitor ≤ 10 s, peak RSS ≤ 300 MiB.`,
-    '',
-    ...lines,
-    END,
-  ].join('\n');
-  const at = text.indexOf(START);
-  const end = text.indexOf(END);
-  const next =
-    at >= 0 && end > at
-      ? `${text.slice(0, at)}${section}${text.slice(end + END.length)}`
-      : `${text.trimEnd()}\n\n${section}\n`;
-  await writeFile(path, next);
+    lines,
+  );
 }
 
 main().catch((e: unknown) => {

@@ -10,7 +10,7 @@
  *   npm run bench:tunnel                 # 700,000 rows (~150 MB), writes BENCHMARKS.md
  *   npm run bench:tunnel -- --rows 20000 --no-write
  */
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
@@ -20,9 +20,7 @@ import { type PgCluster, startPostgres } from '../test/harness/postgres.js';
 import { destinationInputs, type RunOutcome, runPgDr } from '../test/harness/run.js';
 import { type S3Pair, startS3Pair } from '../test/harness/s3.js';
 import { type SshdServer, startSshd } from '../test/harness/sshd.js';
-
-const START = '<!-- bench:tunnel:start -->';
-const END = '<!-- bench:tunnel:end -->';
+import { writeBenchSection } from './bench/section.js';
 
 interface Run {
   readonly archive: number;
@@ -176,26 +174,13 @@ async function rawDumps(pg: PgCluster, sshd: SshdServer) {
   };
 }
 
-/** Replaces the tunnel section of BENCHMARKS.md (between its markers), or appends it. */
 async function writeSection(lines: readonly string[]): Promise<void> {
-  const path = 'BENCHMARKS.md';
-  const text = await readFile(path, 'utf8');
-  const section = [
-    START,
-    '## SSH tunnel (`npm run bench:tunnel`)',
-    '',
+  await writeBenchSection(
+    'tunnel',
+    'SSH tunnel (`npm run bench:tunnel`)',
     `Measured ${new Date().toISOString().slice(0, 10)}, on this machine, nothing else running.`,
-    '',
-    ...lines,
-    END,
-  ].join('\n');
-  const at = text.indexOf(START);
-  const end = text.indexOf(END);
-  const next =
-    at >= 0 && end > at
-      ? `${text.slice(0, at)}${section}${text.slice(end + END.length)}`
-      : `${text.trimEnd()}\n\n${section}\n`;
-  await writeFile(path, next);
+    lines,
+  );
 }
 
 main().catch((e: unknown) => {

@@ -16,47 +16,15 @@ export async function plantComplete(
     { name: 'database.dump.zst.age', kind: 'database' as const, data: randomBytes(3000) },
     { name: 'config.tar.gz.age', kind: 'config' as const, data: randomBytes(500) },
   ];
-  const manifest: Manifest = {
-    format: 'pg-dr/1',
+  const manifest = plantedManifest({
     id,
     createdAt: created,
-    finishedAt: created,
-    durationSeconds: 1,
-    tool: { name: 'pg-dr', version: 'test' },
-    source: {
-      repository: null,
-      commit: null,
-      ref: null,
-      workflow: null,
-      runId: null,
-      runAttempt: null,
-      runUrl: null,
-      actor: null,
-    },
-    database: {
-      name: 'app',
-      serverVersion: '15.18',
-      serverVersionNum: 150018,
-      pgDumpVersion: '15.18',
-      sizeBytes: 1,
-      compression: 'zstd',
-      compressionLevel: 3,
-      archiveBytes: 1,
-      dumpSeconds: 1,
-      rowCounts: { method: 'off', tables: [] },
-    },
-    config: { files: [] },
-    objects: objects.map((o) => ({
-      name: o.name,
-      kind: o.kind,
-      plaintext: { bytes: o.data.length, sha256: sha256(o.data) },
-      encrypted: { bytes: o.data.length, sha256: sha256(o.data) },
-    })),
-    encryption: { scheme: 'age', mode: 'passphrase' },
+    version: 'test',
+    objects,
     destinations: [
       { name: 'b2', endpointHost: 'x', bucket, ok: true, error: null, etags: {}, uploadSeconds: 1 },
     ],
-  };
+  });
   for (const o of objects) await server.putObject(bucket, `${prefix}${id}/${o.name}`, o.data);
   await server.putObject(
     bucket,
@@ -102,4 +70,63 @@ export async function plantVerification(
     `${prefix}${id}/verifications/${at.replace(/[-:.]/g, '')}.json`,
     Buffer.from(JSON.stringify(v)),
   );
+}
+
+/** An object of a planted backup: its name in the folder, its kind and its bytes. */
+export interface PlantedObject {
+  readonly name: string;
+  readonly kind: 'database' | 'config';
+  readonly data: Uint8Array;
+}
+
+/**
+ * A valid manifest for a planted backup (a tiny database, no row counts, passphrase mode)
+ * that lists `objects` with their sizes and SHA-256s; the caller stores them.
+ */
+export function plantedManifest(o: {
+  readonly id: string;
+  readonly createdAt: string;
+  readonly version: string;
+  readonly objects: readonly PlantedObject[];
+  readonly destinations: Manifest['destinations'];
+}): Manifest {
+  return {
+    format: 'pg-dr/1',
+    id: o.id,
+    createdAt: o.createdAt,
+    finishedAt: o.createdAt,
+    durationSeconds: 1,
+    tool: { name: 'pg-dr', version: o.version },
+    source: {
+      repository: null,
+      commit: null,
+      ref: null,
+      workflow: null,
+      runId: null,
+      runAttempt: null,
+      runUrl: null,
+      actor: null,
+    },
+    database: {
+      name: 'app',
+      serverVersion: '15.18',
+      serverVersionNum: 150018,
+      pgDumpVersion: '15.18',
+      sizeBytes: 1,
+      compression: 'zstd',
+      compressionLevel: 3,
+      archiveBytes: 1,
+      dumpSeconds: 1,
+      rowCounts: { method: 'off', tables: [] },
+    },
+    config: { files: [] },
+    objects: o.objects.map((x) => ({
+      name: x.name,
+      kind: x.kind,
+      plaintext: { bytes: x.data.length, sha256: sha256(x.data) },
+      encrypted: { bytes: x.data.length, sha256: sha256(x.data) },
+    })),
+    encryption: { scheme: 'age', mode: 'passphrase' },
+    destinations: o.destinations,
+  };
 }
