@@ -53,14 +53,29 @@ function isFuture(time: Date, now: Date): boolean {
   return time.getTime() > now.getTime() + FUTURE_TOLERANCE_MS;
 }
 
-async function readBytes(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
-  return Buffer.concat(chunks);
-}
+/**
+ * The most pg-dr reads of a manifest: one with 10,000 tables' row counts is ~1 MB. The
+ * bucket is not trusted: a planted object of gigabytes must make its backup unreadable,
+ * not exhaust the runner's memory (READ_CONCURRENCY reads run at once).
+ */
+export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+/** The most pg-dr reads of a signature or a verification record (a few hundred bytes each). */
+export const MAX_RECORD_BYTES = 1024 * 1024;
 
-async function readAll(stream: Readable): Promise<string> {
-  return (await readBytes(stream)).toString('utf8');
+/** The stream's bytes; stops reading and fails once it passes `max`. */
+async function readBytes(stream: Readable, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of stream) {
+    const chunk = Buffer.from(c as Buffer);
+    size += chunk.length;
+    if (size > max) {
+      stream.destroy();
+      throw new Error(`larger than ${max} bytes: not an object pg-dr wrote`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
 
 /** The signature of `key`'s exact bytes, checked against the trusted keys. */
@@ -74,7 +89,9 @@ async function signatureOf(
   if (!present)
     return `no signature (${key.slice(key.lastIndexOf('/') + 1)}${SIGNATURE_SUFFIX} is missing)`;
   const check = verifySignature(
-    await readAll(await dest.get(`${key}${SIGNATURE_SUFFIX}`)),
+    (await readBytes(await dest.get(`${key}${SIGNATURE_SUFFIX}`), MAX_RECORD_BYTES)).toString(
+      'utf8',
+    ),
     body,
     trusted,
   );
@@ -151,7 +168,7 @@ async function readFolder(
   else {
     try {
       const key = `${prefix}${id}/${MANIFEST_NAME}`;
-      const raw = await readBytes(await dest.get(key));
+      const raw = await readBytes(await dest.get(key), MAX_MANIFEST_BYTES);
       const why = trusted
         ? await signatureOf(
             dest,
@@ -226,7 +243,7 @@ export async function latestVerification(
     const stamp = /(\d{8}T\d{6})\d*Z\.json$/.exec(key)?.[1];
     if (stamp && isFuture(backupIdTime(`${stamp}Z-000000`), now)) continue;
     try {
-      const raw = await readBytes(await dest.get(key));
+      const raw = await readBytes(await dest.get(key), MAX_RECORD_BYTES);
       if (
         trusted &&
         (await signatureOf(

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_MANIFEST_BYTES, MAX_RECORD_BYTES } from '../../src/manifest/catalog.js';
 import { verificationKey } from '../../src/manifest/verification.js';
 import { type FakeGitHubApi, startGitHubApi } from '../harness/github-api.js';
 import { leasePostgres } from '../harness/lease.js';
@@ -259,5 +260,59 @@ describe('untrusted text', () => {
     expect(await s3.primary.listKeys('pgdr-primary', `pruned/${damaged}/`)).toContain(
       `pruned/${damaged}/manifest.json`,
     );
+  });
+
+  it("a planted manifest or record too large to be pg-dr's makes its backup unreadable, and is never held whole", async () => {
+    const prefix = 'oversized/';
+    const [big, small] = ['20240101T000000Z-000001', '20240102T000000Z-000002'];
+    // `big` at both destinations; `small` at the primary alone (plantComplete writes random
+    // objects, and two different manifests for one backup would be a disagreement).
+    for (const [server, bucket] of [
+      [s3.primary, 'pgdr-primary'],
+      [s3.secondary, 'pgdr-secondary'],
+    ] as const)
+      await plantComplete(server, bucket, prefix, big);
+    await plantComplete(s3.primary, 'pgdr-primary', prefix, small);
+    await plantVerification(
+      s3.primary,
+      'pgdr-primary',
+      prefix,
+      small,
+      '2024-01-03T00:00:00.000Z',
+      true,
+    );
+    // One byte over each limit: the manifest of one backup, a verification record of the other.
+    const junk = (n: number) => Buffer.alloc(n + 1, 0x7b);
+    await s3.primary.putObject(
+      'pgdr-primary',
+      `${prefix}${big}/manifest.json`,
+      junk(MAX_MANIFEST_BYTES),
+    );
+    const [record] = await s3.primary.listKeys('pgdr-primary', `${prefix}${small}/verifications/`);
+    expect(record).toBeDefined();
+    await s3.primary.putObject('pgdr-primary', record as string, junk(MAX_RECORD_BYTES));
+
+    const r = await runPgDr({ command: 'list', prefix, ...destinations() });
+    expect(r.failed, r.log).toBeUndefined();
+    const report = JSON.parse(r.outputs.report as string) as {
+      backups: {
+        id: string;
+        destinations: {
+          name: string;
+          complete: boolean;
+          problem: string | null;
+          lastVerification: unknown;
+        }[];
+      }[];
+    };
+    const at = (id: string, name: string) =>
+      report.backups.find((b) => b.id === id)?.destinations.find((d) => d.name === name);
+    expect(at(big, 'b2')?.complete).toBe(false);
+    expect(at(big, 'b2')?.problem).toMatch(/manifest unreadable: larger than 67108864 bytes/);
+    // The copy at the other destination is untouched and still complete.
+    expect(at(big, 'r2')?.complete).toBe(true);
+    // The oversized record is passed over like any unreadable one: no verification known there.
+    expect(at(small, 'b2')?.complete, JSON.stringify(at(small, 'b2'))).toBe(true);
+    expect(at(small, 'b2')?.lastVerification).toBeNull();
   });
 });
