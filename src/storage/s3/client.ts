@@ -16,6 +16,11 @@ export function createS3Client(d: DestinationSettings): S3Client {
     credentials: { accessKeyId: d.accessKeyId, secretAccessKey: d.secretAccessKey },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // The SDK sends bodies over 1 MB with `Expect: 100-continue`, and sends those on a fresh
+    // connection that is closed afterwards: every part paid a TCP (and TLS) handshake, slow
+    // start, and one more round trip to wait for `100 Continue` — on a long path that is most
+    // of a part's time. Without it, parts reuse the keep-alive connections.
+    expectContinueHeader: false,
     maxAttempts: 6,
     retryMode: 'standard',
     // Options for the SDK's own NodeHttpHandler. socketTimeout is an idle timeout (no
