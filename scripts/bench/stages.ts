@@ -74,9 +74,12 @@ export const PLANS: Readonly<Record<string, Plan>> = {
   'x: zstd -1 -T0 -B2MiB': { ...FULL, zstdArgs: ['-q', '-c', '-1', '-T0', '-B2097152'] },
   'x: zstd -3 --single-thread': { ...FULL, zstdArgs: ['-q', '-c', '-3', '--single-thread'] },
   'x: pg_dump → zstd OS pipe': { ...FULL, osPipe: true },
-  'x: parts 8 MiB × 4 (before)': { ...FULL, upload: { partSize: 8 * MiB, queueSize: 4 } },
-  'x: parts 8 MiB × 8': { ...FULL, upload: { partSize: 8 * MiB, queueSize: 8 } },
-  'x: parts 16 MiB × 4': { ...FULL, upload: { partSize: 16 * MiB, queueSize: 4 } },
+  'x: parts 8 MiB × 4 (before)': {
+    ...FULL,
+    upload: { partSize: 8 * MiB, queueSize: 4, maxInFlight: 4 },
+  },
+  'x: parts 8 MiB × 8': { ...FULL, upload: { partSize: 8 * MiB, queueSize: 8, maxInFlight: 8 } },
+  'x: parts 16 MiB × 4': { ...FULL, upload: { partSize: 16 * MiB, queueSize: 4, maxInFlight: 4 } },
   'x: none': { ...FULL, compression: 'none' },
   'x: none, age JS cipher (before)': { ...FULL, compression: 'none', age: 'js' },
 };

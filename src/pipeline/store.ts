@@ -151,7 +151,7 @@ function reportResults(
   for (const r of results) {
     if (r.ok)
       host.info(
-        `${r.destination}: ${name} stored, ${formatBytes(bytes)} in ${r.seconds.toFixed(1)} s (${formatRate(bytes, r.seconds)})`,
+        `${r.destination}: ${name} stored, ${formatBytes(bytes)} in ${r.seconds.toFixed(1)} s (${formatRate(bytes, r.seconds)}${r.partsInFlight && r.partsInFlight > 2 ? `, up to ${r.partsInFlight} parts at once` : ''})`,
       );
     else host.warning(`${r.destination}: ${name} NOT stored: ${r.error}`);
   }

@@ -19,8 +19,11 @@ export interface StoredObject {
 }
 
 export interface RunningUpload {
-  /** Resolves with the ETag once the object is fully stored. */
-  readonly done: Promise<{ etag: string }>;
+  /**
+   * Resolves with the ETag once the object is fully stored, and with the most parts that
+   * were in flight at once when the kind fits them to the link.
+   */
+  readonly done: Promise<{ etag: string; partsInFlight?: number }>;
   /** Bytes acknowledged by the server so far. */
   uploadedBytes(): number;
   /** Stops the upload; no object is left behind. Never rejects. */

@@ -11,6 +11,8 @@ export interface ReplicaResult {
   readonly etag: string | null;
   readonly error: string | null;
   readonly seconds: number;
+  /** The most parts that were in flight at once, when the destination fits them to the link. */
+  readonly partsInFlight: number | null;
 }
 
 export interface Replication {
@@ -50,12 +52,13 @@ export function replicate(
     if (!branch) throw new Error('fan-out branch missing');
     const up = d.upload(key, branch.stream, shape, contentType);
     const result = up.done.then(
-      ({ etag }): ReplicaResult => ({
+      ({ etag, partsInFlight }): ReplicaResult => ({
         destination: d.settings.name,
         ok: true,
         etag,
         error: null,
         seconds: (Date.now() - started) / 1000,
+        partsInFlight: partsInFlight ?? null,
       }),
       async (e: unknown): Promise<ReplicaResult> => {
         const reason = branch.failure ?? new Error(d.describeError(e));
@@ -67,6 +70,7 @@ export function replicate(
           etag: null,
           error: branch.failure ? branch.failure.message : d.describeError(e),
           seconds: (Date.now() - started) / 1000,
+          partsInFlight: null,
         };
       },
     );

@@ -93,7 +93,7 @@ export function destinationContract(name: string, make: () => Promise<ContractSu
       const up = dest.upload(
         key,
         Readable.from(chunks),
-        { partSize: 5 * MiB, queueSize: 2 },
+        { partSize: 5 * MiB, queueSize: 2, maxInFlight: 2 },
         'application/octet-stream',
       );
       const { etag } = await up.done;
@@ -104,6 +104,47 @@ export function destinationContract(name: string, make: () => Promise<ContractSu
       expect(sha256(back)).toBe(sha256(body));
       const [stored] = await listed(dest, key);
       expect(stored?.size).toBe(body.length);
+    });
+
+    it('streams of exactly one and two parts, and an empty stream, store the same bytes', async () => {
+      for (const size of [0, 5 * MiB, 10 * MiB]) {
+        const key = `${fresh()}exact-${size}.bin`;
+        const body = randomBytes(size);
+        // One chunk ends exactly at each part boundary: the end is only known on the next read.
+        const chunks = size === 0 ? [] : [body.subarray(0, 5 * MiB), body.subarray(5 * MiB)];
+        const up = dest.upload(
+          key,
+          Readable.from(chunks.filter((c) => c.length > 0)),
+          { partSize: 5 * MiB, queueSize: 2, maxInFlight: 2 },
+          'application/octet-stream',
+        );
+        await up.done;
+        const back = await bytesOf(await dest.get(key));
+        expect(back.length, `size ${size}`).toBe(size);
+        expect(sha256(back)).toBe(sha256(body));
+      }
+    });
+
+    it('a stream that fails half-way stores nothing', async () => {
+      const key = `${fresh()}failed.bin`;
+      const body = new PassThrough();
+      const up = dest.upload(
+        key,
+        body,
+        { partSize: 5 * MiB, queueSize: 2, maxInFlight: 2 },
+        'text/plain',
+      );
+      const settled = up.done.then(
+        () => 'stored',
+        (e: Error) => e.message,
+      );
+      body.write(randomBytes(11 * MiB));
+      await sleep(100);
+      body.destroy(new Error('the dump died'));
+      expect(await settled).toMatch(/the dump died|premature|aborted/i);
+      await up.abort();
+      await sleep(100);
+      expect(await keysUnder(dest, key)).toEqual([]);
     });
 
     it('lists exactly the keys under a prefix, in order, with their sizes', async () => {
@@ -191,7 +232,12 @@ export function destinationContract(name: string, make: () => Promise<ContractSu
     it('an aborted upload leaves no object', async () => {
       const key = `${fresh()}aborted.bin`;
       const body = new PassThrough();
-      const up = dest.upload(key, body, { partSize: 5 * MiB, queueSize: 2 }, 'text/plain');
+      const up = dest.upload(
+        key,
+        body,
+        { partSize: 5 * MiB, queueSize: 2, maxInFlight: 2 },
+        'text/plain',
+      );
       const settled = up.done.then(
         () => 'stored',
         () => 'rejected',

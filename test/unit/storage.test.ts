@@ -8,6 +8,7 @@ import { FanOut } from '../../src/storage/fanout.js';
 import {
   chooseUploadShape,
   DEFAULT_PART_SIZE,
+  IN_FLIGHT_BUDGET,
   MAX_PART_SIZE,
   MAX_PARTS,
   MIN_PART_SIZE,
@@ -63,14 +64,18 @@ function branch(fan: FanOut, i: number) {
 }
 
 describe('chooseUploadShape', () => {
-  it('gives small databases 8 MiB parts, two at a time', () => {
+  it('gives small databases 8 MiB parts, two at a time and up to five on a long path', () => {
     for (const size of [0, 1, 100 * MiB, GiB, 10 * GiB, 38 * GiB])
-      expect(chooseUploadShape(size)).toEqual({ partSize: DEFAULT_PART_SIZE, queueSize: 2 });
+      expect(chooseUploadShape(size)).toEqual({
+        partSize: DEFAULT_PART_SIZE,
+        queueSize: 2,
+        maxInFlight: 5,
+      });
     expect(DEFAULT_PART_SIZE).toBe(8 * MiB);
   });
 
   it('gives a 1 TiB database ~212 MiB parts, one at a time', () => {
-    expect(chooseUploadShape(TiB)).toEqual({ partSize: 212 * MiB, queueSize: 1 });
+    expect(chooseUploadShape(TiB)).toEqual({ partSize: 212 * MiB, queueSize: 1, maxInFlight: 1 });
   });
 
   it('fits a stream twice the database size in 10,000 whole-MiB parts, for every size up to 1 TiB', () => {
@@ -87,7 +92,7 @@ describe('chooseUploadShape', () => {
       for (const s of [edge - 1, edge, edge + 1]) if (s <= TiB) sizes.add(s);
     }
     for (const size of sizes) {
-      const { partSize, queueSize } = chooseUploadShape(size);
+      const { partSize, queueSize, maxInFlight } = chooseUploadShape(size);
       const stream = 2 * size;
       expect(partSize % MiB, `size ${size}`).toBe(0);
       expect(partSize).toBeGreaterThanOrEqual(MIN_PART_SIZE);
@@ -97,6 +102,10 @@ describe('chooseUploadShape', () => {
       expect([1, 2]).toContain(queueSize);
       // Part buffers per destination stay within 3 parts, and 2 parts above 128 MiB.
       expect(partSize * (queueSize + 1)).toBeLessThanOrEqual(Math.max(3 * 128 * MiB, 2 * partSize));
+      // On a long path: more parts only within the budget, never fewer than to begin with.
+      expect(maxInFlight).toBeGreaterThanOrEqual(queueSize);
+      if (maxInFlight > queueSize)
+        expect(partSize * maxInFlight).toBeLessThanOrEqual(IN_FLIGHT_BUDGET);
     }
   });
 
@@ -111,8 +120,17 @@ describe('chooseUploadShape', () => {
       expect(shape.partSize * (shape.queueSize + 1)).toBeLessThanOrEqual(512 * MiB);
       last = shape;
     }
-    expect(chooseUploadShape(100 * GiB)).toEqual({ partSize: 21 * MiB, queueSize: 2 });
-    expect(chooseUploadShape(300 * GiB)).toEqual({ partSize: 63 * MiB, queueSize: 2 });
+    expect(chooseUploadShape(100 * GiB)).toEqual({
+      partSize: 21 * MiB,
+      queueSize: 2,
+      maxInFlight: 2,
+    });
+    expect(chooseUploadShape(60 * GiB)).toMatchObject({ partSize: 13 * MiB, maxInFlight: 3 });
+    expect(chooseUploadShape(300 * GiB)).toEqual({
+      partSize: 63 * MiB,
+      queueSize: 2,
+      maxInFlight: 2,
+    });
   });
 
   it('caps parts at S3’s 5 GiB maximum and treats a negative estimate as zero', () => {
@@ -336,7 +354,7 @@ describe('FanOut', () => {
 });
 
 describe('replicate', () => {
-  const shape = { partSize: 16 * MiB, queueSize: 4 };
+  const shape = { partSize: 16 * MiB, queueSize: 4, maxInFlight: 4 };
   const KEY = 'disaster_recovery/20261126T020000Z-7f3a9c/database.dump.zst.age';
 
   it('stores identical bytes at every destination', async () => {

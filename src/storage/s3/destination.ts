@@ -7,7 +7,6 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { Destination, RunningUpload, StoredObject } from '../destination.js';
 import { bucketMissing, bucketUnreachable, withoutSecret } from '../messages.js';
 import type { UploadShape } from '../part-size.js';
@@ -15,8 +14,7 @@ import type { DestinationSettings } from '../settings.js';
 import { createS3Client } from './client.js';
 import { purgeObjects } from './delete.js';
 import { describeS3Error, isNoSuchBucket, isNoSuchKey } from './errors.js';
-
-const etagOf = (raw: string | undefined): string => String(raw ?? '').replace(/"/g, '');
+import { etagOf, uploadStream } from './multipart.js';
 
 /** A bucket at an S3-compatible store (Backblaze B2, Cloudflare R2, AWS, MinIO, s3rver). */
 class S3Destination implements Destination {
@@ -39,23 +37,12 @@ class S3Destination implements Destination {
   }
 
   upload(key: string, body: Readable, shape: UploadShape, contentType: string): RunningUpload {
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.Bucket, Key: key, Body: body, ContentType: contentType },
-      partSize: shape.partSize,
-      queueSize: shape.queueSize,
-      leavePartsOnError: false,
-    });
-    let uploaded = 0;
-    upload.on('httpUploadProgress', (p) => {
-      if (typeof p.loaded === 'number') uploaded = p.loaded;
-    });
-    const done = upload.done().then((out) => ({ etag: etagOf(out.ETag) }));
-    return {
-      done,
-      uploadedBytes: () => uploaded,
-      abort: () => upload.abort().catch(() => undefined),
-    };
+    return uploadStream(
+      this.client,
+      { Bucket: this.Bucket, Key: key, ContentType: contentType },
+      body,
+      shape,
+    );
   }
 
   async put(key: string, body: Uint8Array | string, contentType: string) {
