@@ -365,18 +365,21 @@ async function checkDestinations(
 ): Promise<{ live: Destination[]; unreachable: Map<Destination, string> }> {
   const live: Destination[] = [];
   const unreachable = new Map<Destination, string>();
-  for (const d of deps.destinations) {
-    try {
-      await d.check();
+  // All at once (each check is a round trip, long on a far link); reported in order.
+  const checks = await Promise.allSettled(deps.destinations.map((d) => d.check()));
+  for (const [i, d] of deps.destinations.entries()) {
+    const c = checks[i] as PromiseSettledResult<void>;
+    if (c.status === 'fulfilled') {
       live.push(d);
       deps.host.info(
         `${d.settings.name}: bucket ${d.settings.bucket} at ${new URL(d.settings.endpoint).host} is reachable`,
       );
-    } catch (e) {
-      if ((e as Error).name === 'InputError') throw e;
-      unreachable.set(d, (e as Error).message);
-      deps.host.warning((e as Error).message);
+      continue;
     }
+    const e = c.reason as Error;
+    if (e.name === 'InputError') throw e;
+    unreachable.set(d, e.message);
+    deps.host.warning(e.message);
   }
   if (live.length === 0)
     throw new BackupFailed(
@@ -409,22 +412,30 @@ async function commit(
   // The signature goes first: a manifest is never readable before its signature is there.
   const signature = signer ? signer.sign(Buffer.from(body)) : null;
   const failed = new Map<string, string>();
-  for (const d of deps.destinations) {
-    const entry = manifest.destinations.find((x) => x.name === d.settings.name);
-    if (!entry?.ok) continue;
-    try {
+  const writing = deps.destinations.filter(
+    (d) => manifest.destinations.find((x) => x.name === d.settings.name)?.ok,
+  );
+  // Every destination at once; each writes its signature before its manifest.
+  const written = await Promise.allSettled(
+    writing.map(async (d) => {
       if (signature)
         await d.put(`${folder}${MANIFEST_NAME}${SIGNATURE_SUFFIX}`, signature, 'text/plain');
       await d.put(`${folder}${MANIFEST_NAME}`, body, 'application/json');
+    }),
+  );
+  for (const [i, d] of writing.entries()) {
+    const w = written[i] as PromiseSettledResult<void>;
+    if (w.status === 'fulfilled') {
       deps.host.info(
         `${d.settings.name}: manifest written — backup ${manifest.id} is complete there`,
       );
-    } catch (e) {
-      failed.set(d.settings.name, `manifest not written: ${d.describeError(e)}`);
-      deps.host.warning(
-        `${d.settings.name}: manifest could not be written (${d.describeError(e)}): the backup is incomplete there`,
-      );
+      continue;
     }
+    const why = d.describeError(w.reason);
+    failed.set(d.settings.name, `manifest not written: ${why}`);
+    deps.host.warning(
+      `${d.settings.name}: manifest could not be written (${why}): the backup is incomplete there`,
+    );
   }
   return {
     ...manifest,
