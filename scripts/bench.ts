@@ -75,6 +75,8 @@ interface Options {
   maxMinutes: number;
   node: string;
   aws: string | null;
+  /** A long path in front of each S3 server: one-way delay and per-connection rate. */
+  link: { delayMs: number; mbPerSecond: number } | null;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -93,6 +95,7 @@ function parseOptions(argv: string[]): Options {
       'max-minutes': { type: 'string', default: '180' },
       node: { type: 'string' },
       aws: { type: 'string' },
+      link: { type: 'string' },
     },
   });
   const sizes = (values.size ?? '').split(',').map((s) => {
@@ -132,7 +135,52 @@ function parseOptions(argv: string[]): Options {
     maxMinutes: Number(values['max-minutes']),
     node: values.node ?? process.execPath,
     aws: values.aws ?? null,
+    link: values.link ? parseLink(values.link) : null,
   };
+}
+
+/** `--link 40,15`: 40 ms one way, 15 MB/s per TCP connection. */
+function parseLink(v: string): NonNullable<Options['link']> {
+  const m = /^(\d+(?:\.\d+)?),(\d+(?:\.\d+)?)$/.exec(v.trim());
+  if (!m) throw new Error(`--link: "${v}" is not <one-way ms>,<MB/s per connection> (e.g. 40,15)`);
+  return { delayMs: Number(m[1]), mbPerSecond: Number(m[2]) };
+}
+
+/**
+ * The endpoints the measured commands use: the servers themselves, or with --link a proxy
+ * in front of each (scripts/bench/link-proxy.ts, its own process).
+ */
+async function startEndpoints(
+  opts: Options,
+  s3: S3Pair,
+): Promise<{ primary: string; secondary: string; stop(): void }> {
+  if (!opts.link)
+    return { primary: s3.primary.endpoint, secondary: s3.secondary.endpoint, stop() {} };
+  const child = execa(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'scripts/bench/link-proxy.ts',
+      String(opts.link.delayMs),
+      String(opts.link.mbPerSecond),
+      String(s3.primary.port),
+      String(s3.secondary.port),
+    ],
+    { stdin: 'pipe', stdout: 'pipe', stderr: 'inherit', reject: false },
+  );
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    child.stdout?.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) resolve(buf.slice(0, nl));
+    });
+    void child.then((r) => reject(new Error(`link proxy exited: ${r.exitCode}`)));
+  });
+  const [primary, secondary] = (JSON.parse(line) as { endpoints: string[] }).endpoints;
+  if (!primary || !secondary) throw new Error('link proxy: no endpoints');
+  return { primary, secondary, stop: () => child.kill() };
 }
 
 /** The AWS CLI to use: v2 preferred (Debian's /usr/bin/aws), else whatever `aws` is on PATH. */
@@ -308,10 +356,12 @@ async function main(): Promise<void> {
   const code = await snapshotCode(work);
   const CLI = code.cli;
   const [pg, s3] = await Promise.all([startPostgres({ name: 'bench' }), startS3Pair()]);
+  const endpoints = await startEndpoints(opts, s3);
   // Interrupted (Ctrl-C, a timeout): stop what runs, the cluster and the servers, then exit.
   const stopAll = (signal: NodeJS.Signals) => {
     log(`bench: ${signal}, stopping`);
     for (const pid of running) killTree(pid);
+    endpoints.stop();
     void Promise.all([pg.stop(), s3.stop()])
       .then(() => rm(work, { recursive: true, force: true }))
       .finally(() => process.exit(130));
@@ -387,12 +437,12 @@ async function main(): Promise<void> {
       PG_DR_DATABASE_URL: pg.url(db),
       PG_DR_AGE_RECIPIENTS: recipient,
       PG_DR_PRIMARY_NAME: 'primary',
-      PG_DR_PRIMARY_ENDPOINT: s3.primary.endpoint,
+      PG_DR_PRIMARY_ENDPOINT: endpoints.primary,
       PG_DR_PRIMARY_BUCKET: PRIMARY_BUCKET,
       PG_DR_PRIMARY_ACCESS_KEY_ID: 'S3RVER',
       PG_DR_PRIMARY_SECRET_ACCESS_KEY: 'S3RVER',
       PG_DR_SECONDARY_NAME: 'secondary',
-      PG_DR_SECONDARY_ENDPOINT: s3.secondary.endpoint,
+      PG_DR_SECONDARY_ENDPOINT: endpoints.secondary,
       PG_DR_SECONDARY_BUCKET: SECONDARY_BUCKET,
       PG_DR_SECONDARY_ACCESS_KEY_ID: 'S3RVER',
       PG_DR_SECONDARY_SECRET_ACCESS_KEY: 'S3RVER',
@@ -521,8 +571,8 @@ async function main(): Promise<void> {
                 RECIPIENT: recipient,
                 B1: PRIMARY_BUCKET,
                 B2: SECONDARY_BUCKET,
-                EP1: s3.primary.endpoint,
-                EP2: s3.secondary.endpoint,
+                EP1: endpoints.primary,
+                EP2: endpoints.secondary,
                 KEY: key,
               },
               tmpDir: tmp,
@@ -572,8 +622,8 @@ async function main(): Promise<void> {
                 PASSPHRASE: randomBytes(24).toString('base64url'),
                 B1: PRIMARY_BUCKET,
                 B2: SECONDARY_BUCKET,
-                EP1: s3.primary.endpoint,
-                EP2: s3.secondary.endpoint,
+                EP1: endpoints.primary,
+                EP2: endpoints.secondary,
                 KEY: key,
               },
               tmpDir: tmp,
@@ -699,8 +749,8 @@ async function main(): Promise<void> {
               recipient,
               dbSizeBytes: gen.sizeBytes,
               destinations: [
-                { name: 'primary', endpoint: s3.primary.endpoint, bucket: PRIMARY_BUCKET },
-                { name: 'secondary', endpoint: s3.secondary.endpoint, bucket: SECONDARY_BUCKET },
+                { name: 'primary', endpoint: endpoints.primary, bucket: PRIMARY_BUCKET },
+                { name: 'secondary', endpoint: endpoints.secondary, bucket: SECONDARY_BUCKET },
               ],
               key: `stages/${spec.label}-${rep}.bin`,
               archiveBytes,
@@ -765,6 +815,7 @@ async function main(): Promise<void> {
       process.exitCode = 1;
     }
   } finally {
+    endpoints.stop();
     await Promise.all([pg.stop(), s3.stop()]);
     await rm(work, { recursive: true, force: true });
   }
