@@ -183,10 +183,14 @@ export function sizeTables(result: BenchResult, size: SizeInfo): string {
       .join(
         ', ',
       )}. Generated in ${f(size.generateSeconds, 0)} s. Load average (1/5/15 min) before: ${size.loadBefore}; after: ${size.loadAfter}.`,
-    '',
-    '| method | wall s (median) | min–max s | MB/s of db | stored MB | peak RSS, tree (MiB) | largest process (MiB) | temp dir peak | tree disk writes | ×floor | ×native | ×peer |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
+  // Only the methods measured (with --methods, backups may be left out).
+  if (BACKUP_METHODS.some((m) => s(m)))
+    out.push(
+      '',
+      '| method | wall s (median) | min–max s | MB/s of db | stored MB | peak RSS, tree (MiB) | largest process (MiB) | temp dir peak | tree disk writes | ×floor | ×native | ×peer |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    );
   for (const m of BACKUP_METHODS) {
     const x = s(m);
     if (!x) continue;
