@@ -636,7 +636,7 @@ async function main(): Promise<void> {
             record(method, 'method', rep, m, {
               storedBytes: m.ok ? Number(m.stdout.trim().split('\n').at(-1)) : null,
             });
-          } else if (method.startsWith('pg-dr ') && method !== 'pg-dr restore') {
+          } else if (method.startsWith('pg-dr ') && BACKUP_METHODS.includes(method)) {
             const compression = method.slice(6);
             const m = await bench.measure(opts.node, [CLI, 'backup', '--format', 'json'], {
               env: pgDrEnv(db, { PG_DR_COMPRESSION: compression, TMPDIR: tmp }),
@@ -660,7 +660,23 @@ async function main(): Promise<void> {
             await pg.query('postgres', 'DROP DATABASE IF EXISTS restore_target');
             await pg.createDatabase('restore_target');
             let m: Measured;
-            if (method === 'pg_restore') {
+            const jobs = /^(?:pg_restore -j|pg-dr restore jobs) (\d+)$/.exec(method)?.[1];
+            if (method.startsWith('pg_restore -j ')) {
+              // -j cannot run in one transaction: into a new, empty database, as pg-dr does.
+              m = await bench.measure(
+                pgRestore,
+                [
+                  '--no-password',
+                  '--no-owner',
+                  '--no-privileges',
+                  '--exit-on-error',
+                  `--jobs=${jobs}`,
+                  '--dbname=restore_target',
+                  archive,
+                ],
+                { env: { ...baseEnv, ...pgEnv, TMPDIR: tmp }, tmpDir: tmp, timeoutS },
+              );
+            } else if (method === 'pg_restore') {
               m = await bench.measure(
                 pgRestore,
                 [
@@ -679,6 +695,7 @@ async function main(): Promise<void> {
                 env: pgDrEnv('restore_target', {
                   PG_DR_PREFIX: RESTORE_PREFIX,
                   PG_DR_AGE_IDENTITY: identity,
+                  ...(jobs ? { PG_DR_RESTORE_JOBS: jobs } : {}),
                   TMPDIR: tmp,
                 }),
                 tmpDir: tmp,

@@ -11,6 +11,13 @@ export const METHODS = {
   'pg-dr none': 'pg-dr backup, compression none',
   pg_restore: 'pg_restore of the same archive from a local file',
   'pg-dr restore': 'pg-dr restore (download, sha256, age -d, zstd -d, pg_restore)',
+  'pg_restore -j 1':
+    'pg_restore -j 1 of the same archive from a local file, into a new database (no single transaction)',
+  'pg_restore -j 2': 'pg_restore -j 2 of the same archive from a local file, into a new database',
+  'pg-dr restore jobs 1':
+    'pg-dr restore, restore-jobs 1 (streamed into pg_restore, no temporary file)',
+  'pg-dr restore jobs 2':
+    'pg-dr restore, restore-jobs 2 (download, sha256, age -d, zstd -d into a temporary file, pg_restore -j 2)',
 } as const;
 export type Method = keyof typeof METHODS;
 export const BACKUP_METHODS: readonly Method[] = [
@@ -21,7 +28,18 @@ export const BACKUP_METHODS: readonly Method[] = [
   'pg-dr gzip',
   'pg-dr none',
 ];
-export const RESTORE_METHODS: readonly Method[] = ['pg_restore', 'pg-dr restore'];
+/** Row (2) of issue 16: parallel restore against pg_restore -j from a local file. */
+export const PARALLEL_RESTORE_METHODS: readonly Method[] = [
+  'pg_restore -j 1',
+  'pg_restore -j 2',
+  'pg-dr restore jobs 1',
+  'pg-dr restore jobs 2',
+];
+export const RESTORE_METHODS: readonly Method[] = [
+  'pg_restore',
+  'pg-dr restore',
+  ...PARALLEL_RESTORE_METHODS,
+];
 
 export interface RunRecord {
   readonly size: string;
@@ -165,10 +183,14 @@ export function sizeTables(result: BenchResult, size: SizeInfo): string {
       .join(
         ', ',
       )}. Generated in ${f(size.generateSeconds, 0)} s. Load average (1/5/15 min) before: ${size.loadBefore}; after: ${size.loadAfter}.`,
-    '',
-    '| method | wall s (median) | min–max s | MB/s of db | stored MB | peak RSS, tree (MiB) | largest process (MiB) | temp dir peak | tree disk writes | ×floor | ×native | ×peer |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
+  // Only the methods measured (with --methods, backups may be left out).
+  if (BACKUP_METHODS.some((m) => s(m)))
+    out.push(
+      '',
+      '| method | wall s (median) | min–max s | MB/s of db | stored MB | peak RSS, tree (MiB) | largest process (MiB) | temp dir peak | tree disk writes | ×floor | ×native | ×peer |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    );
   for (const m of BACKUP_METHODS) {
     const x = s(m);
     if (!x) continue;
@@ -191,6 +213,19 @@ export function sizeTables(result: BenchResult, size: SizeInfo): string {
         `| ${x.name} | ${f(x.seconds)} | ${f(x.min)}–${f(x.max)} | ${f(x.mbps, 1)} | ${mib(x.peakTreeRss)} | ${mib(x.peakProcess.hwm)} (${x.peakProcess.comm}) | ${bytesCell(x.tmpPeakBytes)} | ${x === pr ? '1.00×' : ratio(x, pr)} |${x.failed ? ` ${x.failed} failed` : ''}`,
       );
     }
+  }
+  const parallel = PARALLEL_RESTORE_METHODS.map(s).filter((x): x is Summary => x !== null);
+  if (parallel.length > 0) {
+    const ref = s('pg_restore -j 2');
+    out.push(
+      '',
+      '| parallel restore | wall s (median) | min–max s | MB/s of db | peak RSS, tree (MiB) | largest process (MiB) | temp dir peak | ×pg_restore -j 2 |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|',
+    );
+    for (const x of parallel)
+      out.push(
+        `| ${x.name} | ${f(x.seconds)} | ${f(x.min)}–${f(x.max)} | ${f(x.mbps, 1)} | ${mib(x.peakTreeRss)} | ${mib(x.peakProcess.hwm)} (${x.peakProcess.comm}) | ${bytesCell(x.tmpPeakBytes)} | ${x === ref ? '1.00×' : ratio(x, ref)} |${x.failed ? ` ${x.failed} failed` : ''}`,
+      );
   }
   out.push(
     '',
@@ -328,6 +363,14 @@ export function checkTargets(result: BenchResult): TargetCheck[] {
       target: `restore ≤ 1.3× pg_restore from a local file ${on}`,
       value: `${f(rr.seconds)} s / ${f(pr.seconds)} s = ${f(rr.seconds / pr.seconds)}×`,
       pass: rr.seconds / pr.seconds <= 1.3,
+    });
+  const j2 = at(largest, 'pg-dr restore jobs 2');
+  const pj2 = at(largest, 'pg_restore -j 2');
+  if (j2 && pj2 && j2.n > 0 && pj2.n > 0)
+    out.push({
+      target: `pg-dr restore-jobs 2 ≤ 1.2× pg_restore -j 2 from a local file (download and decryption included) ${on}`,
+      value: `${f(j2.seconds)} s / ${f(pj2.seconds)} s = ${f(j2.seconds / pj2.seconds)}×`,
+      pass: j2.seconds / pj2.seconds <= 1.2,
     });
   return out;
 }

@@ -252,6 +252,100 @@ describe('restore-jobs 2', () => {
     expect(dbs).toEqual([]);
   });
 
+  it('failing mid-way (pg_restore -j rejects the rows of a table): both attempts fail, no file, no new database, the target unchanged', async () => {
+    // A domain whose check calls a function that reads a table by an unqualified name:
+    // pg_restore's empty search_path makes every row of "t" fail while its rows load.
+    await pg.query('postgres', 'CREATE DATABASE midway_src');
+    await pg.query(
+      'midway_src',
+      `CREATE TABLE lookup (n int); INSERT INTO lookup VALUES (1);
+       CREATE FUNCTION positive_lookup(int) RETURNS boolean LANGUAGE sql STABLE
+         AS 'SELECT $1 + (SELECT max(n) FROM lookup) > 0';
+       CREATE DOMAIN checked_int AS int CHECK (positive_lookup(VALUE));
+       CREATE TABLE t (id checked_int, pad text);
+       INSERT INTO t SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 20000) g;
+       CREATE INDEX t_id ON t ((id::int));`,
+    );
+    const b = await runPgDr({
+      command: 'backup',
+      prefix: 'midway/',
+      'database-url': pg.url('midway_src'),
+      'age-recipients': recipient,
+      ...destinations(),
+    });
+    expect(b.failed, b.log).toBeUndefined();
+    const tmp = join(work, 'tmp-midway');
+    await mkdir(tmp);
+    const url = await pg.createDatabase('target_jobs_midway');
+    await pg.query(
+      'target_jobs_midway',
+      'CREATE TABLE keep_me (v int); INSERT INTO keep_me VALUES (7)',
+    );
+    const r = await runPgDr({ ...restoreInputs(url, tmp), prefix: 'midway/', force: 'true' });
+    expect(r.failed).toBeDefined();
+    expect(r.outputs.report, r.failed).toBeDefined();
+    const report = JSON.parse(r.outputs.report as string);
+    expect(report.attempts).toHaveLength(2);
+    for (const a of report.attempts) {
+      expect(a.ok).toBe(false);
+      expect(a.error).toMatch(/pg_restore exited with code 1: .*relation "lookup" does not exist/);
+    }
+    expect(await leftIn(tmp)).toEqual([]);
+    expect(await tableRowCounts(pg, 'target_jobs_midway')).toEqual({ 'public.keep_me': 1 });
+    const dbs = await pg.query<{ datname: string }>(
+      'postgres',
+      "SELECT datname FROM pg_database WHERE datname LIKE '%\\_pgdr\\_%'",
+    );
+    expect(dbs).toEqual([]);
+  });
+
+  it('bytes that decrypt but do not match the SHA-256 in the manifest (at both destinations): nothing is switched in, no file, no new database', async () => {
+    // The object is intact for age and pg_restore; only its recorded SHA-256 differs, so
+    // the mismatch is known at the very end of the download, after every row went by.
+    const key = `disaster_recovery/${backupId}/manifest.json`;
+    const servers = [
+      [s3.primary, 'pgdr-primary'],
+      [s3.secondary, 'pgdr-secondary'],
+    ] as const;
+    const originals = await Promise.all(servers.map(([srv, bucket]) => srv.getObject(bucket, key)));
+    const doc = JSON.parse(String(originals[0]));
+    const db = doc.objects.find((o: { kind: string }) => o.kind === 'database');
+    const wrong = (db.encrypted.sha256 as string).replace(/^./, (c) => (c === '0' ? '1' : '0'));
+    db.encrypted.sha256 = wrong;
+    const tmp = join(work, 'tmp-sha');
+    await mkdir(tmp);
+    try {
+      for (const [srv, bucket] of servers)
+        await srv.putObject(bucket, key, Buffer.from(JSON.stringify(doc)));
+      const url = await pg.createDatabase('target_jobs_sha');
+      await pg.query(
+        'target_jobs_sha',
+        'CREATE TABLE keep_me (v int); INSERT INTO keep_me VALUES (7)',
+      );
+      const r = await runPgDr({ ...restoreInputs(url, tmp), 'backup-id': backupId, force: 'true' });
+      expect(r.failed).toBeDefined();
+      expect(r.outputs.report, r.failed).toBeDefined();
+      const report = JSON.parse(r.outputs.report as string);
+      expect(report.attempts).toHaveLength(2);
+      for (const a of report.attempts) {
+        expect(a.ok).toBe(false);
+        expect(a.error).toMatch(
+          new RegExp(`SHA-256 [0-9a-f]{64} differs from the manifest's ${wrong}`),
+        );
+      }
+      expect(await tableRowCounts(pg, 'target_jobs_sha')).toEqual({ 'public.keep_me': 1 });
+      expect(await leftIn(tmp)).toEqual([]);
+      const dbs = await pg.query<{ datname: string }>(
+        'postgres',
+        "SELECT datname FROM pg_database WHERE datname LIKE '%\\_pgdr\\_%'",
+      );
+      expect(dbs).toEqual([]);
+    } finally {
+      for (const [i, [srv, bucket]] of servers.entries())
+        await srv.putObject(bucket, key, originals[i] as Buffer);
+    }
+  });
+
   it('as a non-superuser (ownership: restorer): the -L list of what it may restore works with -j 2', async () => {
     const admin = `jobs_admin_${suffix}`;
     await pg.query(
