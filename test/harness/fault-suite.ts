@@ -41,12 +41,16 @@ export let recipient: string;
 export let identity: string;
 export let source: Record<string, number>;
 
-/** Faults tested, for the count printed at the end. */
+/**
+ * Faults tested by the current file, for the count printed at the end. Test files share
+ * modules under `isolate: false`, so each file's beforeAll empties it.
+ */
 export const faultsTested: string[] = [];
 
 /** Registers the hooks that start the stack before the file's tests and stop it after. */
 export function useFaultSuite(name: string): void {
   beforeAll(async () => {
+    faultsTested.length = 0;
     requireBinary('zstd');
     requireBinary('pgrep');
     [pg, s3, api] = await Promise.all([
