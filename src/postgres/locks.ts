@@ -24,9 +24,9 @@ import type { Session } from './session.js';
  * | 17 | each | each | none | 157 | 16 |
  * | 18 | each | none: `pg_get_sequence_data()` lets go of each | none | 155 | 64 |
  *
- * pg_dump 18 against a server before 18 reads sequences the old way and locks each (measured
- * on 17), so what counts is the server's major. Views are counted before 17 (16's own
- * pg_dump not measured).
+ * What counts is the server's major: pg_dump 18 against 17 reads sequences the old way and
+ * locks each; pg_dump 17 against 15 locks each view and materialized view, against 16 none
+ * (the server's `pg_get_viewdef` takes the lock); pg_dump 15 against 13 as 13's own.
  *
  * The server sizes its lock table for `max_locks_per_transaction × (server processes +
  * max_prepared_transactions)` locks, where server processes are `max_connections` and the
@@ -55,7 +55,7 @@ export interface LockBudget {
   readonly tables: number;
   /** Sequences pg_dump locks reading their values (before PostgreSQL 18; 0 from 18 on). */
   readonly sequences: number;
-  /** Views and materialized views pg_dump locks (before PostgreSQL 17; 0 from 17 on). */
+  /** Views and materialized views pg_dump locks (before PostgreSQL 16; 0 from 16 on). */
   readonly views: number;
   /** Whether this major's pg_dump holds a lock on each sequence it reads (before 18). */
   readonly locksSequences: boolean;
@@ -79,14 +79,14 @@ export const CATALOG_LOCKS = 160;
 export function dumpLocksOf(versionNum: number): {
   /** Each sequence it reads (`SELECT … FROM seq` before 18; 18 reads them and lets go). */
   readonly sequences: boolean;
-  /** Each view and materialized view (pg_dump 13–15; not 17's, 16's own not measured). */
+  /** Each view and materialized view (servers 13–15, whichever pg_dump; not from 16). */
   readonly views: boolean;
   /** The most locks it holds alone, over what the lock table is sized for (see above). */
   readonly capacity: number;
 } {
   return {
     sequences: versionNum < 180000,
-    views: versionNum < 170000,
+    views: versionNum < 160000,
     capacity: versionNum >= 180000 ? 1.68 : 1.6,
   };
 }

@@ -46,7 +46,7 @@ describe.each(SERVER_MAJORS)('lock budget on PostgreSQL %i', (major) => {
       // a, b, c, parted, parted_1; the sequences of a and b and standalone; v and m.
       expect(b.tables).toBe(5);
       expect(b.sequences).toBe(major >= 18 ? 0 : 3);
-      expect(b.views).toBe(major >= 17 ? 0 : 2);
+      expect(b.views).toBe(major >= 16 ? 0 : 2);
       expect(b.need).toBe(b.tables + b.sequences + b.views + 160);
       // The test cluster: max_connections 50; 3 autovacuum workers (16 slots on 18) and the
       // launcher (and the slot sync worker on 18), 8 worker processes, 10 WAL senders.
@@ -58,7 +58,7 @@ describe.each(SERVER_MAJORS)('lock budget on PostgreSQL %i', (major) => {
       expect(message).toMatch(
         major >= 18
           ? /^pg_dump locks 5 tables in one transaction/
-          : major >= 17
+          : major >= 16
             ? /^pg_dump locks 5 tables and 3 sequences in one transaction/
             : /^pg_dump locks 5 tables, 3 sequences and 2 views in one transaction/,
       );

@@ -87,9 +87,10 @@ describe('lock budget', () => {
 });
 
 describe('lock budget per major', () => {
-  it('sequences are locked before 18, views and materialized views before 17', () => {
+  it('sequences are locked before 18, views and materialized views before 16', () => {
     expect(dumpLocksOf(130000)).toEqual({ sequences: true, views: true, capacity: 1.6 });
-    expect(dumpLocksOf(160014)).toEqual({ sequences: true, views: true, capacity: 1.6 });
+    expect(dumpLocksOf(159999)).toEqual({ sequences: true, views: true, capacity: 1.6 });
+    expect(dumpLocksOf(160014)).toEqual({ sequences: true, views: false, capacity: 1.6 });
     expect(dumpLocksOf(170000)).toEqual({ sequences: true, views: false, capacity: 1.6 });
     expect(dumpLocksOf(179999)).toEqual({ sequences: true, views: false, capacity: 1.6 });
     expect(dumpLocksOf(180000)).toEqual({ sequences: false, views: false, capacity: 1.68 });
@@ -103,9 +104,14 @@ describe('lock budget per major', () => {
       text: '1,000 tables, 1,000 sequences and 30 views',
     },
     {
-      versionNum: 160014,
+      versionNum: 150018,
       need: 1000 + 1000 + 30 + CATALOG_LOCKS,
       text: '1,000 tables, 1,000 sequences and 30 views',
+    },
+    {
+      versionNum: 160014,
+      need: 1000 + 1000 + CATALOG_LOCKS,
+      text: '1,000 tables and 1,000 sequences',
     },
     {
       versionNum: 170010,
