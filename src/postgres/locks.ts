@@ -3,35 +3,67 @@ import type { Session } from './session.js';
 /**
  * The locks pg_dump takes against the server's shared lock table.
  *
- * pg_dump runs in one transaction and takes `LOCK TABLE … IN ACCESS SHARE MODE` on every
- * table whose data or definition it dumps — ordinary and partitioned tables (relkind `r`,
- * `p`), not indexes, views, materialized views or foreign tables (measured on PostgreSQL 15
- * from `pg_locks` while pg_dump waited on a table another session held) — then reads each
- * sequence's value (`SELECT last_value … FROM seq`), which locks the sequence too (a
- * `serial` or identity column has one), plus about thirty catalog tables and indexes of its
- * own queries. It holds them all until it ends.
+ * pg_dump runs in one transaction and holds every lock it takes until it ends: `LOCK TABLE …
+ * IN ACCESS SHARE MODE` on every table it dumps (relkind `r`, `p`; not indexes, foreign or
+ * toast tables), about 150 catalog tables and indexes its own queries open, and on some
+ * majors more (below). Measured per server major with the pg_dump of that major (16: with
+ * pg_dump 17, the newest client that dumps it, as 16's own could not be had here), reading
+ * `pg_locks` while pg_dump waited on an object another session held in ACCESS EXCLUSIVE
+ * mode, a database of 100 tables with a serial key, a partitioned table, a view and a
+ * materialized view (`scripts/bench/measure-locks.ts`; servers 13.23, 14.23, 15.18, 16.14,
+ * 17.10, 18.4; pg_dump 13.16, 14.10, 15.18, 17.12, 18.6). Catalogs: the catalog tables and
+ * indexes held when it read the last sequence (a schema with more kinds of objects opens
+ * more); fast path: locks kept in the backend, not in the shared table.
+ *
+ * | major | tables | sequences | views, mat. views | catalogs | fast path |
+ * | --- | --- | --- | --- | --- | --- |
+ * | 13 | each | each, `SELECT last_value FROM seq` | each | 145 | 16 |
+ * | 14 | each | each | each | 148 | 16 |
+ * | 15 | each | each | each | 157 | 16 |
+ * | 16 (pg_dump 17) | each | each | none | 157 | 16 |
+ * | 17 | each | each | none | 157 | 16 |
+ * | 18 | each | none: `pg_get_sequence_data()` lets go of each | none | 155 | 64 |
+ *
+ * What counts is the server's major: pg_dump 18 against 17 reads sequences the old way and
+ * locks each; pg_dump 17 against 15 locks each view and materialized view, against 16 none
+ * (the server's `pg_get_viewdef` takes the lock); pg_dump 15 against 13 as 13's own.
  *
  * The server sizes its lock table for `max_locks_per_transaction × (server processes +
  * max_prepared_transactions)` locks, where server processes are `max_connections` and the
- * background ones (autovacuum workers and launcher, background workers, WAL senders).
- * Past that, the table grows into spare shared memory while some lasts, shared with every
- * other session. Measured on PostgreSQL 15 with the default max_locks_per_transaction (64),
- * one pg_dump alone on an idle server, tables with a serial primary key: max_connections 50
- * → sized for 4,608; `pg_dump -Fc` of 3,810 such tables (7,620 tables and sequences)
- * succeeded, 3,820 failed; `--schema-only` (no sequence reads) succeeded with 7,780 tables.
- * max_connections 100 → sized for 7,808; `--schema-only` succeeded with 12,500 tables.
- * Hence the limit: 1.25 × sized + 1,800 (7,560 and 11,560), a little under both.
+ * background ones (autovacuum workers and launcher, background workers, WAL senders; on 18
+ * autovacuum_worker_slots and the slot sync worker). Past that, the table grows into spare
+ * shared memory while some lasts, shared with every other session. The most tables with a
+ * serial key that `pg_dump -Fc` (pg-dr's flags) dumped, one pg_dump alone on a freshly
+ * started server with the default max_locks_per_transaction (64), bisected to 10 tables
+ * (the next 10 failed with "out of shared memory"); shared_buffers 32MB, and 128MB (the
+ * default) where marked *; in brackets the slots, the same for 13–17:
+ *
+ * | max_connections | 13 | 14 | 15 | 16 | 17 | 18 |
+ * | --- | --- | --- | --- | --- | --- | --- |
+ * | 20 | | | 2,250 (2,688 slots) | | | 6,090 (3,584) |
+ * | 50 | 3,840 | 3,820 | 3,810 (4,608) | 3,810 | 3,920 | 9,280 (5,504) |
+ * | 100 | 6,260 | 6,250 | 6,250; 6,300* (7,808) | 6,240 | 6,280 | 14,810; 14,810* (8,704) |
+ * | 200 | | | 11,420 (14,208) | | | |
+ *
+ * So one pg_dump holds, all counted (tables, sequences where locked, 160 catalogs): on 13–17
+ * 1.62–1.74 × the sized table, on 18 1.71–1.75 × (its sequences hold none, and 64 locks
+ * stay in the backend's fast path, not 16) — the limit is 1.6 × and 1.68 × the sized table,
+ * 1.2–7.8 % under each of these (test/unit/locks.test.ts checks every row).
  */
 export interface LockBudget {
   /** Tables pg_dump locks (relkind r and p it dumps). */
   readonly tables: number;
-  /** Sequences pg_dump reads (and so locks) for their values. */
+  /** Sequences pg_dump locks reading their values (before PostgreSQL 18; 0 from 18 on). */
   readonly sequences: number;
-  /** Locks pg_dump (and pg-dr's own sessions) hold at once: tables + catalogs + a count batch. */
+  /** Views and materialized views pg_dump locks (before PostgreSQL 16; 0 from 16 on). */
+  readonly views: number;
+  /** Whether this major's pg_dump holds a lock on each sequence it reads (before 18). */
+  readonly locksSequences: boolean;
+  /** Locks pg_dump (and pg-dr's own sessions) hold at once: the above + catalogs + a count batch. */
   readonly need: number;
   /** What the lock table is sized for: max_locks_per_transaction × (processes + prepared). */
   readonly slots: number;
-  /** Above this pg_dump fails even alone on the server: 1.25 × slots + 1,800 (measured). */
+  /** Above this pg_dump fails even alone on the server: 1.6 × slots, 1.68 × on 18 (measured). */
   readonly limit: number;
   readonly maxLocksPerTransaction: number;
   readonly maxConnections: number;
@@ -40,10 +72,26 @@ export interface LockBudget {
   readonly maxPreparedTransactions: number;
 }
 
-/** Catalog tables and indexes pg_dump's own queries lock (measured: 31 on PostgreSQL 15). */
-export const CATALOG_LOCKS = 40;
+/** Catalog tables and indexes pg_dump's own queries lock (measured: 145–157 on 13–18). */
+export const CATALOG_LOCKS = 160;
 
-/** Tables pg_dump locks: outside system schemas, not an extension's, not temporary. */
+/** What pg_dump locks on a server of `versionNum`, and the locks one pg_dump alone gets. */
+export function dumpLocksOf(versionNum: number): {
+  /** Each sequence it reads (`SELECT … FROM seq` before 18; 18 reads them and lets go). */
+  readonly sequences: boolean;
+  /** Each view and materialized view (servers 13–15, whichever pg_dump; not from 16). */
+  readonly views: boolean;
+  /** The most locks it holds alone, over what the lock table is sized for (see above). */
+  readonly capacity: number;
+} {
+  return {
+    sequences: versionNum < 180000,
+    views: versionNum < 160000,
+    capacity: versionNum >= 180000 ? 1.68 : 1.6,
+  };
+}
+
+/** Relations pg_dump locks: outside system schemas, not an extension's, not temporary. */
 const BUDGET_SQL = `
   SELECT current_setting('max_locks_per_transaction')::int AS max_locks,
          current_setting('max_connections')::int AS max_connections,
@@ -51,12 +99,14 @@ const BUDGET_SQL = `
          current_setting('max_worker_processes')::int AS workers,
          current_setting('max_wal_senders')::int AS wal_senders,
          current_setting($1)::int AS autovacuum,
-         t.tables, t.sequences, t.indexes
-  FROM (SELECT count(*) FILTER (WHERE c.relkind <> 'S')::int AS tables,
+         t.tables, t.sequences, t.views, t.indexes
+  FROM (SELECT count(*) FILTER (WHERE c.relkind IN ('r', 'p'))::int AS tables,
                count(*) FILTER (WHERE c.relkind = 'S')::int AS sequences,
-               coalesce(sum((SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid)), 0)::int AS indexes
+               count(*) FILTER (WHERE c.relkind IN ('v', 'm'))::int AS views,
+               coalesce(sum((SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid))
+                 FILTER (WHERE c.relkind IN ('r', 'p')), 0)::int AS indexes
           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind IN ('r', 'p', 'S')
+         WHERE c.relkind IN ('r', 'p', 'S', 'v', 'm')
            AND n.nspname NOT IN ('pg_catalog', 'information_schema')
            AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
            AND NOT EXISTS (SELECT 1 FROM pg_depend d
@@ -85,12 +135,15 @@ export async function readLockBudget(
     autovacuum: number;
     tables: number;
     sequences: number;
+    views: number;
     indexes: number;
   }>(BUDGET_SQL, [v18 ? 'autovacuum_worker_slots' : 'autovacuum_max_workers']);
   if (!row) throw new Error('The server returned no settings.');
   return lockBudget({
+    versionNum,
     tables: row.tables,
     sequences: row.sequences,
+    views: row.views,
     extra:
       row.tables === 0
         ? 0
@@ -102,25 +155,37 @@ export async function readLockBudget(
   });
 }
 
+/**
+ * The budget of a server of `versionNum`: `tables`, `sequences` and `views` are what the
+ * database has; what pg_dump locks of them depends on the major (`dumpLocksOf`). `extra`:
+ * the locks of pg-dr's own count batch.
+ */
 export function lockBudget(o: {
+  versionNum: number;
   tables: number;
   sequences: number;
+  views: number;
   extra: number;
   maxLocksPerTransaction: number;
   maxConnections: number;
   backgroundProcesses: number;
   maxPreparedTransactions: number;
 }): LockBudget {
+  const locks = dumpLocksOf(o.versionNum);
+  const sequences = locks.sequences ? o.sequences : 0;
+  const views = locks.views ? o.views : 0;
   const slots =
     o.maxLocksPerTransaction *
     (o.maxConnections + o.backgroundProcesses + o.maxPreparedTransactions);
   return {
     tables: o.tables,
-    sequences: o.sequences,
-    need: o.tables + o.sequences + CATALOG_LOCKS + o.extra,
+    sequences,
+    views,
+    locksSequences: locks.sequences,
+    need: o.tables + sequences + views + CATALOG_LOCKS + o.extra,
     slots,
     // The measured ceiling of one pg_dump on an idle server (see above), a little under it.
-    limit: Math.floor(1.25 * slots) + 1800,
+    limit: Math.floor(locks.capacity * slots),
     maxLocksPerTransaction: o.maxLocksPerTransaction,
     maxConnections: o.maxConnections,
     backgroundProcesses: o.backgroundProcesses,
@@ -151,6 +216,16 @@ function raise(b: LockBudget): string {
   );
 }
 
+/** `4,000 tables and 4,000 sequences`, `… tables, … sequences and 3 views`, `9,000 tables` (18+). */
+function whatIsLocked(b: LockBudget): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  const parts = [`${n(b.tables)} tables`];
+  if (b.locksSequences) parts.push(`${n(b.sequences)} sequences`);
+  if (b.views > 0) parts.push(`${n(b.views)} views`);
+  const last = parts.pop() as string;
+  return parts.length === 0 ? last : `${parts.join(', ')} and ${last}`;
+}
+
 /**
  * What the budget means for the backup: `refuse` (pg_dump cannot succeed: the message says
  * why and what to do), `warn` (pg_dump leans on spare shared memory, or leaves other
@@ -161,7 +236,7 @@ export function judgeLockBudget(b: LockBudget): {
   message: string;
 } {
   const n = (x: number) => x.toLocaleString('en-US');
-  const needs = `pg_dump locks ${n(b.tables)} tables and ${n(b.sequences)} sequences in one transaction (${n(b.need)} locks with its catalogs and pg-dr's row counts)`;
+  const needs = `pg_dump locks ${whatIsLocked(b)} in one transaction (${n(b.need)} locks with its catalogs and pg-dr's row counts)`;
   if (b.need > b.limit)
     return {
       verdict: 'refuse',
