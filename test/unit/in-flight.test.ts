@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { HOLD, InFlightControl } from '../../src/storage/in-flight.js';
-import { partsOf } from '../../src/storage/s3/multipart.js';
+import { partsOf, uploadStream } from '../../src/storage/s3/multipart.js';
 
 const MiB = 1024 * 1024;
 
@@ -145,5 +146,47 @@ describe('partsOf: a stream cut into parts of exactly partSize', () => {
         for await (const _ of partsOf(body, partSize));
       })(),
     ).rejects.toThrow('the dump died');
+  });
+});
+
+describe('uploadStream: part buffers', () => {
+  it('reuses the buffers of stored parts, and never refills one while its request runs', async () => {
+    const partSize = 5 * MiB;
+    const body = randomBytes(12 * partSize + 999);
+    const buffers = new Set<ArrayBufferLike>();
+    const stored = new Map<number, Buffer>();
+    let unchanged = true;
+    // A fake store: each part's request takes a few ms; its body must not change meanwhile.
+    const client = {
+      async send(command: { constructor: { name: string }; input: Record<string, unknown> }) {
+        const name = command.constructor.name;
+        if (name === 'CreateMultipartUploadCommand') return { UploadId: 'u1' };
+        if (name === 'CompleteMultipartUploadCommand') return { ETag: '"all"' };
+        if (name !== 'UploadPartCommand') throw new Error(`unexpected ${name}`);
+        const data = command.input.Body as Buffer;
+        buffers.add(data.buffer);
+        const copy = Buffer.from(data);
+        await new Promise((r) => setTimeout(r, 2 + Math.random() * 8));
+        if (!copy.equals(data)) unchanged = false;
+        stored.set(command.input.PartNumber as number, copy);
+        return { ETag: `"p${command.input.PartNumber}"` };
+      },
+    } as unknown as S3Client;
+    const chunks = Array.from({ length: Math.ceil(body.length / 65_536) }, (_, i) =>
+      body.subarray(i * 65_536, (i + 1) * 65_536),
+    );
+    const up = uploadStream(
+      client,
+      { Bucket: 'b', Key: 'k', ContentType: 'application/octet-stream' },
+      Readable.from(chunks),
+      { partSize, queueSize: 2, maxInFlight: 5 },
+    );
+    await up.done;
+    expect(unchanged).toBe(true);
+    const parts = [...stored.keys()].sort((a, b) => a - b).map((n) => stored.get(n) as Buffer);
+    expect(Buffer.concat(parts).equals(body)).toBe(true);
+    // 13 parts, at most 5 in flight and one filling: never more than 6 buffers.
+    expect(parts.length).toBe(13);
+    expect(buffers.size).toBeLessThanOrEqual(6);
   });
 });

@@ -26,10 +26,15 @@ interface Part {
 /**
  * Cuts a stream into parts of exactly `partSize` bytes (the last may be shorter; Cloudflare
  * R2 requires every other part to be the same size). Reads only when asked, so at most one
- * part is filling while the others are in flight.
+ * part is filling while the others are in flight. Each part's buffer comes from `alloc`
+ * (a part size long), so the caller can hand back the buffers of parts already stored.
  */
-export async function* partsOf(body: Readable, partSize: number): AsyncGenerator<Part> {
-  let part = Buffer.allocUnsafe(partSize);
+export async function* partsOf(
+  body: Readable,
+  partSize: number,
+  alloc: () => Buffer = () => Buffer.allocUnsafe(partSize),
+): AsyncGenerator<Part> {
+  let part = alloc();
   let filled = 0;
   const it = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let pending: Buffer | null = null;
@@ -54,7 +59,7 @@ export async function* partsOf(body: Readable, partSize: number): AsyncGenerator
       pending = next.value;
     }
     yield { data: part, last: false };
-    part = Buffer.allocUnsafe(partSize);
+    part = alloc();
     filled = 0;
   }
 }
@@ -101,6 +106,11 @@ class PartUpload {
   private readonly control: InFlightControl;
   private uploadId: string | undefined;
   private failure: unknown = null;
+  /**
+   * Buffers of parts already stored, filled again for the next parts: the memory is
+   * (parts in flight + 1) × part size, not whatever garbage the collector has not freed yet.
+   */
+  private readonly spare: Buffer[] = [];
 
   constructor(
     private readonly client: S3Client,
@@ -116,7 +126,12 @@ class PartUpload {
   }
 
   async run(): Promise<{ etag: string; partsInFlight: number }> {
-    const parts = partsOf(this.body, this.shape.partSize);
+    const { partSize } = this.shape;
+    const parts = partsOf(
+      this.body,
+      partSize,
+      () => this.spare.pop() ?? Buffer.allocUnsafe(partSize),
+    );
     const first = await parts.next();
     if (first.done) throw new Error('the upload stream yielded nothing');
     const { data } = first.value;
@@ -210,6 +225,8 @@ class PartUpload {
       done.push({ PartNumber, ETag: etagOf(out.ETag) });
       this.uploaded += part.data.length;
       this.control.finished(part.data.length, Date.now() - t0, level);
+      // The request is answered: the client no longer reads the body (a retry happens inside send).
+      if (!part.last) this.spare.push(part.data);
     } catch (e) {
       this.fail(e);
     }
