@@ -20,6 +20,7 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
+import type { Manifest } from '../src/manifest/schema.js';
 import { ageKeyPair, tableRowCounts, tempDir } from '../test/harness/fixtures.js';
 import { type PgCluster, startPostgres } from '../test/harness/postgres.js';
 import { destinationInputs } from '../test/harness/run.js';
@@ -256,7 +257,9 @@ interface Figures {
   readonly restoreCheck: string;
   readonly pgRestoreCheck: string;
   readonly dumpBytes: number;
+  /** pg-dr's custom-format archive before zstd, and its database object as stored. */
   readonly archiveBytes: number;
+  readonly storedBytes: number;
 }
 
 /** Every measured step, in order; `reps` repetitions of the backups (alternating). */
@@ -380,6 +383,7 @@ async function measureAll(
     pgRestoreCheck,
     dumpBytes: (await stat(file)).size,
     archiveBytes: manifest?.database.archiveBytes ?? 0,
+    storedBytes: manifest?.objects.find((x) => x.kind === 'database')?.encrypted.bytes ?? 0,
   };
 }
 
@@ -389,7 +393,7 @@ function output<T>(stdout: string, name: string): T {
   return (typeof value === 'string' ? JSON.parse(value) : value) as T;
 }
 
-function manifestOf(stdout: string): { database: { archiveBytes: number } } {
+function manifestOf(stdout: string): Manifest {
   return output(stdout, 'manifest');
 }
 
@@ -434,7 +438,7 @@ function lines(
   const n = (x: number) => x.toLocaleString('en-US');
   return [
     `- Database: ${n(o.schemas)} schemas × 6 tables = **${n(db.tables)} tables**, each with a \`bigint\` primary key and one more index, no sequences; ${n(db.relations)} relations (tables, indexes, TOAST tables and their indexes), \`pg_database_size\` ${(db.size / 1e6).toFixed(0)} MB; generated in ${o.generated.toFixed(0)} s (DO blocks of 50 schemas, two at a time).`,
-    `- Servers: PostgreSQL 15, three clusters (source, drill scratch server, restore target) with the default lock settings: max_locks_per_transaction 64, max_connections 100, max_prepared_transactions 0 (checked at start; the harness's fsync off). pg_dump's archive ${(f.dumpBytes / 1e6).toFixed(0)} MB (\`-Fc\`, its default compression), pg-dr's ${(f.archiveBytes / 1e6).toFixed(0)} MB (zstd, encrypted).`,
+    `- Servers: PostgreSQL 15, three clusters (source, drill scratch server, restore target) with the default lock settings: max_locks_per_transaction 64, max_connections 100, max_prepared_transactions 0 (checked at start; the harness's fsync off). pg_dump's archive ${(f.dumpBytes / 1e6).toFixed(0)} MB (\`-Fc\`, its default compression), pg-dr's ${(f.archiveBytes / 1e6).toFixed(0)} MB (\`-Z0\`) stored as ${(f.storedBytes / 1e6).toFixed(0)} MB (zstd, encrypted).`,
     '',
     '| step | wall s | peak RSS, process tree | largest process (GNU time) | outcome |',
     '|---|---:|---:|---:|---|',
