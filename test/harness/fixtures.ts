@@ -222,19 +222,22 @@ export async function tableRowCounts(
         AND n.nspname NOT LIKE 'pg\\_temp\\_%'
       ORDER BY 1, 2`,
   );
-  if (tables.length === 0) return {};
-  const union = tables
-    .map(
-      ({ schema, name }, index) =>
-        `SELECT ${index} AS i, count(*)::bigint AS n FROM ${quoteIdent(schema)}.${quoteIdent(name)}`,
-    )
-    .join('\nUNION ALL\n');
-  const rows = await cluster.query<{ i: number; n: string }>(database, union);
+  // 500 tables per query, each query its own transaction: one query over thousands of
+  // tables would lock every table and index at once, more than a default server holds.
   const counts: Record<string, number> = {};
-  for (const { i, n } of rows) {
-    const table = tables[i];
-    if (table === undefined) throw new Error(`tableRowCounts: unexpected index ${i}`);
-    counts[`${table.schema}.${table.name}`] = Number(n);
+  for (let from = 0; from < tables.length; from += 500) {
+    const batch = tables.slice(from, from + 500);
+    const union = batch
+      .map(
+        ({ schema, name }, index) =>
+          `SELECT ${index} AS i, count(*)::bigint AS n FROM ${quoteIdent(schema)}.${quoteIdent(name)}`,
+      )
+      .join('\nUNION ALL\n');
+    for (const { i, n } of await cluster.query<{ i: number; n: string }>(database, union)) {
+      const table = batch[i];
+      if (table === undefined) throw new Error(`tableRowCounts: unexpected index ${i}`);
+      counts[`${table.schema}.${table.name}`] = Number(n);
+    }
   }
   return counts;
 }

@@ -45,6 +45,12 @@ export interface StartPostgresOptions {
    * connected with TLS.
    */
   tls?: boolean;
+  /**
+   * PostgreSQL's own max_connections (100) and shared_buffers (128MB) instead of the lower
+   * ones the harness sets for its many test clusters: what a default-configured server
+   * holds (its lock table is sized by max_connections).
+   */
+  defaults?: boolean;
 }
 
 const SUPERUSER = 'postgres';
@@ -238,8 +244,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
           'fsync = off',
           'synchronous_commit = off',
           'full_page_writes = off',
-          'shared_buffers = 32MB',
-          'max_connections = 50',
+          ...(opts.defaults ? [] : ['shared_buffers = 32MB', 'max_connections = 50']),
           "timezone = 'UTC'",
           '',
         ].join('\n'),

@@ -172,3 +172,42 @@ describe('npm run bench:catalog (tiny smoke run)', () => {
     expect(await readFile('BENCHMARKS.md', 'utf8')).toBe(before);
   }, 180_000);
 });
+
+describe('npm run bench:tenants (tiny smoke run)', () => {
+  it('backs up, drills and restores 20 tenant schemas on default servers, side by side with pg_dump/pg_restore, and writes nothing with --no-write', async () => {
+    const before = await readFile('BENCHMARKS.md', 'utf8');
+    const run = await execa(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'scripts/bench-tenants.ts',
+        '--schemas',
+        '20',
+        '--reps',
+        '1',
+        '--no-write',
+      ],
+      { reject: false, timeout: 170_000 },
+    );
+    expect(run.exitCode, run.stderr.slice(-3000)).toBe(0);
+    expect(run.stdout).toMatch(/^- Database: 20 schemas × 6 tables = \*\*120 tables\*\*/m);
+    const steps = ['pg-dr `backup`', 'plain `pg_dump', 'pg-dr `verify`', 'pg-dr `restore`'];
+    // | step | wall s | tree RSS | largest process | outcome |
+    for (const step of [...steps, 'plain `pg_restore --exit-on-error`']) {
+      const line = run.stdout.split('\n').find((l) => l.startsWith(`| ${step}`));
+      const cells = (line ?? '').split('|').map((c) => c.trim());
+      expect(num(cells[2]), `${step} seconds`).toBeGreaterThan(0);
+      expect(num(cells[3]), `${step} tree RSS`).toBeGreaterThan(0);
+      expect(cells[5], step).toMatch(/^ok/);
+    }
+    // Both restored databases were counted table by table against the source.
+    expect(run.stdout.match(/ok; 120 tables, every row count equal to the source's/g)).toHaveLength(
+      2,
+    );
+    expect(run.stdout).toMatch(/"tables":120,"mismatches":\[\]/);
+    expect(run.stdout).toMatch(/Target row 1 .*: \*\*PASS\*\*/);
+    expect(run.stdout).toMatch(/Target row 4 .*: \*\*(PASS|MISS)\*\*/);
+    expect(await readFile('BENCHMARKS.md', 'utf8')).toBe(before);
+  }, 180_000);
+});
