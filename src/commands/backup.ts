@@ -71,13 +71,21 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
     );
   }
 
-  const { live, unreachable } = await host.group('Check destinations', () =>
-    checkDestinations(deps),
-  );
+  // The connection is opened while the destinations answer (each a round trip, long on a
+  // far link); it is closed again when they stop the backup.
+  const connecting = connect(target);
+  connecting.catch(() => undefined);
+  const { live, unreachable } = await host
+    .group('Check destinations', () => checkDestinations(deps))
+    .catch((e: unknown) => {
+      // Not awaited: a database that does not answer must not delay this error.
+      void connecting.then((s) => s.close()).catch(() => undefined);
+      throw e;
+    });
 
   const session = await host.group('Connect to PostgreSQL', async () => {
     host.info(`Connecting to ${describeTarget(settings.database)}`);
-    return connect(target).catch((e: Error) => {
+    return connecting.catch((e: Error) => {
       throw new BackupFailed(e.message, null);
     });
   });
