@@ -14,10 +14,16 @@
  *   npm run bench:catalog -- --folders 20 --no-write
  *   npm run bench:catalog -- --baseline /tmp/old-dist/cli/index.js --baseline-label "before"
  *                                          # another build measured first, on the same folders
+ *   npm run bench:catalog -- --folders 2000 --hold /tmp/catalog.args
+ *                                          # plants, writes the CLI's arguments (one a line) to
+ *                                          # that file and keeps the servers up until Ctrl-C,
+ *                                          # for profiling: . /tmp/catalog.args.env &&
+ *                                          #   mapfile -t A < /tmp/catalog.args &&
+ *                                          #   node --cpu-prof dist/cli/index.js list "${A[@]}"
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -198,16 +204,11 @@ async function plant(servers: readonly Served[], folders: number, now: number, s
   }
 }
 
-/** Runs the CLI under GNU time: wall seconds and the process's peak RSS. */
-async function measure(
-  cli: string,
-  command: string,
-  flags: Record<string, string>,
-  work: string,
-): Promise<Measured & { stdout: string }> {
-  const timing = join(work, `${command}.time`);
-  const output = join(work, `${command}.out`);
-  // Secrets through the environment, as the CLI asks (not on the command line).
+/** The CLI's flags, the secrets apart: through the environment, as the CLI asks. */
+function cliArguments(flags: Record<string, string>): {
+  args: string[];
+  secrets: Record<string, string>;
+} {
   const secret = (k: string) => k.endsWith('secret-access-key');
   const args = Object.entries(flags)
     .filter(([k]) => !secret(k))
@@ -217,6 +218,19 @@ async function measure(
       .filter(([k]) => secret(k))
       .map(([k, v]) => [`PG_DR_${k.toUpperCase().replace(/-/g, '_')}`, v]),
   );
+  return { args, secrets };
+}
+
+/** Runs the CLI under GNU time: wall seconds and the process's peak RSS. */
+async function measure(
+  cli: string,
+  command: string,
+  flags: Record<string, string>,
+  work: string,
+): Promise<Measured & { stdout: string }> {
+  const timing = join(work, `${command}.time`);
+  const output = join(work, `${command}.out`);
+  const { args, secrets } = cliArguments(flags);
   // stdout to a file descriptor of our own: the CLI exits as soon as it has written, and a
   // pipe (execa's, even with a file target) would lose what it had not yet drained.
   const fd = openSync(output, 'w');
@@ -280,6 +294,7 @@ async function main(): Promise<void> {
       baseline: { type: 'string' },
       'baseline-label': { type: 'string' },
       'no-write': { type: 'boolean' },
+      hold: { type: 'string' },
     },
   });
   if (values.serve) return serveChild(values.serve);
@@ -306,6 +321,7 @@ async function main(): Promise<void> {
         { endpoint: secondary.endpoint, ...credentials },
       ),
     };
+    if (values.hold) return await hold(values.hold, common);
     const builds = [
       ...(values.baseline
         ? [{ cli: resolve(values.baseline), label: values['baseline-label'] ?? 'baseline' }]
@@ -367,6 +383,29 @@ async function measureBuild(
     await measure(cli, 'monitor', common, work),
     await measure(cli, 'prune', { ...common, ...prune }, work),
   ];
+}
+
+/**
+ * Writes the CLI's arguments to `file`, one a line, and the secrets (s3rver's fixed test
+ * key) as `export` lines to `file.env`; then waits for SIGINT or SIGTERM, the servers up:
+ * for profiling one command by hand.
+ */
+async function hold(file: string, common: Record<string, string>): Promise<void> {
+  const { args, secrets } = cliArguments(common);
+  await writeFile(file, `${args.join('\n')}\n`);
+  await writeFile(
+    `${file}.env`,
+    Object.entries(secrets)
+      .map(([k, v]) => `export ${k}=${v}\n`)
+      .join(''),
+  );
+  process.stdout.write(
+    `bench:catalog: arguments in ${file}, secrets in ${file}.env; servers up until Ctrl-C\n`,
+  );
+  await new Promise<void>((done) => {
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
 }
 
 async function writeSection(lines: readonly string[]): Promise<void> {

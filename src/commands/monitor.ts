@@ -64,15 +64,22 @@ async function readView(
   const scans = new Map<string, BackupAtDestination[]>();
   const unreachable = new Map<string, string>();
   await host.group('Scan destinations', async () => {
-    for (const d of deps.destinations) {
-      try {
-        scans.set(
-          d.settings.name,
-          await scanDestination(d, settings.prefix, now, settings.trusted),
+    // The destinations read at the same time (as list does); kept and reported in order.
+    const read = await Promise.all(
+      deps.destinations.map((d) =>
+        scanDestination(d, settings.prefix, now, settings.trusted).then(
+          (list) => ({ d, list, error: null }),
+          (error: unknown) => ({ d, list: null, error }),
+        ),
+      ),
+    );
+    for (const { d, list, error } of read) {
+      if (list) scans.set(d.settings.name, list);
+      else {
+        unreachable.set(d.settings.name, d.describeError(error));
+        host.warning(
+          `${d.settings.name}: cannot list ${d.settings.bucket}: ${d.describeError(error)}`,
         );
-      } catch (e) {
-        unreachable.set(d.settings.name, d.describeError(e));
-        host.warning(`${d.settings.name}: cannot list ${d.settings.bucket}: ${d.describeError(e)}`);
       }
     }
   });

@@ -278,12 +278,20 @@ export interface CatalogEntry {
 
 /** Merges the scans of several destinations, newest first. */
 export function mergeScans(scans: readonly (readonly BackupAtDestination[])[]): CatalogEntry[] {
-  const ids = new Set(scans.flatMap((s) => s.map((b) => b.id)));
-  return [...ids]
+  // Grouped by id in one pass (destination order kept): 2,000 ids × 4,000 entries filtered
+  // once per id cost a third of a second.
+  const byId = new Map<string, BackupAtDestination[]>();
+  for (const s of scans)
+    for (const b of s) {
+      const group = byId.get(b.id);
+      if (group) group.push(b);
+      else byId.set(b.id, [b]);
+    }
+  return [...byId.keys()]
     .sort()
     .reverse()
     .map((id) => {
-      let at = scans.flatMap((s) => s.filter((b) => b.id === id));
+      let at = byId.get(id) ?? [];
       let complete = at.filter((b) => b.problem === null && b.manifest);
       // pg-dr writes the same manifest bytes everywhere: copies that differ mean one was
       // rewritten. Neither is trusted to be the backup until a person has looked.

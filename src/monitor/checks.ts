@@ -5,7 +5,7 @@ import {
   type AlertKind,
   destinationUnreachableKey,
 } from '../alerts/index.js';
-import { manifestDisagreement } from '../manifest/catalog.js';
+import { type BackupAtDestination, manifestDisagreement } from '../manifest/catalog.js';
 import { backupIdTime } from '../manifest/id.js';
 import { inert } from '../report/inert.js';
 import { hoursAgo, type MonitorView, newestComplete } from './view.js';
@@ -158,11 +158,17 @@ function foreignFolders(scans: MonitorView['scans']): string[] {
     for (const b of list)
       if (b.future || (b.hasManifest && b.problem !== null))
         foreign.push(`${name}: ${b.id}: ${b.problem}`);
-  const all = [...scans.values()].flat();
-  for (const id of new Set(all.map((b) => b.id))) {
-    const why = manifestDisagreement(
-      all.filter((b) => b.id === id && b.problem === null && b.manifest),
-    );
+  // The complete copies grouped by id in one pass (a filter of every scan per id cost ~1 s
+  // of CPU with 2,000 backups at two destinations); ids in first-seen order, as before.
+  const copies = new Map<string, BackupAtDestination[]>();
+  for (const list of scans.values())
+    for (const b of list) {
+      const group = copies.get(b.id) ?? [];
+      if (b.problem === null && b.manifest) group.push(b);
+      copies.set(b.id, group);
+    }
+  for (const [id, complete] of copies) {
+    const why = manifestDisagreement(complete);
     if (why) foreign.push(`${id}: ${why}`);
   }
   return foreign;

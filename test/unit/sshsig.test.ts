@@ -72,6 +72,26 @@ describe('SSH signatures', () => {
     expect(verifySignature(other.sign(MESSAGE), MESSAGE, both).ok).toBe(true);
   });
 
+  it('a check already made is remembered only for the same key, signature and bytes', () => {
+    const trusted = parseTrustedSigners(key.publicKey);
+    const sig = signer.sign(MESSAGE);
+    // The same signed bytes twice (a manifest's two copies): verified both times.
+    expect(verifySignature(sig, MESSAGE, trusted).ok).toBe(true);
+    expect(verifySignature(sig, Buffer.from(MESSAGE), trusted).ok).toBe(true);
+    // After a good check, the same signature over other bytes is still refused…
+    const changed = Buffer.from(MESSAGE);
+    changed[10] = (changed[10] as number) ^ 1;
+    expect(verifySignature(sig, changed, trusted)).toEqual({
+      ok: false,
+      why: 'the signature does not match the content (altered after signing)',
+    });
+    // …and a refused check does not taint the genuine bytes.
+    expect(verifySignature(sig, MESSAGE, trusted).ok).toBe(true);
+    // Nor does a good check let the same signature pass under a key no longer trusted.
+    const other = parseSigningKey(ed25519KeyPair(dir, 'rotated').privateKey);
+    expect(verifySignature(sig, MESSAGE, parseTrustedSigners(other.publicKey)).ok).toBe(false);
+  });
+
   it('names the input, never the key, on bad input', () => {
     const rsa = join(dir, 'rsa');
     execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', rsa]);

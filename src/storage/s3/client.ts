@@ -7,6 +7,11 @@ import { DEFAULT_IDLE_TIMEOUT_MS, type DestinationSettings } from '../settings.j
  * Standard retries cover 500/503 and throttling. Without a socket timeout the SDK waits
  * forever on a server that accepted a request and went quiet; the fan-out, paced by the
  * slower destination, would then stall the healthy one with it.
+ *
+ * cacheMiddleware: the SDK resolves each command class's middleware stack once per client
+ * instead of on every send (nothing in pg-dr changes a stack after the client is made).
+ * Reading 2,000 small objects from s3rver took 1.28 CPU s without it, 1.01 s with it: the
+ * catalog commands send one GET per manifest, signature and verification record.
  */
 export function createS3Client(d: DestinationSettings): S3Client {
   return new S3Client({
@@ -23,6 +28,7 @@ export function createS3Client(d: DestinationSettings): S3Client {
     expectContinueHeader: false,
     maxAttempts: 6,
     retryMode: 'standard',
+    cacheMiddleware: true,
     // Options for the SDK's own NodeHttpHandler. socketTimeout is an idle timeout (no
     // byte in either direction), so a slow but moving upload is never cut.
     requestHandler: {
