@@ -5,11 +5,13 @@
  * as eight (BENCHMARKS.md) and more only cost memory. On a long path one connection carries
  * at most a window per round trip, so each part in flight adds its own share — as many as
  * it takes to keep up with the stream. The rule: start at `initial`; while the stream waits
- * for a free slot (the uploads, not the dump, set the pace), add one part at a time, as long
- * as the speed per part holds: with L parts at once, a part must move at least
- * (L − 1 + HOLD) / L of the speed parts had at L − 1, i.e. the extra part added at least
- * HOLD of a part's worth of throughput instead of splitting what was there. When it does
- * not, go back one level and stay there. Never above `max` (the memory budget).
+ * for a free slot (the uploads, not the dump, set the pace), double the parts in flight (a
+ * backup of a few hundred MB has only a few dozen parts: one more at a time would still be
+ * growing when it ends), as long as the speed per part holds: going from P to L parts at
+ * once, a part must move at least (P + HOLD × (L − P)) / L of the speed parts had at P, i.e.
+ * each added part brought at least HOLD of a part's worth of throughput instead of
+ * splitting what was there. When it does not, go back to P and stay there. Never above
+ * `max` (the memory budget).
  */
 export const HOLD = 0.5;
 
@@ -18,6 +20,8 @@ export class InFlightControl {
   private highest: number;
   private ceiling: number;
   private waited = false;
+  /** The level before the last growth (0 before any). */
+  private previous = 0;
   /** Speeds of the parts that finished, by the level they started under. */
   private readonly rates = new Map<number, number[]>();
 
@@ -55,15 +59,18 @@ export class InFlightControl {
     at.push(rate);
     this.rates.set(level, at);
     // Judge a level by a part that ran under it, and only while the uploads were behind.
-    if (level !== this.current || !this.waited || this.current >= this.ceiling) return this.current;
-    const before = median(this.rates.get(level - 1) ?? []);
-    if (this.current > this.initial && rate < (before * (level - 1 + HOLD)) / level) {
-      this.current -= 1;
-      this.ceiling = this.current;
+    if (level !== this.current || !this.waited) return this.current;
+    const p = this.previous;
+    if (p > 0 && rate < (median(this.rates.get(p) ?? []) * (p + HOLD * (level - p))) / level) {
+      this.current = p;
+      this.ceiling = p;
+      this.previous = 0;
       return this.current;
     }
+    if (this.current >= this.ceiling) return this.current;
     this.waited = false;
-    this.current += 1;
+    this.previous = this.current;
+    this.current = Math.min(this.ceiling, this.current * 2);
     this.highest = Math.max(this.highest, this.current);
     return this.current;
   }

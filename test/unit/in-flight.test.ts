@@ -46,7 +46,7 @@ describe('InFlightControl: parts in flight follow the link', () => {
     const c = new InFlightControl(2, 5);
     // n parts at once each take n × 100 ms: more in flight adds nothing.
     const limits = play(c, 40, (n) => n * 100);
-    expect(c.peak).toBe(3);
+    expect(c.peak).toBe(4);
     expect(c.limit).toBe(2);
     expect(limits.slice(-20).every((l) => l === 2)).toBe(true);
   });
@@ -66,24 +66,34 @@ describe('InFlightControl: parts in flight follow the link', () => {
     expect(c.peak).toBe(2);
   });
 
-  it('judges a level only by a part that started under it, against the level below', () => {
-    const c = new InFlightControl(2, 5);
+  it('judges a level only by a part that started under it, against the level before', () => {
+    const c = new InFlightControl(2, 16);
     c.finished(8 * MiB, 1000, 2);
     c.stalled();
-    expect(c.finished(8 * MiB, 1000, 2)).toBe(3);
+    // The first stall doubles: nothing to compare with yet.
+    expect(c.finished(8 * MiB, 1000, 2)).toBe(4);
     c.stalled();
-    // A part that started at level 2 says nothing about level 3.
-    expect(c.finished(8 * MiB, 10_000, 2)).toBe(3);
-    // Level 2's median part took 1,000 ms (of 1,000, 1,000 and 10,000); with 3 at once a
-    // part must take at most 1,000 × 3 / (2 + HOLD) ms for the third to have added HOLD of a part.
-    const limit3 = Math.floor((1000 * 3) / (2 + HOLD));
-    expect(c.finished(8 * MiB, limit3 - 50, 3)).toBe(4);
+    // A part that started at level 2 says nothing about level 4.
+    expect(c.finished(8 * MiB, 10_000, 2)).toBe(4);
+    // Level 2's median part took 1,000 ms (of 1,000, 1,000 and 10,000). From 2 to 4 parts,
+    // each added part must bring HOLD of a part: a part at 4 may take at most
+    // 1,000 × 4 / (2 + 2 × HOLD) ms.
+    const limit4 = Math.floor((1000 * 4) / (2 + 2 * HOLD));
+    expect(c.finished(8 * MiB, limit4 - 50, 4)).toBe(8);
     c.stalled();
-    // Parts at 4 sharing what 3 carried (4/3 as long): back one level, and no more growth.
-    expect(c.finished(8 * MiB, ((limit3 - 50) * 4) / 3, 4)).toBe(3);
+    // Parts at 8 sharing what 4 carried (twice as long): back to 4, and no more growth.
+    expect(c.finished(8 * MiB, (limit4 - 50) * 2, 8)).toBe(4);
     c.stalled();
-    expect(c.finished(8 * MiB, 500, 3)).toBe(3);
-    expect(c.peak).toBe(4);
+    expect(c.finished(8 * MiB, 500, 4)).toBe(4);
+    expect(c.peak).toBe(8);
+  });
+
+  it('judges the level it reached at the memory budget too', () => {
+    const c = new InFlightControl(2, 4);
+    c.stalled();
+    expect(c.finished(8 * MiB, 1000, 2)).toBe(4);
+    c.stalled();
+    expect(c.finished(8 * MiB, 2000, 4)).toBe(2);
   });
 
   it('never goes above max, and max below initial changes nothing', () => {

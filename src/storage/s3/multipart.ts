@@ -111,6 +111,8 @@ class PartUpload {
    * (parts in flight + 1) × part size, not whatever garbage the collector has not freed yet.
    */
   private readonly spare: Buffer[] = [];
+  /** Part buffers made and not let go: at most the parts allowed in flight + 1 kept. */
+  private buffers = 0;
 
   constructor(
     private readonly client: S3Client,
@@ -127,11 +129,7 @@ class PartUpload {
 
   async run(): Promise<{ etag: string; partsInFlight: number }> {
     const { partSize } = this.shape;
-    const parts = partsOf(
-      this.body,
-      partSize,
-      () => this.spare.pop() ?? Buffer.allocUnsafe(partSize),
-    );
+    const parts = partsOf(this.body, partSize, () => this.spare.pop() ?? this.newBuffer());
     const first = await parts.next();
     if (first.done) throw new Error('the upload stream yielded nothing');
     const { data } = first.value;
@@ -161,6 +159,17 @@ class PartUpload {
     );
     this.uploadId = undefined;
     return { etag: etagOf(out.ETag), partsInFlight: this.control.peak };
+  }
+
+  private newBuffer(): Buffer {
+    this.buffers++;
+    return Buffer.allocUnsafe(this.shape.partSize);
+  }
+
+  /** Keeps a stored part's buffer for the next part, unless the limit went down since. */
+  private release(buffer: Buffer): void {
+    if (this.buffers > this.control.limit + 1) this.buffers--;
+    else this.spare.push(buffer);
   }
 
   /** Aborts the multipart upload, if one was started and not completed; never rejects. */
@@ -226,7 +235,7 @@ class PartUpload {
       this.uploaded += part.data.length;
       this.control.finished(part.data.length, Date.now() - t0, level);
       // The request is answered: the client no longer reads the body (a retry happens inside send).
-      if (!part.last) this.spare.push(part.data);
+      if (!part.last) this.release(part.data);
     } catch (e) {
       this.fail(e);
     }
