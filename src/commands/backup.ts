@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { backupDegraded, backupFailed } from '../alerts/conditions.js';
+import { Heartbeat } from '../alerts/heartbeat.js';
 import { collectConfigFiles, createBundleStream } from '../bundle/index.js';
 import { type Compression, DUMP_EXTENSION, findZstd } from '../compression/index.js';
 import type { Signer } from '../crypto/sshsig.js';
@@ -531,6 +532,20 @@ function backupSummary(
 
 /** The backup command: backs up, raises or clears its alerts, prunes after it when asked. */
 export async function runBackup(settings: BackupSettings, ctx: Context): Promise<CommandResult> {
+  const heartbeat = new Heartbeat(settings.heartbeatUrl, ctx.host);
+  heartbeat.start();
+  const result = await backupAndAlert(settings, ctx).catch(async (e: unknown) => {
+    await heartbeat.finish('fail', `pg-dr backup failed: ${describeError(e)}`);
+    throw e;
+  });
+  await heartbeat.finish(
+    result.failure ? 'fail' : 'success',
+    result.failure ? `pg-dr backup failed: ${result.failure}` : 'pg-dr backup ok',
+  );
+  return result;
+}
+
+async function backupAndAlert(settings: BackupSettings, ctx: Context): Promise<CommandResult> {
   const { host, env, feed, destinations } = ctx;
   const r = await backup(settings, {
     host,

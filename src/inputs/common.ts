@@ -28,6 +28,7 @@ export const SECRET_INPUTS = [
   'passphrase',
   'age-identity',
   'signing-key',
+  'heartbeat-url',
 ] as const satisfies readonly InputName[];
 
 /** What every command needs. */

@@ -1,0 +1,96 @@
+/**
+ * A dead man's switch outside GitHub (healthchecks.io and compatible services): `<url>/start`
+ * when a backup starts, `<url>` when it succeeds, `<url>/fail` when it fails. The service
+ * alerts when the success ping stops coming — also when GitHub stops running the schedules,
+ * which no alert raised from inside a run can notice.
+ *
+ * The URL holds the check's secret (a UUID or a ping key): it never appears in a message.
+ * A ping is retried once; all of a run's pings together hold it at most BUDGET_MS.
+ */
+import type { Host } from '../report/host.js';
+
+export const BUDGET_MS = 10_000;
+/** One attempt; two attempts and the pause between fit in BUDGET_MS. */
+const ATTEMPT_MS = 4_000;
+const RETRY_PAUSE_MS = 500;
+
+export type Beat = 'start' | 'success' | 'fail';
+
+const SUFFIX: Readonly<Record<Beat, string>> = { start: '/start', success: '', fail: '/fail' };
+
+/** Where a ping goes: the URL with `/start` or `/fail` added to its path, the query kept. */
+export function pingUrl(base: string, beat: Beat): string {
+  const url = new URL(base);
+  url.pathname = url.pathname.replace(/\/+$/, '') + SUFFIX[beat];
+  return url.toString();
+}
+
+/** Why a ping failed, in words that never hold the URL. */
+function reasonOf(e: unknown): string {
+  const err = e as { name?: string; cause?: { code?: string } };
+  if (err?.name === 'TimeoutError' || err?.name === 'AbortError') return 'no answer in time';
+  const code = err?.cause?.code;
+  return code ? `could not connect (${code})` : 'could not connect';
+}
+
+export class Heartbeat {
+  private started: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly url: string | null,
+    private readonly host: Host,
+  ) {}
+
+  /** Sends `/start` without holding the run (the backup goes on meanwhile). */
+  start(): void {
+    if (!this.url) return;
+    this.started = this.send('start', '', Date.now() + BUDGET_MS);
+  }
+
+  /**
+   * Sends the run's outcome, after the start ping when that one is still on its way; `body`
+   * (never a secret) says why a run failed. Holds the run at most BUDGET_MS in all.
+   */
+  async finish(beat: Exclude<Beat, 'start'>, body: string): Promise<void> {
+    if (!this.url) return;
+    const deadline = Date.now() + BUDGET_MS;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.started,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, BUDGET_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    await this.send(beat, body, deadline);
+  }
+
+  private async send(beat: Beat, body: string, deadline: number): Promise<void> {
+    let last = '';
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        last ||= 'no time left';
+        break;
+      }
+      try {
+        const res = await fetch(pingUrl(this.url as string, beat), {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'text/plain; charset=utf-8' },
+          signal: AbortSignal.timeout(Math.min(ATTEMPT_MS, left)),
+        });
+        await res.arrayBuffer().catch(() => undefined);
+        if (res.ok) return;
+        last = `HTTP ${res.status}`;
+      } catch (e) {
+        last = reasonOf(e);
+      }
+      if (attempt === 1 && deadline - Date.now() > RETRY_PAUSE_MS)
+        await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
+    }
+    this.host.warning(
+      `heartbeat: the ${beat} ping was not delivered (${last}); the backup itself is not affected.`,
+    );
+  }
+}

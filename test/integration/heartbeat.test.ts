@@ -1,0 +1,156 @@
+/**
+ * `heartbeat-url`: a dead man's switch outside GitHub, healthchecks.io style. A local HTTP
+ * receiver stands for the service: it sees `/start`, then `<url>` or `/fail`, in that order;
+ * a ping that fails is retried once and is only a warning; the URL (the check's secret) is
+ * never in the log or the outputs.
+ */
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { pingUrl } from '../../src/alerts/heartbeat.js';
+import { ageKeyPair, createSeededDatabase, tempDir, writeTree } from '../harness/fixtures.js';
+import { leasePostgres } from '../harness/lease.js';
+import type { PgCluster } from '../harness/postgres.js';
+import { destinationInputs, type RunOutcome, runPgDr } from '../harness/run.js';
+import { type S3Pair, startS3Pair } from '../harness/s3.js';
+import { requireBinary } from '../harness/tools.js';
+
+interface Ping {
+  readonly method: string;
+  readonly path: string;
+  readonly body: string;
+}
+
+let pg: PgCluster;
+let s3: S3Pair;
+let work: string;
+let recipient: string;
+let receiver: Server;
+let port: number;
+let pings: Ping[] = [];
+/** What the receiver answers. */
+let answer: 'ok' | 'error' = 'ok';
+const CHECK = randomUUID();
+
+beforeAll(async () => {
+  requireBinary('zstd');
+  [pg, s3] = await Promise.all([leasePostgres({ name: 'heartbeat' }), startS3Pair()]);
+  await createSeededDatabase(pg, 'app');
+  work = await tempDir('heartbeat');
+  await writeTree(join(work, 'ws'), { 'docker-compose.yml': 'services: {}\n' });
+  ({ recipient } = await ageKeyPair());
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => {
+      body += c.toString();
+    });
+    req.on('end', () => {
+      pings.push({ method: req.method ?? '', path: req.url ?? '', body });
+      res.statusCode = answer === 'ok' ? 200 : 500;
+      res.end(answer === 'ok' ? 'OK' : 'boom');
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
+  port = (receiver.address() as { port: number }).port;
+});
+
+afterAll(async () => {
+  await new Promise((r) => receiver?.close(r));
+  await Promise.all([pg?.stop(), s3?.stop()]);
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  pings = [];
+  answer = 'ok';
+});
+
+const url = (p = port) => `http://127.0.0.1:${p}/ping/${CHECK}`;
+
+function backup(extra: Record<string, string> = {}) {
+  return runPgDr(
+    {
+      command: 'backup',
+      'database-url': pg.url('app'),
+      'age-recipients': recipient,
+      'heartbeat-url': url(),
+      ...destinationInputs(s3.primary, s3.secondary),
+      ...extra,
+    },
+    { GITHUB_WORKSPACE: join(work, 'ws') },
+  );
+}
+
+function expectNoSecret(run: RunOutcome) {
+  const seen = [run.log, JSON.stringify(run.outputs), run.failed ?? ''].join('\n');
+  expect(seen).not.toContain(CHECK);
+}
+
+describe('heartbeat-url', () => {
+  it('pings /start, then the URL itself, when the backup succeeds', async () => {
+    const run = await backup();
+    expect(run.failed).toBeUndefined();
+    expect(run.outputs.status).toBe('ok');
+    expect(pings.map((p) => `${p.method} ${p.path}`)).toEqual([
+      `POST /ping/${CHECK}/start`,
+      `POST /ping/${CHECK}`,
+    ]);
+    expect(run.log).not.toMatch(/heartbeat/);
+    expectNoSecret(run);
+  });
+
+  it('pings /start, then /fail with the reason, when the backup fails', async () => {
+    const run = await backup({ 'database-url': pg.url('no_such_database') });
+    expect(run.failed).toBeDefined();
+    expect(pings.map((p) => p.path)).toEqual([`/ping/${CHECK}/start`, `/ping/${CHECK}/fail`]);
+    expect(pings[1]?.body).toMatch(/^pg-dr backup failed: .*no_such_database/);
+    expectNoSecret(run);
+  });
+
+  it('retries a failed ping once, warns with the status and never the URL, and the backup stands', async () => {
+    answer = 'error';
+    const run = await backup();
+    expect(run.failed).toBeUndefined();
+    expect(run.outputs.status).toBe('ok');
+    expect(pings.map((p) => p.path)).toEqual([
+      `/ping/${CHECK}/start`,
+      `/ping/${CHECK}/start`,
+      `/ping/${CHECK}`,
+      `/ping/${CHECK}`,
+    ]);
+    expect(run.log).toContain('heartbeat: the start ping was not delivered (HTTP 500)');
+    expect(run.log).toContain('heartbeat: the success ping was not delivered (HTTP 500)');
+    expectNoSecret(run);
+  });
+
+  it('a receiver that is down is a warning, not a failure', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', () => r()));
+    const dead = (closed.address() as { port: number }).port;
+    await new Promise((r) => closed.close(r));
+    const run = await backup({ 'heartbeat-url': url(dead) });
+    expect(run.failed).toBeUndefined();
+    expect(run.log).toContain(
+      'heartbeat: the success ping was not delivered (could not connect (ECONNREFUSED))',
+    );
+    expectNoSecret(run);
+  });
+
+  it('refuses a URL that is not http(s), naming the input and not the value', async () => {
+    const secret = `ftp://hc.example/${CHECK}`;
+    const run = await backup({ 'heartbeat-url': secret });
+    expect(run.failed).toMatch(/'heartbeat-url'.*http:\/\/ or https:\/\//);
+    expect(pings).toEqual([]);
+    expectNoSecret(run);
+  });
+
+  it('adds /start and /fail to the path and keeps a query', () => {
+    expect(pingUrl('https://hc-ping.com/abc/', 'start')).toBe('https://hc-ping.com/abc/start');
+    expect(pingUrl('https://hc-ping.com/abc', 'success')).toBe('https://hc-ping.com/abc');
+    expect(pingUrl('https://x.example/p/key/slug?create=1', 'fail')).toBe(
+      'https://x.example/p/key/slug/fail?create=1',
+    );
+  });
+});
