@@ -1,4 +1,5 @@
 import { alertFeedFromEnv } from './alerts/index.js';
+import { withWebhook } from './alerts/webhook.js';
 import {
   type CommandResult,
   type Context,
@@ -56,7 +57,7 @@ export async function run(options: RunOptions = {}): Promise<RunOutputs> {
   try {
     maskSecrets(inputs, host);
     const settings = parseSettings(inputs, env);
-    const feed = alertFeedFromEnv({
+    const issues = alertFeedFromEnv({
       token: settings.githubToken,
       labels: settings.alertLabels,
       env,
@@ -64,6 +65,7 @@ export async function run(options: RunOptions = {}): Promise<RunOutputs> {
       log: (w) => host.warning(w),
       secrets: secretValues(inputs),
     });
+    const feed = withWebhook(issues, settings.alertWebhookUrl, host);
     const result = await execute(settings, { host, env, feed, signal: cancel.signal });
     for (const [k, v] of Object.entries(result.outputs)) setOutput(k, v);
     await report(settings, result, env, host);

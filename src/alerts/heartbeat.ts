@@ -8,11 +8,9 @@
  * A ping is retried once; all of a run's pings together hold it at most BUDGET_MS.
  */
 import type { Host } from '../report/host.js';
+import { post } from './post.js';
 
 export const BUDGET_MS = 10_000;
-/** One attempt; two attempts and the pause between fit in BUDGET_MS. */
-const ATTEMPT_MS = 4_000;
-const RETRY_PAUSE_MS = 500;
 
 export type Beat = 'start' | 'success' | 'fail';
 
@@ -23,14 +21,6 @@ export function pingUrl(base: string, beat: Beat): string {
   const url = new URL(base);
   url.pathname = url.pathname.replace(/\/+$/, '') + SUFFIX[beat];
   return url.toString();
-}
-
-/** Why a ping failed, in words that never hold the URL. */
-function reasonOf(e: unknown): string {
-  const err = e as { name?: string; cause?: { code?: string } };
-  if (err?.name === 'TimeoutError' || err?.name === 'AbortError') return 'no answer in time';
-  const code = err?.cause?.code;
-  return code ? `could not connect (${code})` : 'could not connect';
 }
 
 export class Heartbeat {
@@ -66,31 +56,15 @@ export class Heartbeat {
   }
 
   private async send(beat: Beat, body: string, deadline: number): Promise<void> {
-    let last = '';
-    for (let attempt = 1; attempt <= 2; attempt++) {
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        last ||= 'no time left';
-        break;
-      }
-      try {
-        const res = await fetch(pingUrl(this.url as string, beat), {
-          method: 'POST',
-          body,
-          headers: { 'content-type': 'text/plain; charset=utf-8' },
-          signal: AbortSignal.timeout(Math.min(ATTEMPT_MS, left)),
-        });
-        await res.arrayBuffer().catch(() => undefined);
-        if (res.ok) return;
-        last = `HTTP ${res.status}`;
-      } catch (e) {
-        last = reasonOf(e);
-      }
-      if (attempt === 1 && deadline - Date.now() > RETRY_PAUSE_MS)
-        await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
-    }
-    this.host.warning(
-      `heartbeat: the ${beat} ping was not delivered (${last}); the backup itself is not affected.`,
+    const failed = await post(
+      pingUrl(this.url as string, beat),
+      body,
+      'text/plain; charset=utf-8',
+      deadline,
     );
+    if (failed)
+      this.host.warning(
+        `heartbeat: the ${beat} ping was not delivered (${failed}); the backup itself is not affected.`,
+      );
   }
 }

@@ -10,6 +10,7 @@ import {
   hasControlCharacters,
   parseCommaList,
   parseOneOf,
+  parseSecretUrl,
   parseWholeNumber,
 } from './primitives.js';
 import type { InputName, InputSource } from './source.js';
@@ -29,6 +30,7 @@ export const SECRET_INPUTS = [
   'age-identity',
   'signing-key',
   'heartbeat-url',
+  'alert-webhook-url',
 ] as const satisfies readonly InputName[];
 
 /** What every command needs. */
@@ -41,6 +43,8 @@ export interface CommonSettings {
   /** Token for the alert feed; '' when none. */
   readonly githubToken: string;
   readonly alertLabels: readonly string[];
+  /** Chat webhook the alerts also go to (`alert-webhook-url`, secret); null: none. */
+  readonly alertWebhookUrl: string | null;
   /** Where config-paths globs are resolved: GITHUB_WORKSPACE, else the current directory. */
   readonly workspace: string;
   /** Where PostgreSQL client programs come from. */
@@ -69,6 +73,11 @@ export function parseCommon(src: InputSource, env: NodeJS.ProcessEnv): CommonSet
   const prefix = parsePrefix(src);
   const githubToken = src.get('github-token').trim();
   const alertLabels = parseCommaList(src, 'alert-labels');
+  const alertWebhookUrl = parseSecretUrl(
+    src,
+    'alert-webhook-url',
+    'https://hooks.slack.com/services/…',
+  );
   parseOutputFormat(src);
   return {
     command,
@@ -76,6 +85,7 @@ export function parseCommon(src: InputSource, env: NodeJS.ProcessEnv): CommonSet
     destinations,
     githubToken,
     alertLabels,
+    alertWebhookUrl,
     workspace,
     pgClients: parsePgClients(src),
     artifactRetentionDays: parseRetentionDays(src),

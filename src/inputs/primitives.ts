@@ -88,3 +88,25 @@ export function parseCommaList(src: InputSource, name: InputName): string[] {
     .map((s) => s.trim())
     .filter((s) => s !== '');
 }
+
+/**
+ * An http(s) URL whose value is a secret (a heartbeat check, a chat webhook): empty → null.
+ * The message names the input and what was expected, never the value.
+ */
+export function parseSecretUrl(src: InputSource, name: InputName, example: string): string | null {
+  const v = src.get(name).trim();
+  if (!v) return null;
+  const invalid = () =>
+    new InputError(
+      name,
+      `Invalid '${name}' (its value is secret and not shown): expected an http:// or https:// URL such as ${example}.`,
+    );
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw invalid();
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || /\s/.test(v)) throw invalid();
+  return url.toString();
+}

@@ -1,14 +1,13 @@
 import { parseConfigPaths } from '../../bundle/index.js';
 import { COMPRESSIONS, type Compression } from '../../compression/index.js';
 import type { EncryptionSettings } from '../../crypto/age.js';
-import { InputError } from '../../errors.js';
 import type { RowCountMethod } from '../../postgres/snapshot.js';
 import { type DatabaseTarget, parseDatabaseUrl } from '../../postgres/url.js';
 import type { SshSettings } from '../../tunnel/settings.js';
 import type { CommonSettings } from '../common.js';
 import { parseSsh } from '../database.js';
 import { parseEncryption } from '../keys.js';
-import { parseBoolean, parseOneOf } from '../primitives.js';
+import { parseBoolean, parseOneOf, parseSecretUrl } from '../primitives.js';
 import type { InputSource } from '../source.js';
 import { type PruneRules, parsePruneRules } from './prune.js';
 
@@ -30,25 +29,6 @@ export interface BackupSettings extends CommonSettings {
   readonly heartbeatUrl: string | null;
 }
 
-/** `heartbeat-url`: an http(s) URL, or empty. The value is a secret: never in a message. */
-export function parseHeartbeatUrl(src: InputSource): string | null {
-  const v = src.get('heartbeat-url').trim();
-  if (!v) return null;
-  const invalid = () =>
-    new InputError(
-      'heartbeat-url',
-      "Invalid 'heartbeat-url' (its value is secret and not shown): expected an http:// or https:// URL such as https://hc-ping.com/<uuid>.",
-    );
-  let url: URL;
-  try {
-    url = new URL(v);
-  } catch {
-    throw invalid();
-  }
-  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || /\s/.test(v)) throw invalid();
-  return url.toString();
-}
-
 const ROW_COUNTS: readonly RowCountMethod[] = ['exact', 'estimate', 'off'];
 
 export function parseBackup(src: InputSource, common: CommonSettings): BackupSettings {
@@ -63,6 +43,6 @@ export function parseBackup(src: InputSource, common: CommonSettings): BackupSet
     rowCounts: parseOneOf(src, 'row-counts', ROW_COUNTS),
     failOnDegraded: parseBoolean(src, 'fail-on-degraded'),
     pruneAfter: parseBoolean(src, 'prune-after-backup') ? parsePruneRules(src) : null,
-    heartbeatUrl: parseHeartbeatUrl(src),
+    heartbeatUrl: parseSecretUrl(src, 'heartbeat-url', 'https://hc-ping.com/<uuid>'),
   };
 }

@@ -1,7 +1,9 @@
 /**
- * `heartbeat-url`: a dead man's switch outside GitHub, healthchecks.io style. A local HTTP
- * receiver stands for the service: it sees `/start`, then `<url>` or `/fail`, in that order;
- * a ping that fails is retried once and is only a warning; the URL (the check's secret) is
+ * Reaching a person outside GitHub issues. `heartbeat-url`: a dead man's switch,
+ * healthchecks.io style — a local HTTP receiver stands for the service: it sees `/start`,
+ * then `<url>` or `/fail`, in that order; a ping that fails is retried once and is only a
+ * warning. `alert-webhook-url`: a chat webhook — the same receiver sees one POST when an
+ * alert opens and one when it recovers, none while it persists. The URLs (secrets) are
  * never in the log or the outputs.
  */
 import { randomUUID } from 'node:crypto';
@@ -10,7 +12,9 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pingUrl } from '../../src/alerts/heartbeat.js';
+import { webhookPayload } from '../../src/alerts/webhook.js';
 import { ageKeyPair, createSeededDatabase, tempDir, writeTree } from '../harness/fixtures.js';
+import { type FakeGitHubApi, startGitHubApi } from '../harness/github-api.js';
 import { leasePostgres } from '../harness/lease.js';
 import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs, type RunOutcome, runPgDr } from '../harness/run.js';
@@ -152,5 +156,88 @@ describe('heartbeat-url', () => {
     expect(pingUrl('https://x.example/p/key/slug?create=1', 'fail')).toBe(
       'https://x.example/p/key/slug/fail?create=1',
     );
+  });
+});
+
+describe('alert-webhook-url', () => {
+  const TOKEN = 'ghs_webhooktest';
+  let api: FakeGitHubApi;
+
+  beforeAll(async () => {
+    api = await startGitHubApi({ token: TOKEN, owner: 'acme', repo: 'platform' });
+  });
+  afterAll(async () => {
+    await api?.stop();
+  });
+
+  const hook = () => `http://127.0.0.1:${port}/hooks/${CHECK}`;
+  const withFeed = (extra: Record<string, string>) =>
+    runPgDr(
+      {
+        command: 'backup',
+        'database-url': pg.url('app'),
+        'age-recipients': recipient,
+        'github-token': TOKEN,
+        'alert-webhook-url': hook(),
+        ...destinationInputs(s3.primary, s3.secondary),
+        ...extra,
+      },
+      {
+        GITHUB_WORKSPACE: join(work, 'ws'),
+        GITHUB_REPOSITORY: 'acme/platform',
+        GITHUB_API_URL: api.url,
+      },
+    );
+  const hooks = () =>
+    pings
+      .filter((p) => p.path === `/hooks/${CHECK}`)
+      .map((p) => JSON.parse(p.body) as { text: string; content: string });
+
+  it('posts when an alert opens and when it recovers, not while it persists', async () => {
+    const failing = { 'database-url': pg.url('no_such_database') };
+    const first = await withFeed(failing);
+    expect(first.failed).toBeDefined();
+    expect(hooks()).toHaveLength(1);
+    const [opened] = hooks();
+    expect(opened?.text).toMatch(/^🔴 pg-dr alert: .*— http/);
+    expect(opened?.content).toBe(opened?.text);
+    // The same failure again: the issue is updated quietly, no message.
+    await withFeed(failing);
+    expect(hooks()).toHaveLength(1);
+    const ok = await withFeed({});
+    expect(ok.failed).toBeUndefined();
+    expect(hooks()).toHaveLength(2);
+    expect(hooks()[1]?.text).toMatch(/^✅ pg-dr recovered \(backup-failed\): /);
+    for (const r of [first, ok]) expectNoSecret(r);
+  });
+
+  it('without a working issue feed, still posts the alert, and a failed delivery is a warning', async () => {
+    answer = 'error';
+    const run = await runPgDr(
+      {
+        command: 'backup',
+        'database-url': pg.url('no_such_database'),
+        'age-recipients': recipient,
+        'alert-webhook-url': hook(),
+        ...destinationInputs(s3.primary, s3.secondary),
+      },
+      { GITHUB_WORKSPACE: join(work, 'ws') },
+    );
+    expect(run.failed).toBeDefined();
+    // Retried once.
+    expect(hooks()).toHaveLength(2);
+    expect(hooks()[0]?.text).toMatch(/no GitHub issue: skipped/);
+    expect(run.log).toContain('alert webhook: not delivered (HTTP 500)');
+    expectNoSecret(run);
+  });
+
+  it('one payload for Slack and Discord: text and content, markup and mentions defused', () => {
+    const body = JSON.parse(webhookPayload('db <!channel> @everyone & co')) as Record<
+      string,
+      unknown
+    >;
+    expect(body.text).toBe('db &lt;!channel&gt; @everyone &amp; co');
+    expect(body.content).toBe(body.text);
+    expect(body.allowed_mentions).toEqual({ parse: [] });
   });
 });
