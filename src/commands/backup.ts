@@ -549,7 +549,12 @@ export async function runBackup(settings: BackupSettings, ctx: Context): Promise
     env,
     ...(ctx.target ? { target: ctx.target } : {}),
   }).catch(async (e: unknown) => {
-    const lastGood = await lastGoodBackup(settings, destinations);
+    // Looked for only when an issue can be written, and not on a cancelled run: the runner
+    // kills the job seconds after cancelling it, and the issue must go out first.
+    const lastGood =
+      settings.githubToken !== '' && !ctx.signal.aborted
+        ? await lastGoodBackup(settings, destinations)
+        : undefined;
     await feed.raise({
       ...backupFailed(describeError(e), settings.database.database),
       ...(lastGood !== undefined ? { lastGood } : {}),
@@ -582,7 +587,7 @@ export async function runBackup(settings: BackupSettings, ctx: Context): Promise
 }
 
 /** How long a failed backup looks for the last good one before its alert goes without it. */
-const LAST_GOOD_TIMEOUT_MS = 20_000;
+const LAST_GOOD_TIMEOUT_MS = 10_000;
 
 /**
  * The newest complete backup, for the `backup-failed` issue: per destination one listing and
