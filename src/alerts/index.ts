@@ -26,6 +26,8 @@ export {
   type AlertKey,
   type AlertKind,
   destinationUnreachableKey,
+  formatDuration,
+  formatTime,
   isValidAlertKey,
 } from './text.js';
 

@@ -11,6 +11,7 @@ export const ALERT_KEYS = [
   'verification-failed',
   'verification-stale',
   'low-success-rate',
+  'backup-workflow-missing',
   'untrusted-objects',
 ] as const;
 export type AlertKind = (typeof ALERT_KEYS)[number];
@@ -59,6 +60,11 @@ export interface AlertCondition {
    * ids and hashes blanked, so "26 hours" → "27 hours" is no news but a new error is.
    */
   fingerprint?: string;
+  /**
+   * When the condition began (ISO time), when the check can tell: for `backup-stale`, the
+   * newest backup's time plus the limit. Else the first run that saw it. Shown as "Since".
+   */
+  since?: string;
   /** The newest backup that is fine; null when there is none, undefined when not known. */
   lastGood?: { id: string; time: string; where: readonly string[] } | null;
   /** What a person should do next, markdown. */
@@ -152,7 +158,7 @@ export function decide(
   const told = reason !== null ? fig : (prev?.told ?? fig);
   return {
     reason,
-    next: { v: 1, since: prev?.since ?? since, seen: now.toISOString(), fp, fig, told },
+    next: { v: 1, since: c.since ?? prev?.since ?? since, seen: now.toISOString(), fp, fig, told },
   };
 }
 
@@ -164,7 +170,7 @@ export function isWorse(value: number, than: number, worseWhen: 'higher' | 'lowe
 export function initialState(c: AlertCondition, now: Date): AlertState {
   const fig = c.figure !== undefined && Number.isFinite(c.figure) ? c.figure : null;
   const iso = now.toISOString();
-  return { v: 1, since: iso, seen: iso, fp: fingerprintOf(c), fig, told: fig };
+  return { v: 1, since: c.since ?? iso, seen: iso, fp: fingerprintOf(c), fig, told: fig };
 }
 
 /** GitHub caps issue bodies at 65 536 characters; leave room for the rest. */
@@ -267,7 +273,10 @@ export function formatTime(iso: string): string {
   return `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
-/** `3 d 4 h`, `5 h 12 min`, `7 min`, `under a minute`. */
+/**
+ * An age or a duration as a person reads it: `3 d 4 h`, `5 h 12 min`, `7 min`, `under a
+ * minute`. The one format of every age pg-dr shows (monitor summary, issue bodies).
+ */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 60_000) return 'under a minute';
   const min = Math.floor(ms / 60_000);

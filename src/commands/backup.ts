@@ -1,12 +1,20 @@
 import { Readable } from 'node:stream';
 import { backupDegraded, backupFailed } from '../alerts/conditions.js';
 import { Heartbeat } from '../alerts/heartbeat.js';
+import type { AlertCondition } from '../alerts/index.js';
 import { collectConfigFiles, createBundleStream } from '../bundle/index.js';
 import { type Compression, DUMP_EXTENSION, findZstd } from '../compression/index.js';
 import type { Signer } from '../crypto/sshsig.js';
 import { BackupFailed } from '../errors.js';
 import type { BackupSettings } from '../inputs/parse.js';
-import { backupPrefix, MANIFEST_NAME, newBackupId, SIGNATURE_SUFFIX } from '../manifest/id.js';
+import { newestCompleteAt } from '../manifest/catalog.js';
+import {
+  backupIdTime,
+  backupPrefix,
+  MANIFEST_NAME,
+  newBackupId,
+  SIGNATURE_SUFFIX,
+} from '../manifest/id.js';
 import type { Manifest } from '../manifest/schema.js';
 import { reasonOf, type Stored, type StoreOptions, storeObject } from '../pipeline/store.js';
 import { type ClientInstall, formatServerVersion, toolPath } from '../postgres/binaries.js';
@@ -556,7 +564,16 @@ async function backupAndAlert(settings: BackupSettings, ctx: Context): Promise<C
     env,
     ...(ctx.target ? { target: ctx.target } : {}),
   }).catch(async (e: unknown) => {
-    await feed.raise(backupFailed(describeError(e), settings.database.database));
+    // Looked for only when an issue can be written, and not on a cancelled run: the runner
+    // kills the job seconds after cancelling it, and the issue must go out first.
+    const lastGood =
+      settings.githubToken !== '' && !ctx.signal.aborted
+        ? await lastGoodBackup(settings, destinations)
+        : undefined;
+    await feed.raise({
+      ...backupFailed(describeError(e), settings.database.database),
+      ...(lastGood !== undefined ? { lastGood } : {}),
+    });
     throw e;
   });
   const alerts = [
@@ -581,6 +598,46 @@ async function backupAndAlert(settings: BackupSettings, ctx: Context): Promise<C
       (pruned && !pruned.report.ok
         ? 'The backup succeeded, but pruning after it did not (see the prune table).'
         : null),
+  };
+}
+
+/** How long a failed backup looks for the last good one before its alert goes without it. */
+const LAST_GOOD_TIMEOUT_MS = 10_000;
+
+/**
+ * The newest complete backup, for the `backup-failed` issue: per destination one listing and
+ * the newest committed manifest (a few reads, not the whole catalog), all at once, within
+ * {@link LAST_GOOD_TIMEOUT_MS}. Null when no destination holds one; undefined ("not known")
+ * when a destination that could hold a newer one was not read.
+ */
+async function lastGoodBackup(
+  settings: BackupSettings,
+  destinations: readonly Destination[],
+): Promise<AlertCondition['lastGood']> {
+  const now = new Date();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), LAST_GOOD_TIMEOUT_MS);
+  });
+  // Per destination: the newest complete id, 'none', or null when it cannot be told.
+  const found = await Promise.all(
+    destinations.map((d) =>
+      Promise.race([
+        newestCompleteAt(d, settings.prefix, now, settings.trusted).then(
+          (b) => (b === undefined ? null : (b?.id ?? 'none')),
+          () => null,
+        ),
+        timeout,
+      ]),
+    ),
+  ).finally(() => clearTimeout(timer));
+  const ids = found.filter((id): id is string => id !== null && id !== 'none').sort();
+  const best = ids.at(-1);
+  if (best === undefined) return found.every((id) => id === 'none') ? null : undefined;
+  return {
+    id: best,
+    time: backupIdTime(best).toISOString(),
+    where: destinations.filter((_, i) => found[i] === best).map((d) => d.settings.name),
   };
 }
 

@@ -1,5 +1,11 @@
 import type { AlertFeed, AlertKey, AlertOutcome } from '../alerts/index.js';
-import { apiUrlFromEnv, createGitHubClient, parseRepository } from '../alerts/index.js';
+import {
+  apiUrlFromEnv,
+  createGitHubClient,
+  formatDuration,
+  formatTime,
+  parseRepository,
+} from '../alerts/index.js';
 import type { MonitorSettings } from '../inputs/parse.js';
 import { type BackupAtDestination, scanDestination } from '../manifest/catalog.js';
 import type { Manifest } from '../manifest/schema.js';
@@ -37,7 +43,10 @@ export interface CheckResult {
   readonly key: AlertKey;
   readonly state: CheckState;
   readonly detail: string;
-  /** When the alert was first seen (from its open issue), else null. */
+  /**
+   * For an alert, when its condition began (ISO time): as the check tells it, else as its
+   * open issue remembers it, else now. Null otherwise.
+   */
   readonly since: string | null;
 }
 
@@ -107,8 +116,13 @@ async function readRuns(
   try {
     return { state: 'read', workflow, runs: (await runs(workflow)).slice(0, 10) };
   } catch (e) {
-    host.warning(`Could not read the runs of ${workflow}: ${(e as Error).message}`);
-    return { state: 'unreadable', error: (e as Error).message };
+    const error = (e as Error).message;
+    if ((e as { status?: unknown }).status === 404) {
+      host.warning(`The backup workflow ${workflow} was not found (GitHub API 404: ${error}).`);
+      return { state: 'not-found', workflow, error: `GitHub API 404: ${error}` };
+    }
+    host.warning(`Could not read the runs of ${workflow}: ${error}`);
+    return { state: 'unreadable', error };
   }
 }
 
@@ -132,7 +146,9 @@ export async function monitor(
     state: f.state,
     detail: f.detail,
     since:
-      f.state === 'alert' ? (open.find((o) => o.key === f.key)?.since ?? now.toISOString()) : null,
+      f.state === 'alert'
+        ? (f.condition.since ?? open.find((o) => o.key === f.key)?.since ?? now.toISOString())
+        : null,
   }));
   const report: MonitorReport = {
     ok: checks.every((c) => c.state !== 'alert'),
@@ -141,7 +157,7 @@ export async function monitor(
     trends: trendsOf(view.scans, now),
     alerts,
   };
-  return { report, summary: checksTable(checks), trends: trendsTable(report) };
+  return { report, summary: checksTable(checks, now), trends: trendsTable(report) };
 }
 
 /** Raises what is wrong, clears what recovered; a skipped check does neither. The feed never throws. */
@@ -181,12 +197,21 @@ function trendsOf(scans: MonitorView['scans'], now: Date): Trends {
   return computeTrends([...manifests.values()], now);
 }
 
-function checksTable(checks: readonly CheckResult[]): SummaryTable {
-  const light = { ok: '🟢 ok', alert: '🔴 alert', skipped: '⚪ skipped' } as const;
+function checksTable(checks: readonly CheckResult[], now: Date): SummaryTable {
+  const light = {
+    ok: '🟢 ok',
+    alert: '🔴 alert',
+    skipped: '⚪ skipped',
+    unknown: '⚪ unknown',
+  } as const;
+  const since = (iso: string | null) =>
+    iso === null
+      ? ''
+      : `${formatTime(iso)} (${formatDuration(now.getTime() - Date.parse(iso))} ago)`;
   return {
     title: `pg-dr monitor: ${checks.some((c) => c.state === 'alert') ? 'ALERT' : 'ok'}`,
     header: ['check', 'state', 'detail', 'since'],
-    rows: checks.map((c) => [c.check, light[c.state], c.detail, c.since ?? '']),
+    rows: checks.map((c) => [c.check, light[c.state], c.detail, since(c.since)]),
   };
 }
 

@@ -109,6 +109,44 @@ export async function scanDestination(
   trusted: readonly TrustedSigner[] | null = null,
   concurrency: number = READ_CONCURRENCY,
 ): Promise<BackupAtDestination[]> {
+  const folders = await listFolders(dest, prefix);
+  // Folders sorted newest first before reading, so the order never depends on which read
+  // finished first; each read keeps its manifest's bytes only until they are hashed.
+  const ids = newestFirst(folders.keys());
+  return mapLimit(ids, concurrency, (id) =>
+    readFolder(dest, prefix, id, folders.get(id) as ListedFolder, now, trusted),
+  );
+}
+
+function newestFirst(ids: Iterable<string>): string[] {
+  return [...ids].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+}
+
+/**
+ * The newest complete backup at one destination, read cheaply: one listing, then the
+ * manifests of the newest committed folders only, newest first, until one is complete (at
+ * most `maxReads`). Null when there is no complete backup here; undefined when the newest
+ * `maxReads` are all incomplete and older ones were not read. For an alert that names the
+ * last good backup without reading every manifest as {@link scanDestination} does.
+ */
+export async function newestCompleteAt(
+  dest: Destination,
+  prefix: string,
+  now: Date,
+  trusted: readonly TrustedSigner[] | null,
+  maxReads = 3,
+): Promise<BackupAtDestination | null | undefined> {
+  const folders = await listFolders(dest, prefix);
+  const committed = newestFirst(folders.keys()).filter((id) => folders.get(id)?.manifest);
+  for (const id of committed.slice(0, maxReads)) {
+    const b = await readFolder(dest, prefix, id, folders.get(id) as ListedFolder, now, trusted);
+    if (b.problem === null) return b;
+  }
+  return committed.length > maxReads ? undefined : null;
+}
+
+/** Every backup folder's objects under `prefix`, by id, from one listing. */
+async function listFolders(dest: Destination, prefix: string): Promise<Map<string, ListedFolder>> {
   const folders = new Map<string, ListedFolder>();
   for await (const o of dest.list(prefix)) {
     const rest = o.key.slice(prefix.length);
@@ -131,12 +169,7 @@ export async function scanDestination(
       f.objects.set(name, o.size);
     }
   }
-  // Folders sorted newest first before reading, so the order never depends on which read
-  // finished first; each read keeps its manifest's bytes only until they are hashed.
-  const ids = [...folders.keys()].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
-  return mapLimit(ids, concurrency, (id) =>
-    readFolder(dest, prefix, id, folders.get(id) as ListedFolder, now, trusted),
-  );
+  return folders;
 }
 
 /** One folder's listing: what `scanDestination` knows before reading anything. */

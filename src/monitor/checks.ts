@@ -4,13 +4,15 @@ import {
   type AlertKey,
   type AlertKind,
   destinationUnreachableKey,
+  formatDuration,
 } from '../alerts/index.js';
 import { type BackupAtDestination, manifestDisagreement } from '../manifest/catalog.js';
 import { backupIdTime } from '../manifest/id.js';
 import { inert } from '../report/inert.js';
-import { hoursAgo, type MonitorView, newestComplete } from './view.js';
+import { HOUR, hoursAgo, type MonitorView, newestComplete } from './view.js';
 
-export type CheckState = 'ok' | 'alert' | 'skipped';
+/** `skipped`: the check could not run; `unknown`: it ran, but what it read cannot tell. */
+export type CheckState = 'ok' | 'alert' | 'skipped' | 'unknown';
 
 /** A row of the monitor's table: its name, and the alert it raises or clears. */
 interface Row {
@@ -29,6 +31,8 @@ export type Finding = Row & { readonly detail: string } & (
     | { readonly state: 'ok'; readonly recovery: string }
     /** The check cannot tell: its alert is neither raised nor cleared. */
     | { readonly state: 'skipped' }
+    /** It ran, but what it read cannot tell (no runs yet): neither raised nor cleared. */
+    | { readonly state: 'unknown' }
   );
 
 /** The limits the checks hold a view to; the monitor command's settings carry them. */
@@ -53,6 +57,16 @@ export interface MonitorCheck {
 
 function skipped(row: Row, detail: string): Finding {
   return { ...row, detail, state: 'skipped' };
+}
+
+/** `since` at the earliest of these times, when any is a real one. */
+function earliest(times: readonly number[]): { since?: string } {
+  const known = times.filter(Number.isFinite);
+  return known.length > 0 ? { since: new Date(Math.min(...known)).toISOString() } : {};
+}
+
+function unknown(row: Row, detail: string): Finding {
+  return { ...row, detail, state: 'unknown' };
 }
 
 function ok(row: Row, detail: string, recovery: string): Finding {
@@ -85,31 +99,38 @@ const fresh: MonitorCheck = {
   evaluate(view, settings, now) {
     const row = { check: 'backup fresh', key: 'backup-stale' } as const;
     if (view.scans.size === 0) return skipped(row, 'no destination could be listed');
+    const limitMs = settings.maxBackupAgeHours * HOUR;
     const stale: string[] = [];
     const fresh: string[] = [];
+    /** When each stale destination became stale: its newest backup's time plus the limit. */
+    const staleSince: number[] = [];
+    let worstMs = 0;
     for (const [name, list] of view.scans) {
       const newest = newestComplete(list);
-      if (!newest) stale.push(`${name}: no complete backup`);
-      else {
-        const h = hoursAgo(now, backupIdTime(newest.id));
-        (h > settings.maxBackupAgeHours ? stale : fresh).push(
-          `${name}: newest ${newest.id} is ${h.toFixed(1)} h old`,
-        );
+      if (!newest) {
+        stale.push(`${name}: no complete backup`);
+        worstMs = Number.POSITIVE_INFINITY;
+        continue;
       }
+      const t = backupIdTime(newest.id).getTime();
+      const age = now.getTime() - t;
+      worstMs = Math.max(worstMs, age);
+      const line = `${name}: newest ${newest.id} is ${formatDuration(age)} old`;
+      if (age > limitMs) {
+        stale.push(line);
+        staleSince.push(t + limitMs);
+      } else fresh.push(line);
     }
     const detail = [...stale, ...fresh].join('; ');
     if (stale.length === 0) return ok(row, detail, `a fresh backup exists: ${fresh.join('; ')}.`);
-    const worstHours = Math.max(
-      0,
-      ...[...view.scans.values()].map((l) => {
-        const n = newestComplete(l);
-        return n ? hoursAgo(now, backupIdTime(n.id)) : Number.POSITIVE_INFINITY;
-      }),
-    );
     return alert(row, detail, {
       title: `pg-dr: no fresh backup (limit ${settings.maxBackupAgeHours} h)`,
       detail: `The newest complete backup is older than ${settings.maxBackupAgeHours} hours: ${stale.join('; ')}. Scheduled runs may have failed, been skipped, or been dropped by GitHub.`,
-      figure: Number.isFinite(worstHours) ? Math.floor(worstHours / 24) : 9999,
+      figure: Number.isFinite(worstMs) ? Math.floor(worstMs / (24 * HOUR)) : 9999,
+      // The ages change every hour (and their shape: "1 d" → "1 d 2 h"): which destinations
+      // are stale, and why, is the news.
+      fingerprint: stale.map((l) => l.replace(/: newest .*$/, ': stale')).join('; '),
+      ...(staleSince.length > 0 ? { since: new Date(Math.min(...staleSince)).toISOString() } : {}),
       nextStep:
         'Open the backup workflow’s recent runs; run it by hand (workflow_dispatch) and watch it complete.',
     });
@@ -141,6 +162,7 @@ const everywhere: MonitorCheck = {
       title: `pg-dr: newest backup is not complete at every destination`,
       detail: `Backup ${newestId} is incomplete: ${inert(degraded.join('; '))}.`,
       figure: degraded.length,
+      since: backupIdTime(newestId).toISOString(),
       nextStep:
         'Look at the backup run’s log for the failed destination; the next backup normally repairs this. Run one by hand if the next one is far away.',
     });
@@ -196,18 +218,21 @@ const verifiedRecently: MonitorCheck = {
       .map((x) => new Date(x.v.startedAt))
       .sort((a, b) => b.getTime() - a.getTime())[0];
     const days = newest ? hoursAgo(now, newest) / 24 : null;
-    const detail =
-      days === null ? 'no verification recorded' : `last verification ${days.toFixed(1)} days ago`;
+    const ago = newest ? `${formatDuration(now.getTime() - newest.getTime())} ago` : '';
+    const detail = days === null ? 'no verification recorded' : `last verification ${ago}`;
     if (view.scans.size === 0) return skipped(row, detail);
     if (!(days === null || days > settings.maxVerifyAgeDays))
-      return ok(row, detail, `a verification ran ${days.toFixed(1)} days ago.`);
+      return ok(row, detail, `a verification ran ${ago}.`);
     return alert(row, detail, {
       title: `pg-dr: no verification in ${settings.maxVerifyAgeDays} days`,
       detail:
         days === null
           ? 'No verification has ever been recorded: nobody knows whether these backups restore.'
-          : `The last verification ran ${days.toFixed(1)} days ago (limit ${settings.maxVerifyAgeDays}).`,
+          : `The last verification ran ${ago} (limit ${settings.maxVerifyAgeDays} days).`,
       figure: days === null ? 9999 : Math.floor(days),
+      // The age changes every hour: whether any verification exists is the news.
+      fingerprint: days === null ? 'never verified' : 'verification too old',
+      ...earliest(newest ? [newest.getTime() + settings.maxVerifyAgeDays * 24 * HOUR] : []),
       nextStep:
         'Run the verify workflow (weekly schedule, or workflow_dispatch) and check that its schedule still fires.',
     });
@@ -239,8 +264,30 @@ const verificationPassed: MonitorCheck = {
         )
         .join('\n'),
       figure: failed.length,
+      // It failed when the first failing verification ran (a record's time is not trusted).
+      ...earliest(failed.map((x) => Date.parse(x.v.startedAt))),
       nextStep:
         'Read the verification record and the run log; if an object is damaged, restore from the other destination and take a new backup.',
+    });
+  },
+};
+
+/** The backup workflow named by `backup-workflow` exists: a mistyped name must not look healthy. */
+const workflowFound: MonitorCheck = {
+  kind: 'backup-workflow-missing',
+  evaluate(view) {
+    const row = { check: 'backup workflow found', key: 'backup-workflow-missing' } as const;
+    const read = view.runs;
+    if (read.state === 'not-configured') return skipped(row, `skipped: ${read.why}`);
+    if (read.state === 'unreadable') return skipped(row, `runs unreadable: ${read.error}`);
+    const { workflow } = read;
+    if (read.state === 'read')
+      return ok(row, `${workflow} found`, `the workflow \`${workflow}\` is found again.`);
+    return alert(row, `${workflow} not found: ${read.error}`, {
+      title: `pg-dr: the backup workflow ${workflow} does not exist`,
+      detail: `GitHub finds no workflow \`${inert(workflow)}\` in this repository (${inert(read.error)}): the name is mistyped, the workflow was renamed or deleted, or the token cannot see the repository. Nothing tells whether the backup runs succeed.`,
+      nextStep:
+        "Set 'backup-workflow' to the file name of the backup workflow as it is in `.github/workflows/` (e.g. `pg-dr-backup.yml`), in the same repository as the monitor; a renamed or deleted workflow needs the new name.",
     });
   },
 };
@@ -253,12 +300,15 @@ const runsSucceed: MonitorCheck = {
     const read = view.runs;
     if (read.state === 'not-configured') return skipped(row, `skipped: ${read.why}`);
     if (read.state === 'unreadable') return skipped(row, `runs unreadable: ${read.error}`);
+    if (read.state === 'not-found') return skipped(row, `${read.workflow} not found`);
     const { workflow, runs } = read;
+    if (runs.length === 0)
+      return unknown(row, `no completed run of ${workflow} found: the success rate is unknown`);
     const good = runs.filter((r) => r.conclusion === 'success').length;
-    const rate = runs.length ? good / runs.length : 1;
+    const rate = good / runs.length;
     const percent = (rate * 100).toFixed(0);
     const detail = `${good} of the last ${runs.length} completed runs of ${workflow} succeeded (${percent}%, minimum ${(settings.minSuccessRate * 100).toFixed(0)}%)`;
-    if (!(runs.length > 0 && rate < settings.minSuccessRate))
+    if (rate >= settings.minSuccessRate)
       return ok(row, detail, `${good} of the last ${runs.length} runs succeeded (${percent}%).`);
     return alert(row, detail, {
       title: `pg-dr: only ${good} of the last ${runs.length} backup runs succeeded`,
@@ -278,5 +328,6 @@ export const CHECKS: readonly MonitorCheck[] = [
   nothingForeign,
   verifiedRecently,
   verificationPassed,
+  workflowFound,
   runsSucceed,
 ];

@@ -27,6 +27,8 @@ export type RunsRead =
       readonly workflow: string;
       readonly runs: readonly { conclusion: string | null }[];
     }
+  /** GitHub answered 404: no such workflow in the repository (or the repository is not visible). */
+  | { readonly state: 'not-found'; readonly workflow: string; readonly error: string }
   /** `backup-workflow` unset, or no github-token to ask with. */
   | { readonly state: 'not-configured'; readonly why: string }
   | { readonly state: 'unreadable'; readonly error: string };

@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAlertFeed, createGitHubClient } from '../../src/alerts/index.js';
+import { createAlertFeed, createGitHubClient, formatTime } from '../../src/alerts/index.js';
 import { monitor } from '../../src/commands/monitor.js';
 import { type MonitorSettings, parseSettings } from '../../src/inputs/parse.js';
 import { cliInputSource } from '../../src/inputs/source.js';
+import { backupIdTime } from '../../src/manifest/id.js';
 import { createCliHost } from '../../src/report/host.js';
 import { createDestination } from '../../src/storage/destination.js';
 import { createSeededDatabase } from '../harness/fixtures.js';
@@ -101,6 +102,16 @@ describe('monitor and the alert feed', () => {
     expect(issue?.labels).toContain('disaster-recovery');
     expect(issue?.body).toContain(b.outputs['backup-id']);
     expect(issue?.body).toContain('https://github.example/acme/platform/actions/runs/1');
+    // Since = when backups became stale (the newest backup + max-backup-age-hours, 26 by
+    // default), not when this alert opened: 4 h before this check, not "under a minute".
+    const staleSince = new Date(
+      backupIdTime(b.outputs['backup-id'] as string).getTime() + 26 * HOUR,
+    );
+    expect(stale?.since).toBe(staleSince.toISOString());
+    expect(issue?.body).toContain(`### Since\n\n${formatTime(staleSince.toISOString())} — 4 h`);
+    expect(stale?.detail).toMatch(/^b2: newest \S+ is 1 d 6 h old; r2: newest \S+ is 1 d 6 h old$/);
+    const row = first.summary.rows.find((r) => r[0] === 'backup fresh');
+    expect(row?.[3]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d UTC \(4 h( \d+ min)? ago\)$/);
     const commentsBefore = issue?.comments.length;
 
     await runMonitor(new Date(later.getTime() + HOUR));
@@ -154,6 +165,8 @@ describe('monitor and the alert feed', () => {
       'github-token': token,
       ...destinationInputs(s3.primary, s3.secondary),
     };
+    const before = await runPgDr({ ...inputs, 'database-url': pg.url('app') }, ghEnv());
+    expect(before.outputs.status).toBe('ok');
     const bad = await runPgDr(
       { ...inputs, 'database-url': pg.url('app').replace(/:[^:@/]+@/, ':wrong-password@') },
       ghEnv(),
@@ -163,6 +176,12 @@ describe('monitor and the alert feed', () => {
       (i) => i.state === 'open' && i.title.includes('backup of app failed'),
     );
     expect(issue?.body).toMatch(/password authentication failed/);
+    // The last good backup is named (it was "Not known to this check").
+    expect(issue?.body).toMatch(
+      new RegExp(
+        `### Last good backup\\n\\n\`${before.outputs['backup-id']}\`, finished .* stored at \\*\\*b2\\*\\*, \\*\\*r2\\*\\*\\.`,
+      ),
+    );
     expect(issue?.body).not.toContain('wrong-password');
     expect(JSON.stringify(gh.state)).not.toContain(token);
     const good = await runPgDr({ ...inputs, 'database-url': pg.url('app') }, ghEnv());
@@ -197,5 +216,51 @@ describe('monitor and the alert feed', () => {
     } finally {
       gh.clearFailures();
     }
+  });
+
+  it('zero runs of the backup workflow is ⚪ unknown; a workflow that does not exist opens backup-workflow-missing until it is found', async () => {
+    const inputs = {
+      command: 'monitor',
+      'github-token': token,
+      ...destinationInputs(s3.primary, s3.secondary),
+    };
+    gh.seedRuns('no-runs-yet.yml', []);
+    const none = await runPgDr({ ...inputs, 'backup-workflow': 'no-runs-yet.yml' }, ghEnv());
+    const rows = none.tables.find((t) => t.title.startsWith('pg-dr monitor'))?.rows ?? [];
+    const rate = rows.find((r) => r[0] === 'backup runs succeed');
+    // Was: 🟢 ok "0 of the last 0 completed runs of … succeeded (100%, minimum 80%)".
+    expect(rate?.slice(1, 3)).toEqual([
+      '⚪ unknown',
+      'no completed run of no-runs-yet.yml found: the success rate is unknown',
+    ]);
+    expect(rows.find((r) => r[0] === 'backup workflow found')?.[1]).toBe('🟢 ok');
+    const report = JSON.parse(none.outputs.report as string);
+    expect(report.checks.find((c: { key: string }) => c.key === 'low-success-rate').state).toBe(
+      'unknown',
+    );
+
+    const typo = await runPgDr({ ...inputs, 'backup-workflow': 'pg-dr-bakup.yml' }, ghEnv());
+    expect(typo.failed).toBeUndefined();
+    expect(typo.log).toMatch(/warning: The backup workflow pg-dr-bakup\.yml was not found/);
+    const typoRows = typo.tables.find((t) => t.title.startsWith('pg-dr monitor'))?.rows ?? [];
+    expect(typoRows.find((r) => r[0] === 'backup workflow found')?.[1]).toBe('🔴 alert');
+    expect(typoRows.find((r) => r[0] === 'backup runs succeed')?.[1]).toBe('⚪ skipped');
+    const issue = gh.state.issues.find(
+      (i) =>
+        i.state === 'open' && i.body?.includes('<!-- pg-dr:alert key=backup-workflow-missing -->'),
+    );
+    expect(issue?.title).toBe('pg-dr: the backup workflow pg-dr-bakup.yml does not exist');
+    expect(issue?.body).toContain("Set 'backup-workflow' to the file name");
+    console.log(`--- backup-workflow-missing issue #${issue?.number} body ---\n${issue?.body}`);
+
+    gh.seedRuns('pg-dr-bakup.yml', [{ conclusion: 'success' }]);
+    const found = await runPgDr({ ...inputs, 'backup-workflow': 'pg-dr-bakup.yml' }, ghEnv());
+    const foundRows = found.tables.find((t) => t.title.startsWith('pg-dr monitor'))?.rows ?? [];
+    expect(foundRows.find((r) => r[0] === 'backup workflow found')?.[1]).toBe('🟢 ok');
+    const closed = gh.state.issues.find((i) => i.number === issue?.number);
+    expect(closed?.state).toBe('closed');
+    expect(closed?.comments.at(-1)?.body).toContain(
+      '✅ Recovered: the workflow `pg-dr-bakup.yml` is found again.',
+    );
   });
 });

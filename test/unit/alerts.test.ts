@@ -88,6 +88,18 @@ describe('is it news?', () => {
     expect(next.seen).toBe(at(1).toISOString());
   });
 
+  it('a condition that knows when it began is "since" then, on opening and on every update', () => {
+    const began = '2025-02-28T05:00:00.000Z';
+    const c = { ...failing(3), since: began };
+    expect(initialState(c, T0).since).toBe(began);
+    // An issue opened before the check knew (the old "since" = the first run that saw it).
+    expect(decide(prev, c, at(1), 'ignored').next.since).toBe(began);
+    const body = renderBody(c, initialState(c, at(1)), null, at(1));
+    expect(body).toContain(
+      '### Since\n\n2025-02-28 05:00 UTC — 1 d as of the last check (2025-03-01 05:00 UTC).',
+    );
+  });
+
   it('numbers, times, backup ids and hashes changing in the detail are not news', () => {
     const a =
       'Stale for 26 hours; newest 20250228T030000Z-3fa9c1 at 2025-02-28T03:04:12Z (sha 9f86d081884c).';
@@ -213,6 +225,14 @@ describe('text a person reads', () => {
     expect(formatDuration(7 * 60_000)).toBe('7 min');
     expect(formatDuration(3_600_000)).toBe('1 h');
     expect(formatDuration(3 * 86_400_000)).toBe('3 d');
+    // The user's case: the newest backup 55 h old reads in days and hours.
+    expect(formatDuration(55 * 3_600_000)).toBe('2 d 7 h');
+    expect(formatDuration((54 * 60 + 59) * 60_000)).toBe('2 d 6 h');
+    expect(formatDuration(26 * 3_600_000 + 30 * 60_000)).toBe('1 d 2 h');
+    expect(formatDuration(90 * 60_000)).toBe('1 h 30 min');
+    expect(formatDuration(59 * 60_000 + 59_999)).toBe('59 min');
+    expect(formatDuration(Number.NaN)).toBe('under a minute');
+    expect(formatDuration(-5 * 3_600_000)).toBe('under a minute');
   });
 });
 
@@ -363,6 +383,7 @@ describe('typed alert keys', () => {
       'verification-failed',
       'verification-stale',
       'low-success-rate',
+      'backup-workflow-missing',
       'untrusted-objects',
     ];
     expect(keys.map((k) => k.split(':')[0])).toEqual([...ALERT_KEYS]);

@@ -73,6 +73,14 @@ describe('monitor checks', () => {
     for (const f of alerts) expect(f.state === 'alert' && f.condition.key).toBe(f.key);
     const staleFinding = byKey.get('backup-stale');
     expect(staleFinding?.state === 'alert' && staleFinding.condition.figure).toBe(2);
+    // 57 h old, as a person reads an age; stale since the backup's time + the 26 h limit.
+    expect(staleFinding?.detail).toBe('r2: newest 20250308T030000Z-aaaaaa is 2 d 9 h old');
+    expect(staleFinding?.state === 'alert' && staleFinding.condition.since).toBe(
+      '2025-03-09T05:00:00.000Z',
+    );
+    // Never verified: no time the condition began is known, so the feed's first sight stands.
+    const never = byKey.get('verification-stale');
+    expect(never?.state === 'alert' && never.condition.since).toBeUndefined();
     expect(byKey.get('backup-degraded')?.state).toBe('skipped');
     expect(byKey.get('destination-unreachable:r2')).toMatchObject({
       state: 'ok',
@@ -97,6 +105,7 @@ describe('monitor checks', () => {
       ['nothing foreign in the bucket', 'skipped'],
       ['verified recently', 'skipped'],
       ['last verification passed', 'skipped'],
+      ['backup workflow found', 'skipped'],
       ['backup runs succeed', 'skipped'],
     ]);
   });
@@ -113,10 +122,58 @@ describe('monitor checks', () => {
       detail: '1 of the last 3 completed runs of backup.yml succeeded (33%, minimum 80%)',
       condition: { figure: 33, worseWhen: 'lower' },
     });
-    expect(rate(view({ runs: runs([]) }))?.state).toBe('ok');
+    // No run found: nothing is known about the rate; not 🟢 "0 of the last 0 … (100%)".
+    expect(rate(view({ runs: runs([]) }))).toMatchObject({
+      state: 'unknown',
+      detail: 'no completed run of backup.yml found: the success rate is unknown',
+    });
     expect(rate(view())?.detail).toBe('skipped: no github-token');
     expect(rate(view({ runs: { state: 'unreadable', error: 'HTTP 502' } }))?.detail).toBe(
       'runs unreadable: HTTP 502',
     );
+  });
+
+  it('a backup workflow GitHub does not know raises backup-workflow-missing; found, it clears', () => {
+    const found = (v: MonitorView) => evaluate(v).find((f) => f.key === 'backup-workflow-missing');
+    const missing = view({
+      runs: { state: 'not-found', workflow: 'bakup.yml', error: 'GitHub API 404: Not Found' },
+    });
+    expect(found(missing)).toMatchObject({
+      state: 'alert',
+      detail: 'bakup.yml not found: GitHub API 404: Not Found',
+      condition: { key: 'backup-workflow-missing' },
+    });
+    const f = found(missing);
+    expect(f?.state === 'alert' && f.condition.title).toBe(
+      'pg-dr: the backup workflow bakup.yml does not exist',
+    );
+    expect(evaluate(missing).find((x) => x.key === 'low-success-rate')?.state).toBe('skipped');
+    const back = found(view({ runs: { state: 'read', workflow: 'backup.yml', runs: [] } }));
+    expect(back).toMatchObject({ state: 'ok', detail: 'backup.yml found' });
+    expect(found(view())?.state).toBe('skipped');
+  });
+
+  it('verification ages read as ages, and their alert begins at the last one + the limit', () => {
+    const v = (startedAt: string, ok = true) => ({
+      destination: 'r2',
+      v: {
+        backupId: '20250310T030000Z-aaaaaa',
+        level: 'restore',
+        ok,
+        error: ok ? null : 'boom',
+        startedAt,
+      },
+    });
+    const old = view({
+      verifications: [v('2025-03-01T06:00:00Z')] as unknown as MonitorView['verifications'],
+    });
+    const f = evaluate(old).find((x) => x.key === 'verification-stale');
+    expect(f).toMatchObject({ state: 'alert', detail: 'last verification 9 d 6 h ago' });
+    expect(f?.state === 'alert' && f.condition.since).toBe('2025-03-09T06:00:00.000Z');
+    const failed = view({
+      verifications: [v('2025-03-09T06:00:00Z', false)] as unknown as MonitorView['verifications'],
+    });
+    const g = evaluate(failed).find((x) => x.key === 'verification-failed');
+    expect(g?.state === 'alert' && g.condition.since).toBe('2025-03-09T06:00:00.000Z');
   });
 });
