@@ -172,10 +172,17 @@ async function verifyAt(
     if (v.archive !== undefined) archive = v.archive;
     if (v.drill !== undefined) drill = v.drill;
   }
+  // One line, each cause once: an archive that does not open or a drill that fails because
+  // its object could not be read says nothing more than the object's own error.
+  const told = objects.filter((o) => !o.ok).map((o) => o.error);
   const errors = [
-    ...objects.filter((o) => !o.ok).map((o) => o.error),
-    archive && !archive.ok ? `archive does not open: ${archive.error}` : null,
-    drill && !drill.ok ? `restore drill failed: ${drill.error}` : null,
+    ...told,
+    archive && !archive.ok && !told.includes(archive.error)
+      ? `archive does not open: ${archive.error}`
+      : null,
+    drill && !drill.ok && !told.includes(drill.error)
+      ? `restore drill failed: ${drill.error}`
+      : null,
   ].filter((e): e is string => e !== null);
   return {
     ...base,
@@ -247,7 +254,13 @@ async function verifyObject(
   const archive = entries
     ? await entries.then(
         (lines) => ({ ok: true, entries: lines.length, error: null }),
-        (e: Error) => ({ ok: false, entries: 0, error: e.message }),
+        // The read's failure says why (a checksum, the decryption, the decompression, or
+        // pg_restore's own error when nothing before it failed).
+        (e: Error) => ({
+          ok: false,
+          entries: 0,
+          error: r.ok ? e.message : r.error,
+        }),
       )
     : archiveCheck.read
       ? { ok: r.ok, entries: 0, error: r.ok ? null : r.error }
