@@ -284,6 +284,12 @@ async function openArchive(
 }
 
 /**
+ * How long the rest of the archive is still read, after its consumer failed, for the checks
+ * to say whether the archive itself was the cause.
+ */
+const VERDICT_WAIT_MS = 10_000;
+
+/**
  * Stage 5: the archive into the consumer, its end held back until every check passed. A
  * consumer that fails stops the whole read (nothing else would drain the stream). Its
  * failure is reported only when nothing upstream failed on its own: a checksum, decryption
@@ -308,13 +314,34 @@ async function deliver(
     body.destroy(new Cut('the read was stopped'));
     archive.kill();
   };
+  // Once the consumer is gone, the rest of the archive is read and discarded until every
+  // check has its verdict (bounded): pg_restore may have died of what a check finds later
+  // (zstd proves its frame's checksum at its end, after handing out the bad data).
+  let ended: Promise<void> | null = null;
+  const consumerEnded = () => {
+    ended ??= (async () => {
+      target.destroy();
+      archive.stream.unpipe();
+      archive.stream.resume();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([checked, archive.done]),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, VERDICT_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      stopReading();
+    })();
+    return ended;
+  };
   const delivered = pipeline(gated, target).catch(async (e: unknown) => {
     await sink.abort();
-    stopReading();
+    await consumerEnded();
     throw e;
   });
-  const consumed = sink.done.catch((e: unknown) => {
-    stopReading();
+  const consumed = sink.done.catch(async (e: unknown) => {
+    await consumerEnded();
     throw e;
   });
   // Every stage settles: the consumer's end stops the others (above), so none is left waiting.
