@@ -166,17 +166,15 @@ async function verifyAt(
   const objects: Verification['objects'][number][] = [];
   let archive: Verification['archive'] = null;
   let drill: Verification['drill'] = null;
+  const byConsumer: string[] = [];
   for (const o of manifest.objects) {
     const v = await verifyObject({ settings, deps, manifest, dest, folder, drillServer }, o);
     objects.push(v.object);
+    if (v.failure === 'consumer' && v.object.error) byConsumer.push(v.object.error);
     if (v.archive !== undefined) archive = v.archive;
     if (v.drill !== undefined) drill = v.drill;
   }
-  const errors = [
-    ...objects.filter((o) => !o.ok).map((o) => o.error),
-    archive && !archive.ok ? `archive does not open: ${archive.error}` : null,
-    drill && !drill.ok ? `restore drill failed: ${drill.error}` : null,
-  ].filter((e): e is string => e !== null);
+  const errors = failureLines(objects, byConsumer, archive, drill);
   return {
     ...base,
     ok: errors.length === 0,
@@ -186,6 +184,39 @@ async function verifyAt(
     drill,
     error: errors.length ? errors.join('; ') : null,
   };
+}
+
+/**
+ * What failed, each cause once (the verification's one line joins them). A read that
+ * failed before its consumer (a checksum, the decryption, the decompression) is the
+ * object's error: the archive that then does not open and the drill that then fails say
+ * nothing more. A read that failed in its consumer (pg_restore) is told as what that
+ * consumer was doing: opening the archive, or the drill.
+ */
+function failureLines(
+  objects: readonly Verification['objects'][number][],
+  byConsumer: readonly string[],
+  archive: Verification['archive'],
+  drill: Verification['drill'],
+): string[] {
+  const drillError = drill && !drill.ok ? drill.error : null;
+  const archiveError = archive && !archive.ok ? archive.error : null;
+  const told = objects
+    .filter((o) => !o.ok)
+    .map((o) => o.error)
+    .filter(
+      (e): e is string =>
+        e !== null && !(byConsumer.includes(e) && (e === drillError || e === archiveError)),
+    );
+  return [
+    ...told,
+    archiveError !== null && !told.includes(archiveError) && archiveError !== drillError
+      ? `archive does not open: ${archiveError}`
+      : null,
+    drillError !== null && !told.includes(drillError)
+      ? `restore drill failed: ${drillError}`
+      : null,
+  ].filter((e): e is string => e !== null);
 }
 
 /** One backup at one destination, being verified. */
@@ -210,6 +241,8 @@ async function verifyObject(
   o: Manifest['objects'][number],
 ): Promise<{
   object: Verification['objects'][number];
+  /** Why the read failed, if it did. */
+  failure: ReadBackResult['failure'];
   archive?: Verification['archive'];
   drill?: Verification['drill'];
 }> {
@@ -242,18 +275,25 @@ async function verifyObject(
     sha256: r.encrypted?.sha256 ?? null,
     error: r.error,
   };
-  if (!archiveCheck) return { object };
+  if (!archiveCheck) return { object, failure: r.failure };
   const { entries } = archiveCheck;
   const archive = entries
     ? await entries.then(
         (lines) => ({ ok: true, entries: lines.length, error: null }),
-        (e: Error) => ({ ok: false, entries: 0, error: e.message }),
+        // The read's failure says why (a checksum, the decryption, the decompression, or
+        // pg_restore's own error when nothing before it failed).
+        (e: Error) => ({
+          ok: false,
+          entries: 0,
+          error: r.ok ? e.message : r.error,
+        }),
       )
     : archiveCheck.read
       ? { ok: r.ok, entries: 0, error: r.ok ? null : r.error }
       : undefined;
   return {
     object,
+    failure: r.failure,
     ...(archive !== undefined ? { archive } : {}),
     ...(archiveCheck.drill !== undefined ? { drill: archiveCheck.drill } : {}),
   };

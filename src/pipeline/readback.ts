@@ -63,6 +63,12 @@ export interface ReadBackResult {
   readonly plaintext: { bytes: number; sha256: string } | null;
 }
 
+/**
+ * What pg-dr's own stop of the read raises in every stage: a stage that fails with it was
+ * cut, it did not fail on its own.
+ */
+class Cut extends Error {}
+
 class ReadBackError extends Error {
   constructor(
     readonly kind: ReadBackFailure,
@@ -158,11 +164,6 @@ class Failures {
     this.list.push(e instanceof ReadBackError ? e : new ReadBackError(kind, (e as Error).message));
   }
 
-  /** Keeps `e` alone: it explains the others. */
-  only(e: ReadBackError): void {
-    this.list = [e];
-  }
-
   get any(): boolean {
     return this.list.length > 0;
   }
@@ -234,7 +235,7 @@ async function startDecryption(
   const plaintextOk = pipeline(decrypted, plain).then(
     () => compare(`${key} (decrypted)`, plain, decrypt.plaintext),
     (e: unknown) => {
-      throw e instanceof ReadBackError
+      throw e instanceof ReadBackError || e instanceof Cut
         ? e
         : new ReadBackError('decrypt', `${key}: decryption failed: ${(e as Error).message}`);
     },
@@ -262,21 +263,37 @@ async function openArchive(
   if (compression !== 'zstd')
     return { stream: plain, done: Promise.resolve(), kill: () => undefined };
   const zstd = await openZstdDecompressor(env);
+  let killed = false;
   const fed = pipeline(plain, zstd.input).catch(() => undefined);
   const done = Promise.all([zstd.done, fed]).catch((e: Error) => {
+    if (killed) throw new Cut('the decompression was stopped');
     throw new ReadBackError(
       'decompress',
       `${key}: zstd decompression failed (${zstd.via}): ${e.message}`,
     );
   });
   done.catch(() => undefined);
-  return { stream: zstd.output, done, kill: () => zstd.kill() };
+  return {
+    stream: zstd.output,
+    done,
+    kill: () => {
+      killed = true;
+      zstd.kill();
+    },
+  };
 }
 
 /**
+ * How long the rest of the archive is still read, after its consumer failed, for the checks
+ * to say whether the archive itself was the cause.
+ */
+const VERDICT_WAIT_MS = 10_000;
+
+/**
  * Stage 5: the archive into the consumer, its end held back until every check passed. A
- * consumer that fails stops the whole read (nothing else would drain the stream), and its
- * failure is then the one reported.
+ * consumer that fails stops the whole read (nothing else would drain the stream). Its
+ * failure is reported only when nothing upstream failed on its own: a checksum, decryption
+ * or decompression failure cuts the consumer's input, and is what explains its error.
  */
 async function deliver(
   key: string,
@@ -286,44 +303,63 @@ async function deliver(
   body: Readable,
   failures: Failures,
 ): Promise<void> {
-  // Whether what feeds the consumer failed (a check, the decryption, the decompression):
-  // the consumer's delivery then fails too, but the consumer is not the cause. Registered
-  // before EndGate's own handler, so it is known when the gate passes the failure on.
-  let upstreamFailed = false;
-  checked.catch(() => {
-    upstreamFailed = true;
-  });
   const gated = archive.stream.pipe(new EndGate(checked));
-  archive.stream.on('error', (e) => {
-    upstreamFailed = true;
-    gated.destroy(e);
-  });
+  archive.stream.on('error', (e) => gated.destroy(e));
   const target = sink.mayStopEarly ? tolerantWriter(sink) : sink.stdin;
-  let consumerFailed = false;
-  const stopReading = (e: unknown) => {
-    if (!upstreamFailed) consumerFailed = true;
-    body.destroy(e instanceof Error ? e : new Error(String(e)));
+  let cut = false;
+  const stopReading = () => {
+    if (cut) return;
+    cut = true;
+    // Every stage upstream then fails with this `Cut`: not a failure of its own.
+    body.destroy(new Cut('the read was stopped'));
     archive.kill();
+  };
+  // Once the consumer is gone, the rest of the archive is read and discarded until every
+  // check has its verdict (bounded): pg_restore may have died of what a check finds later
+  // (zstd proves its frame's checksum at its end, after handing out the bad data).
+  let ended: Promise<void> | null = null;
+  const consumerEnded = () => {
+    ended ??= (async () => {
+      target.destroy();
+      archive.stream.unpipe();
+      archive.stream.resume();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([checked, archive.done]),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, VERDICT_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      stopReading();
+    })();
+    return ended;
   };
   const delivered = pipeline(gated, target).catch(async (e: unknown) => {
     await sink.abort();
-    stopReading(e);
+    await consumerEnded();
     throw e;
   });
-  const consumed = sink.done.catch((e: unknown) => {
-    stopReading(e);
+  const consumed = sink.done.catch(async (e: unknown) => {
+    await consumerEnded();
     throw e;
   });
-  const results = await Promise.allSettled([checked, archive.done, delivered, consumed]);
-  const kinds: ReadBackFailure[] = ['checksum', 'decompress', 'consumer', 'consumer'];
-  results.forEach((r, i) => {
-    if (r.status !== 'rejected') return;
-    // Once the consumer failed, the checks only report the stream being cut.
-    if (consumerFailed && i < 2 && !(r.reason instanceof ReadBackError)) return;
-    failures.add(r.reason, kinds[i] as ReadBackFailure);
-  });
-  if (consumerFailed) {
-    const [, , byDelivery, byConsumer] = results;
+  // Every stage settles: the consumer's end stops the others (above), so none is left waiting.
+  const [byChecks, byArchive, byDelivery, byConsumer] = await Promise.allSettled([
+    checked,
+    archive.done,
+    delivered,
+    consumed,
+  ]);
+  let upstream = false;
+  for (const r of [byChecks, byArchive]) {
+    if (r?.status !== 'rejected' || r.reason instanceof Cut) continue;
+    // Stopped by something else than a check (the caller's cancel, a lost connection).
+    if (cut && !(r.reason instanceof ReadBackError)) continue;
+    failures.add(r.reason, r === byChecks ? 'checksum' : 'decompress');
+    upstream = true;
+  }
+  if (!upstream) {
     const sinkError =
       byConsumer?.status === 'rejected'
         ? byConsumer.reason
@@ -331,7 +367,10 @@ async function deliver(
           ? byDelivery.reason
           : null;
     if (sinkError)
-      failures.only(new ReadBackError('consumer', `${key}: ${(sinkError as Error).message}`));
+      failures.add(
+        new ReadBackError('consumer', `${key}: ${(sinkError as Error).message}`),
+        'consumer',
+      );
   }
   if (failures.any) await sink.abort();
 }

@@ -1,8 +1,12 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { generateX25519Identity } from 'age-encryption';
 import pgClient from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decryptStream, encryptStream } from '../../src/crypto/age.js';
 import { parseVerification } from '../../src/manifest/verification.js';
 import { ageKeyPair, createSeededDatabase, tableRowCounts, tempDir } from '../harness/fixtures.js';
 import { leasePostgres } from '../harness/lease.js';
@@ -522,5 +526,198 @@ describe('list', () => {
       'destinations',
       'last verification',
     ]);
+  });
+});
+
+describe('the first cause', () => {
+  const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  const escaped = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  /** pg_restore's words about a cut input, which must never stand for the cause. */
+  const CUT_INPUT = /too short|no message|pg_restore|premature|cancel/i;
+
+  async function verifyAt(
+    level: string,
+    tag: string,
+    prefix = 'disaster_recovery/',
+    id = backupId,
+  ) {
+    const drill = level === 'restore' ? await pg.createDatabase(`drill_cause_${tag}`) : '';
+    const v = await runPgDr({
+      command: 'verify',
+      'backup-id': id,
+      'verify-level': level,
+      prefix,
+      ...(level !== 'checksum' ? { 'age-identity': identity } : {}),
+      ...(drill ? { 'drill-database-url': drill } : {}),
+      ...destinations(),
+    });
+    expect(v.outputs.status).toBe('failed');
+    const report = JSON.parse(v.outputs.report as string);
+    const at = (name: string) =>
+      report.verifications.find((x: { destination: string }) => x.destination === name);
+    return { failed: v.failed as string, b2: at('b2'), r2: at('r2') };
+  }
+
+  /** 4 bytes of the primary's archive overwritten at `where`, for the time of `body`. */
+  async function withDamagedPrimary(
+    where: 'start' | 'middle' | 'end',
+    body: (key: string) => Promise<void>,
+  ): Promise<void> {
+    const key = `disaster_recovery/${backupId}/${dumpName}`;
+    const original = await s3.primary.getObject('pgdr-primary', key);
+    const bad = Buffer.from(original);
+    // 300: inside the first payload chunk, past the age header.
+    const at = { start: 300, middle: Math.floor(bad.length / 2), end: bad.length - 4 }[where];
+    bad.writeUInt32BE((bad.readUInt32BE(at) ^ 0xdeadbeef) >>> 0, at);
+    await s3.primary.putObject('pgdr-primary', key, bad);
+    try {
+      await body(key);
+    } finally {
+      await s3.primary.putObject('pgdr-primary', key, original);
+    }
+  }
+
+  // What the stored copy says first: a SHA-256 that differs (the whole object read), or
+  // age's authentication of the chunk that was altered (the read stops there).
+  const damaged = (key: string) =>
+    new RegExp(
+      `^${escaped(key)}: (SHA-256 [0-9a-f]{64} differs from the manifest's [0-9a-f]{64}|decryption failed: age payload chunk \\d+ (\\(the last one read\\) )?fails authentication: the object is (corrupted or was modified|truncated or corrupted))$`,
+    );
+
+  describe.each(['start', 'middle', 'end'] as const)('4 bytes overwritten at the %s', (where) => {
+    it.each(['checksum', 'decrypt', 'restore'])(
+      'verify at level %s names the damage once, not what pg_restore said',
+      async (level) => {
+        await withDamagedPrimary(where, async (key) => {
+          const v = await verifyAt(level, where);
+          expect(v.b2.error).toMatch(damaged(key));
+          if (level === 'checksum') expect(v.b2.error).toMatch(/SHA-256/);
+          expect(v.r2.ok).toBe(true);
+          // One line, no repeats: the alert's text is the command's failure.
+          expect(v.failed).toBe(`Verification failed: ${backupId} at b2: ${v.b2.error}`);
+          expect(v.failed).not.toMatch(CUT_INPUT);
+          // pg_restore --list reads the table of contents only: damage past it leaves it open.
+          if (level !== 'checksum' && !v.b2.archive.ok) expect(v.b2.archive.error).toBe(v.b2.error);
+          if (level === 'decrypt' && where === 'start') expect(v.b2.archive.ok).toBe(false);
+          if (level === 'restore')
+            expect(v.b2.drill).toMatchObject({ ok: false, error: v.b2.error });
+        });
+      },
+    );
+
+    it('restore names the damage at b2 and restores from r2', async () => {
+      await withDamagedPrimary(where, async (key) => {
+        const url = await pg.createDatabase(`target_cause_${where}`);
+        const r = await runPgDr({
+          command: 'restore',
+          'database-url': url,
+          'age-identity': identity,
+          ...destinations(),
+        });
+        expect(r.failed).toBeUndefined();
+        const report = JSON.parse(r.outputs.report as string);
+        expect(report.restoredFrom).toBe('r2');
+        expect(report.attempts[0].destination).toBe('b2');
+        expect(report.attempts[0].error).toMatch(damaged(key));
+        expect(report.attempts[0].error).not.toMatch(CUT_INPUT);
+      });
+    });
+  });
+
+  /**
+   * A backup under `prefix` whose archive at the primary is replaced by `rewrite(archive)`,
+   * with both manifests saying the new one's size and SHA-256 (the plaintext's too), so
+   * the checksums match and only what follows them can find the damage.
+   */
+  async function tampered(
+    prefix: string,
+    rewrite: (
+      stored: Buffer,
+    ) => Promise<{ stored: Buffer; plaintext?: { bytes: number; sha256: string } }>,
+  ): Promise<{ id: string; key: string }> {
+    const b = await runPgDr({
+      command: 'backup',
+      'database-url': pg.url('app'),
+      'age-recipients': recipient,
+      prefix,
+      ...destinations(),
+    });
+    expect(b.failed).toBeUndefined();
+    const id = b.outputs['backup-id'] as string;
+    const manifest = JSON.parse(b.outputs.manifest as string);
+    const db = manifest.objects.find((o: { kind: string }) => o.kind === 'database');
+    const key = `${prefix}${id}/${db.name}`;
+    const next = await rewrite(await s3.primary.getObject('pgdr-primary', key));
+    db.encrypted = { bytes: next.stored.length, sha256: sha256(next.stored) };
+    if (next.plaintext) db.plaintext = next.plaintext;
+    const body = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+    await s3.primary.putObject('pgdr-primary', key, next.stored);
+    await s3.primary.putObject('pgdr-primary', `${prefix}${id}/manifest.json`, body);
+    await s3.secondary.putObject('pgdr-secondary', `${prefix}${id}/manifest.json`, body);
+    return { id, key };
+  }
+
+  async function restoreFrom(prefix: string, id: string, tag: string) {
+    const url = await pg.createDatabase(`target_cause_${tag}`);
+    return runPgDr({
+      command: 'restore',
+      'backup-id': id,
+      prefix,
+      'database-url': url,
+      'age-identity': identity,
+      ...destinations(),
+    });
+  }
+
+  it('ciphertext altered under a matching checksum: age authentication is the cause, at every level and in restore', async () => {
+    const { id, key } = await tampered('cause-age/', async (stored) => {
+      const bad = Buffer.from(stored);
+      const at = Math.floor(bad.length / 2);
+      bad.writeUInt32BE((bad.readUInt32BE(at) ^ 0xdeadbeef) >>> 0, at);
+      return { stored: bad };
+    });
+    const age = new RegExp(
+      `^${escaped(key)}: decryption failed: age payload chunk \\d+ fails authentication: the object is corrupted or was modified$`,
+    );
+    for (const level of ['decrypt', 'restore']) {
+      const v = await verifyAt(level, `age_${level}`, 'cause-age/', id);
+      expect(v.b2.error).toMatch(age);
+      expect(v.failed).toMatch(`at b2: ${v.b2.error}`);
+      expect(v.failed.match(/fails authentication/g)).toHaveLength(1);
+      expect(v.failed).not.toMatch(CUT_INPUT);
+    }
+    const r = await restoreFrom('cause-age/', id, 'age');
+    const report = JSON.parse(r.outputs.report as string);
+    expect(report.attempts[0].error).toMatch(age);
+    expect(report.attempts[0].error).not.toMatch(CUT_INPUT);
+  });
+
+  it('a zstd stream altered under matching checksums: the decompression is the cause, at every level and in restore', async () => {
+    const { id, key } = await tampered('cause-zstd/', async (stored) => {
+      const plain = await buffer(
+        await decryptStream(
+          { mode: 'identities', identities: [identity] },
+          Readable.from([stored]),
+        ),
+      );
+      const bad = Buffer.from(plain);
+      const at = Math.floor(bad.length / 2);
+      bad.writeUInt32BE((bad.readUInt32BE(at) ^ 0xdeadbeef) >>> 0, at);
+      const again = await buffer(
+        await encryptStream({ mode: 'recipients', recipients: [recipient] }, Readable.from([bad])),
+      );
+      return { stored: again, plaintext: { bytes: bad.length, sha256: sha256(bad) } };
+    });
+    const zstd = new RegExp(`^${escaped(key)}: zstd decompression failed`);
+    for (const level of ['decrypt', 'restore']) {
+      const v = await verifyAt(level, `zstd_${level}`, 'cause-zstd/', id);
+      expect(v.b2.error).toMatch(zstd);
+      expect(v.failed.match(/decompression failed/g)).toHaveLength(1);
+      expect(v.failed).not.toMatch(CUT_INPUT);
+    }
+    const r = await restoreFrom('cause-zstd/', id, 'zstd');
+    const report = JSON.parse(r.outputs.report as string);
+    expect(report.attempts[0].error).toMatch(zstd);
+    expect(report.attempts[0].error).not.toMatch(CUT_INPUT);
   });
 });
