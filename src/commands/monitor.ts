@@ -1,5 +1,10 @@
 import type { AlertFeed, AlertKey, AlertOutcome } from '../alerts/index.js';
-import { apiUrlFromEnv, createGitHubClient, parseRepository } from '../alerts/index.js';
+import {
+  apiUrlFromEnv,
+  createGitHubClient,
+  GitHubUnavailableError,
+  parseRepository,
+} from '../alerts/index.js';
 import type { MonitorSettings } from '../inputs/parse.js';
 import { type BackupAtDestination, scanDestination } from '../manifest/catalog.js';
 import type { Manifest } from '../manifest/schema.js';
@@ -107,7 +112,9 @@ async function readRuns(
   try {
     return { state: 'read', workflow, runs: (await runs(workflow)).slice(0, 10) };
   } catch (e) {
-    host.warning(`Could not read the runs of ${workflow}: ${(e as Error).message}`);
+    // An outage was told once, by the client that met it.
+    if (!(e instanceof GitHubUnavailableError))
+      host.warning(`Could not read the runs of ${workflow}: ${(e as Error).message}`);
     return { state: 'unreadable', error: (e as Error).message };
   }
 }
@@ -228,7 +235,7 @@ export async function runMonitor(settings: MonitorSettings, ctx: Context): Promi
     destinations,
     now: () => new Date(),
     feed,
-    runs: runHistory(settings.githubToken, env, host),
+    runs: runHistory(settings.githubToken, env, host, feed),
   });
   return {
     outputs: { status: r.report.ok ? 'ok' : 'failed', report: r.report },
@@ -239,14 +246,18 @@ export async function runMonitor(settings: MonitorSettings, ctx: Context): Promi
 }
 
 /** The last completed runs of a workflow, through the one GitHub client; null without a token. */
-function runHistory(token: string, env: NodeJS.ProcessEnv, host: Host): RunHistory | null {
+function runHistory(
+  token: string,
+  env: NodeJS.ProcessEnv,
+  host: Host,
+  feed: AlertFeed,
+): RunHistory | null {
   const repository = parseRepository(env);
   if (token === '' || !repository) return null;
-  const client = createGitHubClient({
-    token,
-    baseUrl: apiUrlFromEnv(env),
-    log: (w) => host.warning(w),
-  });
+  // The feed's own client when it has one: one outage costs one retry budget per run.
+  const client =
+    feed.client ??
+    createGitHubClient({ token, baseUrl: apiUrlFromEnv(env), log: (w) => host.warning(w) });
   return async (file) => {
     const { data } = await client.rest.actions.listWorkflowRuns({
       ...repository,
