@@ -95,6 +95,7 @@ async function main(): Promise<void> {
   const { secrets, ...flags } = splitSecrets({
     ...destinationInputs(s3.primary, s3.secondary),
     'backup-workflow': 'backup.yml',
+    format: 'json',
   });
   const env = {
     ...secrets,
