@@ -7,6 +7,7 @@
  *   npm run package && npm run bench:outage
  *   npm run bench:outage -- --baseline /tmp/old-dist/cli/index.js --baseline-label "before"
  *   npm run bench:outage -- --no-write
+ *   npm run bench:outage -- --hang --no-write    # every request hangs instead
  */
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -86,11 +87,14 @@ async function main(): Promise<void> {
       baseline: { type: 'string' },
       'baseline-label': { type: 'string', default: 'before' },
       'no-write': { type: 'boolean', default: false },
+      /** Every request hangs (no answer for 10 min) instead of answering 500. */
+      hang: { type: 'boolean', default: false },
     },
   });
   const s3 = await startS3Pair();
   const gh = await startGitHubApi({ token: TOKEN, owner: 'acme', repo: 'platform' });
-  gh.failNext(500, Number.POSITIVE_INFINITY);
+  if (values.hang) gh.failNext(200, Number.POSITIVE_INFINITY, undefined, { delayMs: 600_000 });
+  else gh.failNext(500, Number.POSITIVE_INFINITY);
   const work = await tempDir('bench-outage');
   const { secrets, ...flags } = splitSecrets({
     ...destinationInputs(s3.primary, s3.secondary),
