@@ -1,4 +1,4 @@
-import type { GitHubClient } from './github.js';
+import { type GitHubClient, GitHubUnavailableError } from './github.js';
 import {
   type AlertCondition,
   type AlertKey,
@@ -28,7 +28,8 @@ export type AlertOutcome =
     }
   /** clear() with no open issue for the key. */
   | { state: 'none'; key: AlertKey }
-  /** No feed (no token, no repository). */
+  /** No feed (no token, no repository), or the GitHub API is down for this run (the
+   *  client warned once). */
   | { state: 'skipped'; key: AlertKey; reason: string }
   /** The GitHub API refused or failed; a warning was logged. */
   | { state: 'failed'; key: AlertKey; error: string };
@@ -48,6 +49,8 @@ export interface AlertFeed {
   clear(key: AlertKey, recovery: string): Promise<AlertOutcome>;
   /** The open alerts (empty when they cannot be listed; a warning is logged). */
   open(): Promise<OpenAlert[]>;
+  /** The feed's client, for a command's other GitHub reads: they share its outage breaker. */
+  readonly client?: GitHubClient;
 }
 
 export interface AlertFeedOptions {
@@ -80,6 +83,7 @@ export function createAlertFeed(opts: AlertFeedOptions): AlertFeed {
     raise: (c) => feed.raise(c),
     clear: (key, recovery) => feed.clear(key, recovery),
     open: () => feed.open(),
+    client: opts.client,
   };
 }
 
@@ -157,7 +161,7 @@ class IssueFeed {
         })),
       );
     } catch (e) {
-      this.warn('Open alerts could not be listed', e);
+      if (!(e instanceof GitHubUnavailableError)) this.warn('Open alerts could not be listed', e);
       return [];
     }
   }
@@ -305,6 +309,10 @@ class IssueFeed {
   }
 
   private failed(key: AlertKey, action: string, e: unknown): AlertOutcome {
+    if (e instanceof GitHubUnavailableError) {
+      this.index = null;
+      return { state: 'skipped', key, reason: e.message };
+    }
     return { state: 'failed', key, error: this.warn(`Alert '${key}' could not be ${action}`, e) };
   }
 }

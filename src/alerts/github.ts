@@ -19,8 +19,14 @@ export interface GitHubClientOptions {
   retries?: number;
   /** Unit of the back-off: retry n waits n² × this (default 1000 ms). Tests use 1. */
   retryBaseMs?: number;
-  /** Each HTTP request is aborted after this long (default 30 s); a timeout is retried. */
+  /** Each HTTP request is aborted after this long (default 10 s); a timeout is retried. */
   timeoutMs?: number;
+  /**
+   * Once a request has failed with a 5xx, a network error or a timeout, the client gives
+   * the API this long (counted from that request's start) before it stops trying for the
+   * rest of its life (default 20 s). See {@link GitHubUnavailableError}.
+   */
+  outageBudgetMs?: number;
   /** A rate limit whose reset is further away than this is not waited for (default 60 s). */
   maxRateLimitWaitSeconds?: number;
   /**
@@ -47,6 +53,19 @@ export class SecretInRequestError extends Error {
   }
 }
 
+/**
+ * Thrown instead of calling the API once the client has met an outage: a call failed
+ * with a 5xx or a network error after its retries, or the API kept failing past the
+ * outage budget. Every later call of the same client throws it at once, sending nothing;
+ * the one warning was logged when the outage was met.
+ */
+export class GitHubUnavailableError extends Error {
+  override readonly name = 'GitHubUnavailableError';
+  constructor(readonly reason: string) {
+    super(`GitHub API unavailable (${reason}); skipped.`);
+  }
+}
+
 /** Secrets this short are too likely to occur by chance to act on. */
 const MIN_SECRET_LENGTH = 6;
 
@@ -58,7 +77,7 @@ const MIN_SECRET_LENGTH = 6;
 export function createGitHubClient(opts: GitHubClientOptions): GitHubClient {
   const retries = opts.retries ?? 3;
   const retryBaseMs = opts.retryBaseMs ?? 1000;
-  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const timeoutMs = opts.timeoutMs ?? 10_000;
   const maxWait = opts.maxRateLimitWaitSeconds ?? 60;
   const log = opts.log ?? (() => {});
   const secrets = [opts.token, ...(opts.secrets ?? [])].filter(
@@ -77,12 +96,13 @@ export function createGitHubClient(opts: GitHubClientOptions): GitHubClient {
       return again;
     };
 
+  const breaker = new OutageBreaker(opts.outageBudgetMs ?? 20_000, retries, log);
   const client = new PgDrOctokit({
     auth: opts.token,
     baseUrl: (opts.baseUrl || DEFAULT_API_URL).replace(/\/+$/, ''),
     userAgent: `pg-dr/${VERSION}`,
     log: { debug: () => {}, info: () => {}, warn: log, error: () => {} },
-    request: { fetch: fetchWithTimeout(timeoutMs) },
+    request: { fetch: breaker.watch(fetchWithTimeout(timeoutMs)) },
     retry: { retries, retryAfterBaseValue: retryBaseMs },
     throttle: {
       retryAfterBaseValue: retryBaseMs,
@@ -99,7 +119,116 @@ export function createGitHubClient(opts: GitHubClientOptions): GitHubClient {
     if (secrets.some((s) => text.includes(s) || text.includes(JSON.stringify(s).slice(1, -1))))
       throw new SecretInRequestError(`${options.method} ${options.url}`);
   });
+  // Registered after the plugins, so outside them: sees each call once, after its retries.
+  client.hook.wrap('request', (request, options) =>
+    breaker.call(`${options.method} ${routeOf(options.url)}`, async () => request(options)),
+  );
   return client;
+}
+
+/**
+ * One retry budget per client, not one per call: the first call that fails with a 5xx or
+ * a network error past its retries, or a run of failures longer than the budget (hung
+ * requests included), opens it; from then on every call throws
+ * {@link GitHubUnavailableError} without a request, and one warning tells why.
+ */
+class OutageBreaker {
+  private reason: string | null = null;
+  /** Ends the budget: set while requests fail, cleared by any answer below 500. */
+  private deadline: NodeJS.Timeout | null = null;
+  private readonly stop = new AbortController();
+  private readonly opened: Promise<never>;
+  private open!: (e: GitHubUnavailableError) => void;
+
+  constructor(
+    private readonly budgetMs: number,
+    private readonly retries: number,
+    private readonly log: (message: string) => void,
+  ) {
+    this.opened = new Promise<never>((_, reject) => {
+      this.open = reject;
+    });
+    this.opened.catch(() => {});
+  }
+
+  /** One call (with its retries): refused when open; its 5xx/network failure opens it. */
+  async call<T>(route: string, send: () => Promise<T>): Promise<T> {
+    if (this.reason !== null) throw new GitHubUnavailableError(this.reason);
+    try {
+      return await Promise.race([send(), this.opened]);
+    } catch (e) {
+      if (e instanceof GitHubUnavailableError) throw e;
+      const cause = outageCause(e, route, this.retries);
+      if (cause === null) throw e;
+      throw this.trip(cause);
+    }
+  }
+
+  /** Each request: sent only while closed; a failure starts the budget's clock. */
+  watch(inner: typeof fetch): typeof fetch {
+    return async (input, init) => {
+      if (this.reason !== null) throw new GitHubUnavailableError(this.reason);
+      const started = Date.now();
+      const signal = init?.signal
+        ? AbortSignal.any([init.signal, this.stop.signal])
+        : this.stop.signal;
+      try {
+        const response = await inner(input, { ...init, signal });
+        if (response.status >= 500) this.trouble(started);
+        else this.recovered();
+        return response;
+      } catch (e) {
+        this.trouble(started);
+        throw e;
+      }
+    };
+  }
+
+  /** A request started at `since` failed: the budget runs from the first such start. */
+  private trouble(since: number): void {
+    if (this.deadline !== null || this.reason !== null) return;
+    const left = Math.max(0, since + this.budgetMs - Date.now());
+    this.deadline = setTimeout(() => {
+      this.trip(`no answer below 500 within ${this.budgetMs / 1000} s`);
+    }, left);
+    this.deadline.unref();
+  }
+
+  private recovered(): void {
+    if (this.deadline !== null) clearTimeout(this.deadline);
+    this.deadline = null;
+  }
+
+  private trip(reason: string): GitHubUnavailableError {
+    const e = new GitHubUnavailableError(this.reason ?? reason);
+    if (this.reason !== null) return e;
+    this.reason = reason;
+    this.recovered();
+    this.log(
+      `GitHub API unavailable (${reason}): the rest of this run's alert work is skipped. The command's own result stands.`,
+    );
+    this.stop.abort(e);
+    this.open(e);
+    return e;
+  }
+}
+
+/** `/repos/{owner}/{repo}/issues`, also when a page's full URL is asked: no host, no query. */
+function routeOf(url: string): string {
+  return url.replace(/^[a-z]+:\/\/[^/]+/i, '').replace(/\?.*$/, '');
+}
+
+/** Why an error means GitHub is down (5xx, or no answer at all); null for any other. */
+function outageCause(e: unknown, route: string, retries: number): string | null {
+  if (!(e instanceof Error) || !('request' in e)) return null;
+  const status = (e as { status?: unknown }).status;
+  const message = e.message.replace(/\s+/g, ' ').trim();
+  const after = `after ${retries} ${retries === 1 ? 'retry' : 'retries'}`;
+  if (!('response' in e) || e.response === undefined)
+    return `no answer on ${route}: ${message || 'network error'}, ${after}`;
+  if (typeof status === 'number' && status >= 500)
+    return `${status} ${message} on ${route}, ${after}`;
+  return null;
 }
 
 /** Limiter groups without the write spacing (the plugin's defaults are process-wide). */

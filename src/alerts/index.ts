@@ -17,6 +17,7 @@ export {
   DEFAULT_API_URL,
   type GitHubClient,
   type GitHubClientOptions,
+  GitHubUnavailableError,
   parseRepository,
   SecretInRequestError,
 } from './github.js';

@@ -56,5 +56,7 @@ export function withWebhook(feed: AlertFeed, url: string | null, host: Host): Al
       return o;
     },
     open: () => feed.open(),
+    // The monitor reads runs through the feed's client: one outage, one retry budget.
+    ...(feed.client ? { client: feed.client } : {}),
   };
 }

@@ -4,6 +4,7 @@ import {
   createGitHubClient,
   formatDuration,
   formatTime,
+  GitHubUnavailableError,
   parseRepository,
 } from '../alerts/index.js';
 import type { MonitorSettings } from '../inputs/parse.js';
@@ -121,7 +122,9 @@ async function readRuns(
       host.warning(`The backup workflow ${workflow} was not found (GitHub API 404: ${error}).`);
       return { state: 'not-found', workflow, error: `GitHub API 404: ${error}` };
     }
-    host.warning(`Could not read the runs of ${workflow}: ${error}`);
+    // An outage was told once, by the client that met it.
+    if (!(e instanceof GitHubUnavailableError))
+      host.warning(`Could not read the runs of ${workflow}: ${error}`);
     return { state: 'unreadable', error };
   }
 }
@@ -253,7 +256,7 @@ export async function runMonitor(settings: MonitorSettings, ctx: Context): Promi
     destinations,
     now: () => new Date(),
     feed,
-    runs: runHistory(settings.githubToken, env, host),
+    runs: runHistory(settings.githubToken, env, host, feed),
   });
   return {
     outputs: { status: r.report.ok ? 'ok' : 'failed', report: r.report },
@@ -264,14 +267,18 @@ export async function runMonitor(settings: MonitorSettings, ctx: Context): Promi
 }
 
 /** The last completed runs of a workflow, through the one GitHub client; null without a token. */
-function runHistory(token: string, env: NodeJS.ProcessEnv, host: Host): RunHistory | null {
+function runHistory(
+  token: string,
+  env: NodeJS.ProcessEnv,
+  host: Host,
+  feed: AlertFeed,
+): RunHistory | null {
   const repository = parseRepository(env);
   if (token === '' || !repository) return null;
-  const client = createGitHubClient({
-    token,
-    baseUrl: apiUrlFromEnv(env),
-    log: (w) => host.warning(w),
-  });
+  // The feed's own client when it has one: one outage costs one retry budget per run.
+  const client =
+    feed.client ??
+    createGitHubClient({ token, baseUrl: apiUrlFromEnv(env), log: (w) => host.warning(w) });
   return async (file) => {
     const { data } = await client.rest.actions.listWorkflowRuns({
       ...repository,

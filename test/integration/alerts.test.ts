@@ -25,7 +25,7 @@ function clock(start = T0) {
 function feedFor(
   api: FakeGitHubApi,
   now: () => Date,
-  extra: { token?: string; retries?: number; timeoutMs?: number } = {},
+  extra: { token?: string; retries?: number; timeoutMs?: number; outageBudgetMs?: number } = {},
 ) {
   const warnings: string[] = [];
   const client = createGitHubClient({
@@ -35,6 +35,7 @@ function feedFor(
     retryBaseMs: 1,
     paceWrites: false,
     ...(extra.timeoutMs !== undefined ? { timeoutMs: extra.timeoutMs } : {}),
+    ...(extra.outageBudgetMs !== undefined ? { outageBudgetMs: extra.outageBudgetMs } : {}),
     log: (w) => warnings.push(w),
   });
   const feed = createAlertFeed({
@@ -293,26 +294,79 @@ describe('alert feed when GitHub says no', () => {
     await api?.stop();
   });
 
-  it.each([
-    [403, 'issues: write'],
-    [500, 'also after retries'],
-  ])('%i on every request: failed with a warning, nothing thrown', async (status, hint) => {
-    api.failNext(status, Number.POSITIVE_INFINITY);
+  it('403 on every request: failed with a warning per call, nothing thrown, nothing skipped', async () => {
+    api.failNext(403, Number.POSITIVE_INFINITY);
     const before = api.requests.length;
     const { feed, warnings } = feedFor(api, clock().now, { retries: 2 });
     const raised = await feed.raise(stale(25));
     expect(raised).toMatchObject({ state: 'failed', key: 'backup-stale' });
-    expect(raised.state === 'failed' && raised.error).toContain(hint);
+    expect(raised.state === 'failed' && raised.error).toContain('issues: write');
     const cleared = await feed.clear('backup-stale', 'fine');
     expect(cleared).toMatchObject({ state: 'failed' });
     expect(await feed.open()).toEqual([]);
     expect(warnings).toHaveLength(3);
     expect(warnings[0]).toContain("Alert 'backup-stale' could not be raised on acme/platform");
-    expect(warnings[0]).toContain(hint);
-    // 403 is not retried; 500 is, twice.
-    const perCall = status === 500 ? 3 : 1;
-    expect(api.requests.length - before).toBe(3 * perCall);
+    expect(warnings[0]).toContain('issues: write');
+    // The caller's problem, not an outage: each call tries once (403 is not retried).
+    expect(api.requests.length - before).toBe(3);
     expect(api.state.issues).toHaveLength(0);
+    api.clearFailures();
+  });
+
+  it.each([500, 502, 503])(
+    '%i on every request: one retry budget for the feed, one warning, the rest skipped unsent',
+    async (status) => {
+      api.failNext(status, Number.POSITIVE_INFINITY);
+      const before = api.requests.length;
+      const { feed, warnings } = feedFor(api, clock().now, { retries: 2 });
+      const raised = await feed.raise(stale(25));
+      expect(raised).toMatchObject({ state: 'skipped', key: 'backup-stale' });
+      expect(await feed.clear('verification-failed', 'fine')).toMatchObject({ state: 'skipped' });
+      expect(await feed.raise(stale(26))).toMatchObject({ state: 'skipped' });
+      expect(await feed.open()).toEqual([]);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(
+        new RegExp(
+          `^GitHub API unavailable \\(${status} .* on GET /repos/acme/platform/issues, after 2 retries\\): the rest of this run's alert work is skipped\\. The command's own result stands\\.$`,
+        ),
+      );
+      expect(warnings[0]).not.toContain(TOKEN);
+      // The first call and its 2 retries; nothing after.
+      expect(api.requests.length - before).toBe(3);
+      api.clearFailures();
+    },
+  );
+
+  it('a failure that passes does not count against later calls', async () => {
+    api.failNext(502, 1);
+    const before = api.requests.length;
+    const { feed, warnings } = feedFor(api, clock().now, { retries: 2, outageBudgetMs: 200 });
+    expect(await feed.raise(stale(25))).toMatchObject({ state: 'opened' });
+    await new Promise((r) => setTimeout(r, 400)); // past the budget: it restarted on success
+    expect(await feed.clear('backup-stale', 'fine')).toMatchObject({ state: 'closed' });
+    expect(warnings).toEqual([]);
+    expect(api.requests[before]?.status).toBe(502);
+  });
+
+  it('hung requests: the outage budget ends the call, and the rest is skipped unsent', async () => {
+    // Every request hangs 5 s; each try gives up after 0.3 s; the budget ends it all at 0.5 s.
+    api.failNext(200, Number.POSITIVE_INFINITY, undefined, { delayMs: 5_000 });
+    const before = api.requests.length;
+    const { feed, warnings } = feedFor(api, clock().now, {
+      retries: 3,
+      timeoutMs: 300,
+      outageBudgetMs: 500,
+    });
+    const raised = await feed.raise(stale(25));
+    expect(raised).toMatchObject({ state: 'skipped' });
+    const sent = api.requests.length - before;
+    expect(sent).toBeLessThanOrEqual(2);
+    expect(await feed.clear('verification-failed', 'fine')).toMatchObject({ state: 'skipped' });
+    expect(await feed.open()).toEqual([]);
+    expect(api.requests.length - before).toBe(sent);
+    expect(warnings).toEqual([
+      "GitHub API unavailable (no answer below 500 within 0.5 s): the rest of this run's alert work is skipped. The command's own result stands.",
+    ]);
     api.clearFailures();
   });
 });
@@ -365,9 +419,12 @@ describe('alert feed: retries, limits, tokens', () => {
     const { feed, warnings } = feedFor(api, clock().now, { retries: 1, timeoutMs: 200 });
     const started = Date.now();
     const outcome = await feed.raise(stale(26));
-    expect(outcome.state).toBe('failed');
+    expect(outcome.state).toBe('skipped');
     expect(Date.now() - started).toBeLessThan(1_900);
-    expect(warnings[0]).toMatch(/could not reach the GitHub API/);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      /^GitHub API unavailable \(no answer on GET \/api\/v3\/repos\/acme\/platform\/issues: .*, after 1 retry\)/,
+    );
   });
 
   it('a bad token: failed with a warning naming the cause', async () => {

@@ -212,7 +212,9 @@ describe('monitor and the alert feed', () => {
     try {
       const m = await runMonitor(new Date(Date.now() + 40 * HOUR));
       expect(m.report.checks.find((c) => c.key === 'backup-stale')?.state).toBe('alert');
-      expect(m.report.alerts.some((a) => a.state === 'failed')).toBe(true);
+      // The first call meets the outage; every alert is skipped (see the tests below).
+      expect(m.report.alerts.length).toBeGreaterThan(0);
+      expect(m.report.alerts.every((a) => a.state === 'skipped')).toBe(true);
     } finally {
       gh.clearFailures();
     }
@@ -262,5 +264,72 @@ describe('monitor and the alert feed', () => {
     expect(closed?.comments.at(-1)?.body).toContain(
       '✅ Recovered: the workflow `pg-dr-bakup.yml` is found again.',
     );
+  });
+
+  /** The warnings a run logged, one a line. */
+  const warningsOf = (log: string) => log.split('\n').filter((l) => l.startsWith('warning: '));
+
+  /** A run against an API answering 500 to everything, with the default client (3 retries, 1 s back-off unit). */
+  async function underOutage(inputs: Record<string, string>) {
+    gh.failNext(500, Number.POSITIVE_INFINITY);
+    const before = gh.requests.length;
+    try {
+      const r = await runPgDr(inputs, ghEnv());
+      return { ...r, sent: gh.requests.slice(before), warnings: warningsOf(r.log) };
+    } finally {
+      gh.clearFailures();
+    }
+  }
+
+  /** What an outage must leave: one warning naming the status (never the token), one call's tries sent. */
+  function expectOneRetryBudget(down: Awaited<ReturnType<typeof underOutage>>) {
+    const told = down.warnings.filter((w) => /GitHub/.test(w));
+    expect(told).toHaveLength(1);
+    expect(told[0]).toMatch(
+      /GitHub API unavailable \(500 .* on GET \/repos\/(\{owner\}\/\{repo\}|acme\/platform)\/[^ ?]*, after 3 retries\): the rest of this run's alert work is skipped/,
+    );
+    expect(down.log).not.toContain(token);
+    // The first call and its 3 retries (the default); every later call skipped, unsent.
+    expect(down.sent).toHaveLength(4);
+    expect(new Set(down.sent.map((r) => `${r.method} ${r.path}`)).size).toBe(1);
+    expect(down.sent.every((r) => r.status === 500)).toBe(true);
+  }
+
+  it('a total GitHub outage costs a monitor one retry budget (default back-off); its result stands', async () => {
+    gh.seedRuns('backup.yml', [{ conclusion: 'success' }, { conclusion: 'success' }]);
+    const inputs = {
+      command: 'monitor',
+      'github-token': token,
+      'backup-workflow': 'backup.yml',
+      ...destinationInputs(s3.primary, s3.secondary),
+    };
+    const healthy = await runPgDr(inputs, ghEnv());
+    const down = await underOutage(inputs);
+    expectOneRetryBudget(down);
+    expect(down.failed).toBe(healthy.failed);
+    expect(down.warnings).toHaveLength(warningsOf(healthy.log).length + 1);
+    type Report = { checks: { key: string; state: string }[]; alerts: { state: string }[] };
+    const [was, now] = [healthy, down].map((r) => JSON.parse(r.outputs.report ?? '') as Report);
+    // Every check the destinations answer is judged as before; only the runs went unread.
+    const states = (r: Report | undefined) =>
+      r?.checks.filter((c) => c.key !== 'low-success-rate').map((c) => `${c.key}=${c.state}`);
+    expect(states(now)).toEqual(states(was));
+    expect(down.outputs.status).toBe(healthy.outputs.status);
+    expect(now?.alerts.length).toBeGreaterThan(0);
+    expect(now?.alerts.every((a) => a.state === 'skipped')).toBe(true);
+  });
+
+  it('a total GitHub outage costs a backup one retry budget (default back-off); the backup stands', async () => {
+    const down = await underOutage({
+      command: 'backup',
+      'database-url': pg.url('app'),
+      'age-recipients': recipient,
+      'github-token': token,
+      ...destinationInputs(s3.primary, s3.secondary),
+    });
+    expectOneRetryBudget(down);
+    expect(down.failed).toBeUndefined();
+    expect(down.outputs.status).toBe('ok');
+    expect(down.outputs['backup-id']).toMatch(/^\d{8}T\d{6}Z-/);
   });
 });
