@@ -64,6 +64,8 @@ export async function run(options: RunOptions = {}): Promise<RunOutputs> {
       runUrl: (await describeSource(env, settings.workspace)).runUrl,
       log: (w) => host.warning(w),
       secrets: secretValues(inputs),
+      assignees: settings.alertAssignees,
+      mentions: settings.alertMentions,
     });
     const feed = withWebhook(issues, settings.alertWebhookUrl, host);
     const result = await execute(settings, { host, env, feed, signal: cancel.signal });

@@ -64,6 +64,10 @@ export interface AlertFeedOptions {
   now: () => Date;
   /** Warnings: every API failure ends up here, once. */
   log: (warning: string) => void;
+  /** Logins a new alert issue is assigned to (`alert-assignees`). */
+  assignees?: readonly string[];
+  /** Users and teams named once, in a new issue's opening comment (`alert-mentions`). */
+  mentions?: readonly string[];
 }
 
 interface IssueRef {
@@ -175,13 +179,23 @@ class IssueFeed {
     await this.ensureLabels();
     const state = initialState(c, at);
     const body = renderBody(c, state, this.opts.runUrl, at);
+    const assignees = [...(this.opts.assignees ?? [])];
     const { data } = await this.issues.create({
       ...this.where,
       title: renderTitle(c),
       body,
       labels: [...this.labels],
+      ...(assignees.length > 0 ? { assignees } : {}),
     });
     const ref = { number: data.number, url: data.html_url, body, createdAt: data.created_at };
+    // Mentions notify once, here; the updates that follow never repeat them.
+    const mentions = this.opts.mentions ?? [];
+    if (mentions.length > 0)
+      await this.issues.createComment({
+        ...this.where,
+        issue_number: data.number,
+        body: `${mentions.join(' ')}: a new pg-dr alert needs a person — ${renderTitle(c)}`,
+      });
     byKey.set(c.key, [ref]);
     return { state: 'opened', key: c.key, issue: ref.number, url: ref.url };
   }

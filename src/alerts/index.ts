@@ -43,6 +43,8 @@ export interface AlertFeedFromEnvOptions {
   now?: () => Date;
   /** Other secrets no request may carry (the token always is one). */
   secrets?: readonly string[];
+  assignees?: readonly string[];
+  mentions?: readonly string[];
 }
 
 /**
@@ -67,6 +69,8 @@ export function alertFeedFromEnv(opts: AlertFeedFromEnvOptions): AlertFeed {
     runUrl: opts.runUrl,
     now: opts.now ?? (() => new Date()),
     log: opts.log,
+    assignees: opts.assignees ?? [],
+    mentions: opts.mentions ?? [],
   });
 }
 

@@ -43,6 +43,10 @@ export interface CommonSettings {
   /** Token for the alert feed; '' when none. */
   readonly githubToken: string;
   readonly alertLabels: readonly string[];
+  /** GitHub logins a new alert issue is assigned to. */
+  readonly alertAssignees: readonly string[];
+  /** `@user` / `@org/team` named once when an alert opens. */
+  readonly alertMentions: readonly string[];
   /** Chat webhook the alerts also go to (`alert-webhook-url`, secret); null: none. */
   readonly alertWebhookUrl: string | null;
   /** Where config-paths globs are resolved: GITHUB_WORKSPACE, else the current directory. */
@@ -73,6 +77,8 @@ export function parseCommon(src: InputSource, env: NodeJS.ProcessEnv): CommonSet
   const prefix = parsePrefix(src);
   const githubToken = src.get('github-token').trim();
   const alertLabels = parseCommaList(src, 'alert-labels');
+  const alertAssignees = parseLogins(src, 'alert-assignees', false);
+  const alertMentions = parseLogins(src, 'alert-mentions', true);
   const alertWebhookUrl = parseSecretUrl(
     src,
     'alert-webhook-url',
@@ -85,6 +91,8 @@ export function parseCommon(src: InputSource, env: NodeJS.ProcessEnv): CommonSet
     destinations,
     githubToken,
     alertLabels,
+    alertAssignees,
+    alertMentions,
     alertWebhookUrl,
     workspace,
     pgClients: parsePgClients(src),
@@ -120,4 +128,22 @@ function parsePrefix(src: InputSource): string {
 function parseRetentionDays(src: InputSource): number | null {
   if (src.get('artifact-retention-days').trim() === '') return null;
   return parseWholeNumber(src, 'artifact-retention-days', 1, { max: 90 });
+}
+
+const LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$/;
+const TEAM = /^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}\/[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/**
+ * `alert-assignees` (logins) and `alert-mentions` (logins or `org/team`, shown with `@`):
+ * comma-separated, a leading `@` accepted.
+ */
+function parseLogins(src: InputSource, name: InputName, teams: boolean): string[] {
+  return parseCommaList(src, name).map((raw) => {
+    const v = raw.replace(/^@/, '');
+    if (LOGIN.test(v) || (teams && TEAM.test(v))) return teams ? `@${v}` : v;
+    throw new InputError(
+      name,
+      `Invalid '${name}': "${raw}" is not a GitHub login${teams ? ' or an org/team' : ''}. Expected e.g. ${teams ? '@alice, @acme/oncall' : 'alice, bob'}.`,
+    );
+  });
 }

@@ -73,6 +73,8 @@ export interface FakeIssue {
   state: 'open' | 'closed';
   state_reason: 'completed' | 'not_planned' | 'reopened' | null;
   labels: string[];
+  /** Logins assigned when the issue was created (GitHub drops the ones it cannot assign; this keeps all). */
+  assignees: string[];
   comments: FakeComment[];
   created_at: string;
   updated_at: string;
@@ -276,6 +278,7 @@ export async function startGitHubApi(opts: StartGitHubApiOptions): Promise<FakeG
         state: 'open',
         state_reason: null,
         labels,
+        assignees: Array.isArray(b.assignees) ? b.assignees.map(String) : [],
         comments: [],
         created_at: t,
         updated_at: t,

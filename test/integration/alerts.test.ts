@@ -224,6 +224,7 @@ describe('alert feed against a local GitHub API', () => {
         state: 'open',
         state_reason: null,
         labels: [...LABELS],
+        assignees: [],
         comments: [],
         created_at: t,
         updated_at: t,

@@ -211,6 +211,39 @@ describe('alert-webhook-url', () => {
     for (const r of [first, ok]) expectNoSecret(r);
   });
 
+  it('assigns a new alert issue and names the mentions once, in its first comment only', async () => {
+    const failing = {
+      'database-url': pg.url('no_such_database'),
+      'alert-assignees': 'alice, @bob',
+      'alert-mentions': '@acme/oncall, carol',
+      'alert-labels': 'pg-dr-mentions',
+    };
+    await withFeed(failing);
+    const issue = api.state.issues.find(
+      (i) => i.state === 'open' && i.labels.includes('pg-dr-mentions'),
+    );
+    expect(issue?.assignees).toEqual(['alice', 'bob']);
+    expect(issue?.comments.map((c) => c.body)).toEqual([
+      expect.stringMatching(
+        /^@acme\/oncall @carol: a new pg-dr alert needs a person — pg-dr: the backup of no_such_database failed$/,
+      ),
+    ]);
+    // The same failure again: the issue is updated, nobody is named again.
+    await withFeed(failing);
+    expect(issue?.comments.filter((c) => c.body.includes('@carol'))).toHaveLength(1);
+    await withFeed({ 'alert-labels': 'pg-dr-mentions' });
+    expect(issue?.state).toBe('closed');
+  });
+
+  it('refuses an assignee or a mention that is not a GitHub login or team', async () => {
+    const bad = await withFeed({ 'alert-assignees': 'alice, not a login' });
+    expect(bad.failed).toMatch(/Invalid 'alert-assignees': "not a login" is not a GitHub login/);
+    const team = await withFeed({ 'alert-assignees': 'acme/oncall' });
+    expect(team.failed).toMatch(/Invalid 'alert-assignees'/);
+    const mention = await withFeed({ 'alert-mentions': '@acme/on call' });
+    expect(mention.failed).toMatch(/Invalid 'alert-mentions': "@acme\/on call"/);
+  });
+
   it('without a working issue feed, still posts the alert, and a failed delivery is a warning', async () => {
     answer = 'error';
     const run = await runPgDr(
