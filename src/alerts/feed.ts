@@ -188,15 +188,21 @@ class IssueFeed {
       ...(assignees.length > 0 ? { assignees } : {}),
     });
     const ref = { number: data.number, url: data.html_url, body, createdAt: data.created_at };
-    // Mentions notify once, here; the updates that follow never repeat them.
+    byKey.set(c.key, [ref]);
+    // Mentions notify once, here; the updates that follow never repeat them. The issue
+    // stands when this comment fails: a warning, not a second issue on the next raise.
     const mentions = this.opts.mentions ?? [];
     if (mentions.length > 0)
-      await this.issues.createComment({
-        ...this.where,
-        issue_number: data.number,
-        body: `${mentions.join(' ')}: a new pg-dr alert needs a person — ${renderTitle(c)}`,
-      });
-    byKey.set(c.key, [ref]);
+      await this.issues
+        .createComment({
+          ...this.where,
+          issue_number: data.number,
+          body: `${mentions.join(' ')}: a new pg-dr alert needs a person — ${renderTitle(c)}`,
+        })
+        .catch((e: unknown) => {
+          if (!(e instanceof GitHubUnavailableError))
+            this.warn(`Alert '${c.key}': the mentions could not be posted`, e);
+        });
     return { state: 'opened', key: c.key, issue: ref.number, url: ref.url };
   }
 

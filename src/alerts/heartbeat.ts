@@ -11,6 +11,8 @@ import type { Host } from '../report/host.js';
 import { post } from './post.js';
 
 export const BUDGET_MS = 10_000;
+/** Characters of the failure reason sent with `/fail`. */
+const MAX_BODY = 2_000;
 
 export type Beat = 'start' | 'success' | 'fail';
 
@@ -43,6 +45,8 @@ export class Heartbeat {
    */
   async finish(beat: Exclude<Beat, 'start'>, body: string): Promise<void> {
     if (!this.url) return;
+    // The reason may quote a child's error line; the service keeps a short log, not a report.
+    const reason = body.length > MAX_BODY ? `${body.slice(0, MAX_BODY - 1)}…` : body;
     const deadline = Date.now() + BUDGET_MS;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -52,7 +56,7 @@ export class Heartbeat {
       }),
     ]);
     clearTimeout(timer);
-    await this.send(beat, body, deadline);
+    await this.send(beat, reason, deadline);
   }
 
   private async send(beat: Beat, body: string, deadline: number): Promise<void> {
