@@ -322,6 +322,34 @@ describe('monitor and the alert feed', () => {
     expect(now?.alerts.every((a) => a.state === 'skipped')).toBe(true);
   });
 
+  it('a GitHub API that hangs: the default outage budget (20 s) ends the alert work; the result stands', async () => {
+    // Every request hangs far longer than the run: only the default budget can end it.
+    gh.failNext(200, Number.POSITIVE_INFINITY, undefined, { delayMs: 120_000 });
+    const before = gh.requests.length;
+    try {
+      const run = await runPgDr(
+        {
+          command: 'backup',
+          'database-url': pg.url('app'),
+          'age-recipients': recipient,
+          'github-token': token,
+          ...destinationInputs(s3.primary, s3.secondary),
+        },
+        ghEnv(),
+      );
+      expect(run.failed).toBeUndefined();
+      expect(run.outputs.status).toBe('ok');
+      const told = warningsOf(run.log).filter((w) => /GitHub/.test(w));
+      expect(told).toEqual([
+        "warning: GitHub API unavailable (no answer below 500 within 20 s): the rest of this run's alert work is skipped. The command's own result stands.",
+      ]);
+      // The default 10 s timeout lets at most two tries start within the 20 s budget.
+      expect(gh.requests.length - before).toBeLessThanOrEqual(2);
+    } finally {
+      gh.clearFailures();
+    }
+  }, 60_000);
+
   it('a total GitHub outage costs a backup one retry budget (default back-off); the backup stands', async () => {
     const down = await underOutage({
       command: 'backup',

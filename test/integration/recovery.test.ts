@@ -27,6 +27,19 @@ let passphraseBackupId: string;
 
 const destinations = () => destinationInputs(s3.primary, s3.secondary);
 
+/** `restore` into a new database, reading every destination in order; its report. */
+async function restoreInto(db: string) {
+  const url = await pg.createDatabase(db);
+  const r = await runPgDr({
+    command: 'restore',
+    'database-url': url,
+    'age-identity': identity,
+    ...destinations(),
+  });
+  expect(r.failed).toBeUndefined();
+  return JSON.parse(r.outputs.report as string);
+}
+
 async function drillDatabases(): Promise<string[]> {
   const rows = await pg.query<{ datname: string }>(
     'postgres',
@@ -415,15 +428,7 @@ describe('damage', () => {
       );
       expect(v.failed).not.toMatch(/at r2/);
 
-      const url = await pg.createDatabase('target_fallback');
-      const r = await runPgDr({
-        command: 'restore',
-        'database-url': url,
-        'age-identity': identity,
-        ...destinations(),
-      });
-      expect(r.failed).toBeUndefined();
-      const report = JSON.parse(r.outputs.report as string);
+      const report = await restoreInto('target_fallback');
       expect(report.restoredFrom).toBe('r2');
       expect(report.attempts[0]).toMatchObject({ destination: 'b2', ok: false });
       expect(await tableRowCounts(pg, 'target_fallback')).toEqual(source);
@@ -607,15 +612,7 @@ describe('the first cause', () => {
 
     it('restore names the damage at b2 and restores from r2', async () => {
       await withDamagedPrimary(where, async (key) => {
-        const url = await pg.createDatabase(`target_cause_${where}`);
-        const r = await runPgDr({
-          command: 'restore',
-          'database-url': url,
-          'age-identity': identity,
-          ...destinations(),
-        });
-        expect(r.failed).toBeUndefined();
-        const report = JSON.parse(r.outputs.report as string);
+        const report = await restoreInto(`target_cause_${where}`);
         expect(report.restoredFrom).toBe('r2');
         expect(report.attempts[0].destination).toBe('b2');
         expect(report.attempts[0].error).toMatch(damaged(key));

@@ -106,6 +106,30 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
+/** Databases a restore made on its way (`…_pgdr_…`): none may outlive a failed restore. */
+async function pgDrDatabases(): Promise<string[]> {
+  const rows = await pg.query<{ datname: string }>(
+    'postgres',
+    "SELECT datname FROM pg_database WHERE datname LIKE '%\\_pgdr\\_%'",
+  );
+  return rows.map((r) => r.datname);
+}
+
+/** Both destinations' attempts failed, each with pg_restore's error about `lookup`. */
+function expectEveryAttemptFailed(r: {
+  failed?: string | undefined;
+  outputs: Record<string, string>;
+}) {
+  expect(r.failed).toBeDefined();
+  expect(r.outputs.report, r.failed).toBeDefined();
+  const report = JSON.parse(r.outputs.report as string);
+  expect(report.attempts).toHaveLength(2);
+  for (const a of report.attempts) {
+    expect(a.ok).toBe(false);
+    expect(a.error).toMatch(/pg_restore exited with code 1: .*relation "lookup" does not exist/);
+  }
+}
+
 describe('restore-jobs 2', () => {
   it('restores the same rows, owners and privileges through pg_restore -j 2; the temporary file is gone', async () => {
     const tmp = join(work, 'tmp-ok');
@@ -170,11 +194,7 @@ describe('restore-jobs 2', () => {
       expect(r.log.match(/pg_restore -j 2 into/g)).toHaveLength(1);
       expect(await tableRowCounts(pg, 'target_jobs_fallback')).toEqual(source);
       expect(await leftIn(tmp)).toEqual([]);
-      const dbs = await pg.query<{ datname: string }>(
-        'postgres',
-        "SELECT datname FROM pg_database WHERE datname LIKE '%\\_pgdr\\_%'",
-      );
-      expect(dbs).toEqual([]);
+      expect(await pgDrDatabases()).toEqual([]);
     } finally {
       await s3.primary.putObject('pgdr-primary', key, original);
     }
@@ -199,11 +219,7 @@ describe('restore-jobs 2', () => {
         expect(r.failed).toMatch(/restore-jobs: 1/);
         expect(await leftIn(tmp)).toEqual([]);
         expect(await tableRowCounts(pg, 'target_jobs_nospace')).toEqual({});
-        const dbs = await pg.query<{ datname: string }>(
-          'postgres',
-          "SELECT datname FROM pg_database WHERE datname LIKE '%\\_pgdr\\_%'",
-        );
-        expect(dbs).toEqual([]);
+        expect(await pgDrDatabases()).toEqual([]);
       } finally {
         execFileSync('umount', [tmp]);
       }
@@ -234,22 +250,12 @@ describe('restore-jobs 2', () => {
     await mkdir(tmp);
     const url = await pg.createDatabase('target_jobs_broken');
     const r = await runPgDr({ ...restoreInputs(url, tmp), prefix: 'broken/' });
-    expect(r.failed).toBeDefined();
-    const report = JSON.parse(r.outputs.report as string);
-    expect(report.attempts).toHaveLength(2);
-    for (const a of report.attempts) {
-      expect(a.ok).toBe(false);
-      expect(a.error).toMatch(
-        /pg_restore exited with code 1: .*error: .*relation "lookup" does not exist/,
-      );
-    }
+    expectEveryAttemptFailed(r);
+    for (const a of JSON.parse(r.outputs.report as string).attempts)
+      expect(a.error).toMatch(/error: .*relation "lookup" does not exist/);
     expect(await leftIn(tmp)).toEqual([]);
     expect(await tableRowCounts(pg, 'target_jobs_broken')).toEqual({});
-    const dbs = await pg.query<{ datname: string }>(
-      'postgres',
-      "SELECT datname FROM pg_database WHERE datname LIKE '%\\_pgdr\\_%'",
-    );
-    expect(dbs).toEqual([]);
+    expect(await pgDrDatabases()).toEqual([]);
   });
 
   it('failing mid-way (pg_restore -j rejects the rows of a table): both attempts fail, no file, no new database, the target unchanged', async () => {
@@ -282,21 +288,10 @@ describe('restore-jobs 2', () => {
       'CREATE TABLE keep_me (v int); INSERT INTO keep_me VALUES (7)',
     );
     const r = await runPgDr({ ...restoreInputs(url, tmp), prefix: 'midway/', force: 'true' });
-    expect(r.failed).toBeDefined();
-    expect(r.outputs.report, r.failed).toBeDefined();
-    const report = JSON.parse(r.outputs.report as string);
-    expect(report.attempts).toHaveLength(2);
-    for (const a of report.attempts) {
-      expect(a.ok).toBe(false);
-      expect(a.error).toMatch(/pg_restore exited with code 1: .*relation "lookup" does not exist/);
-    }
+    expectEveryAttemptFailed(r);
     expect(await leftIn(tmp)).toEqual([]);
     expect(await tableRowCounts(pg, 'target_jobs_midway')).toEqual({ 'public.keep_me': 1 });
-    const dbs = await pg.query<{ datname: string }>(
-      'postgres',
-      "SELECT datname FROM pg_database WHERE datname LIKE '%\\_pgdr\\_%'",
-    );
-    expect(dbs).toEqual([]);
+    expect(await pgDrDatabases()).toEqual([]);
   });
 
   it('bytes that decrypt but do not match the SHA-256 in the manifest (at both destinations): nothing is switched in, no file, no new database', async () => {
@@ -335,11 +330,7 @@ describe('restore-jobs 2', () => {
       }
       expect(await tableRowCounts(pg, 'target_jobs_sha')).toEqual({ 'public.keep_me': 1 });
       expect(await leftIn(tmp)).toEqual([]);
-      const dbs = await pg.query<{ datname: string }>(
-        'postgres',
-        "SELECT datname FROM pg_database WHERE datname LIKE '%\\_pgdr\\_%'",
-      );
-      expect(dbs).toEqual([]);
+      expect(await pgDrDatabases()).toEqual([]);
     } finally {
       for (const [i, [srv, bucket]] of servers.entries())
         await srv.putObject(bucket, key, originals[i] as Buffer);

@@ -3,51 +3,16 @@ import { newestCompleteAt } from '../../src/manifest/catalog.js';
 import { MANIFEST_NAME } from '../../src/manifest/id.js';
 import type { Manifest } from '../../src/manifest/schema.js';
 import { memoryDestination } from '../harness/memory-destination.js';
+import { plantedManifest } from '../harness/plant.js';
 
 const NOW = new Date('2026-11-30T12:00:00Z');
-const SHA = 'a'.repeat(64);
-
-/** A manifest listing one 10-byte object. */
+/** A manifest listing one 10-byte object of zeros, as the planted backups of other tests. */
 function manifest(id: string): Manifest {
-  return {
-    format: 'pg-dr/1',
+  return plantedManifest({
     id,
     createdAt: '2026-11-26T02:00:00.000Z',
-    finishedAt: '2026-11-26T02:04:31.250Z',
-    durationSeconds: 271.25,
-    tool: { name: 'pg-dr', version: '0.1.0' },
-    source: {
-      repository: null,
-      commit: null,
-      ref: null,
-      workflow: null,
-      runId: null,
-      runAttempt: null,
-      runUrl: null,
-      actor: null,
-    },
-    database: {
-      name: 'app',
-      serverVersion: '17.2',
-      serverVersionNum: 170002,
-      pgDumpVersion: '17.2',
-      sizeBytes: 100,
-      compression: 'zstd',
-      compressionLevel: 3,
-      archiveBytes: 10,
-      dumpSeconds: 1,
-      rowCounts: { method: 'exact', tables: [] },
-    },
-    config: { files: [] },
-    objects: [
-      {
-        name: 'database.dump.zst.age',
-        kind: 'database',
-        plaintext: { bytes: 10, sha256: SHA },
-        encrypted: { bytes: 10, sha256: SHA },
-      },
-    ],
-    encryption: { scheme: 'age', mode: 'recipients', recipients: ['age1x'] },
+    version: '0.1.0',
+    objects: [{ name: 'database.dump.zst.age', kind: 'database', data: Buffer.alloc(10) }],
     destinations: [
       {
         name: 'r2',
@@ -59,7 +24,7 @@ function manifest(id: string): Manifest {
         uploadSeconds: 1,
       },
     ],
-  };
+  });
 }
 
 /** A destination holding these backups: complete, or committed with its dump cut short. */
