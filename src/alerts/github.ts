@@ -3,6 +3,7 @@ import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
 import Bottleneck from 'bottleneck/light.js';
 import { VERSION } from '../version.js';
+import { fetchWithin } from './deadline.js';
 
 /** The Octokit every part of pg-dr uses: REST methods, retries and rate-limit handling. */
 const PgDrOctokit = Octokit.plugin(retry, throttling);
@@ -102,7 +103,7 @@ export function createGitHubClient(opts: GitHubClientOptions): GitHubClient {
     baseUrl: (opts.baseUrl || DEFAULT_API_URL).replace(/\/+$/, ''),
     userAgent: `pg-dr/${VERSION}`,
     log: { debug: () => {}, info: () => {}, warn: log, error: () => {} },
-    request: { fetch: breaker.watch(fetchWithTimeout(timeoutMs)) },
+    request: { fetch: breaker.watch(timeoutMs) },
     retry: { retries, retryAfterBaseValue: retryBaseMs },
     throttle: {
       retryAfterBaseValue: retryBaseMs,
@@ -164,16 +165,13 @@ class OutageBreaker {
     }
   }
 
-  /** Each request: sent only while closed; a failure starts the budget's clock. */
-  watch(inner: typeof fetch): typeof fetch {
+  /** Each request, cut after `timeoutMs`: sent only while closed; a failure starts the budget's clock. */
+  watch(timeoutMs: number): typeof fetch {
     return async (input, init) => {
       if (this.reason !== null) throw new GitHubUnavailableError(this.reason);
       const started = Date.now();
-      const signal = init?.signal
-        ? AbortSignal.any([init.signal, this.stop.signal])
-        : this.stop.signal;
       try {
-        const response = await inner(input, { ...init, signal });
+        const response = await fetchWithin(timeoutMs, input, init, this.stop.signal);
         if (response.status >= 500) this.trouble(started);
         else this.recovered();
         return response;
@@ -235,15 +233,6 @@ function outageCause(e: unknown, route: string, retries: number): string | null 
 function unpaced(): Record<'write' | 'notifications' | 'search', Bottleneck.Group> {
   const group = () => new Bottleneck.Group({ maxConcurrent: 1, minTime: 0 });
   return { write: group(), notifications: group(), search: group() };
-}
-
-/** `fetch` that gives up after `timeoutMs` (as a retryable network error), honouring any caller signal. */
-function fetchWithTimeout(timeoutMs: number): typeof fetch {
-  return (input, init) => {
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
-    return fetch(input, { ...init, signal });
-  };
 }
 
 /** `owner` and `repo` from `GITHUB_REPOSITORY` ("owner/name"); null when unset or malformed. */

@@ -3,6 +3,8 @@
  * retried once, within a deadline; the result is a reason in words that never hold the URL.
  */
 
+import { fetchWithin } from './deadline.js';
+
 /** One attempt; two attempts and the pause between fit in a 10 s budget. */
 const ATTEMPT_MS = 4_000;
 const RETRY_PAUSE_MS = 500;
@@ -27,11 +29,10 @@ export async function post(
     const left = deadline - Date.now();
     if (left <= 0) return last || 'no time left';
     try {
-      const res = await fetch(url, {
+      const res = await fetchWithin(Math.min(ATTEMPT_MS, left), url, {
         method: 'POST',
         body,
         headers: { 'content-type': contentType },
-        signal: AbortSignal.timeout(Math.min(ATTEMPT_MS, left)),
       });
       await res.arrayBuffer().catch(() => undefined);
       if (res.ok) return null;
