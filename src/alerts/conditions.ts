@@ -1,3 +1,4 @@
+import type { BackupChanges } from '../manifest/changes.js';
 import type { Manifest } from '../manifest/schema.js';
 import { inert } from '../report/inert.js';
 import type { AlertCondition } from './text.js';
@@ -24,6 +25,53 @@ export function backupDegraded(m: Manifest): AlertCondition {
     figure: failed.length,
     lastGood: { id: m.id, time: m.createdAt, where: stored },
     nextStep: `Check ${failed.map((d) => d.name).join(', ')}: credentials, bucket, provider status. The next backup repairs this once the destination is back.`,
+  };
+}
+
+/** At most this many tables are named per list in a `backup-changed` issue. */
+const CHANGED_TABLES = 10;
+
+/**
+ * The alert `backup` raises when it differs sharply from the previous backup of the same
+ * database: a table lost more than `max-row-drop-percent` of its rows or disappeared, or the
+ * archive shrank by more than that. Not a failure: the backup is kept; a person decides.
+ */
+export function backupChanged(
+  m: Manifest,
+  c: BackupChanges,
+  maxDropPercent: number,
+): AlertCondition {
+  const name = inert(m.database.name);
+  const lines = c.reasons.map((r) => `- ${inert(r)}`);
+  const more = (n: number) => (n > CHANGED_TABLES ? [`- … and ${n - CHANGED_TABLES} more`] : []);
+  if (c.dropped.length > 0)
+    lines.push(
+      '',
+      `Tables that lost more than ${maxDropPercent}% of their rows:`,
+      '',
+      ...c.dropped
+        .slice(0, CHANGED_TABLES)
+        .map((d) => `- \`${inert(d.table)}\`: ${d.before} → ${d.after} rows`),
+      ...more(c.dropped.length),
+    );
+  if (c.disappeared.length > 0)
+    lines.push(
+      '',
+      'Tables that disappeared:',
+      '',
+      ...c.disappeared
+        .slice(0, CHANGED_TABLES)
+        .map((d) => `- \`${inert(d.table)}\` (${d.before} rows before)`),
+      ...more(c.disappeared.length),
+    );
+  return {
+    key: 'backup-changed',
+    title: `pg-dr: the backup of ${name} changed sharply since the previous one`,
+    detail: `Backup ${m.id} of ${name} compared with ${c.previous.id}, the previous complete backup of the same database:\n\n${lines.join('\n')}`,
+    figure: c.dropped.length + c.disappeared.length,
+    fingerprint: c.reasons.map((r) => r.replace(/\d+/g, '#')).join('\n'),
+    lastGood: { id: c.previous.id, time: c.previous.finishedAt, where: c.previous.where },
+    nextStep: `If the change was intended (a cleanup, a migration, a moved table), nothing is needed: the next backup compares with this one and closes this issue. If it was not, backup ${c.previous.id} still holds the rows: restore it into a scratch database (\`restore\` with \`backup-id: ${c.previous.id}\`) and copy back what is missing, and raise the \`keep-*\` retention until then so prune keeps it.`,
   };
 }
 

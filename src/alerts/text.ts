@@ -6,6 +6,7 @@ import { VERSION } from '../version.js';
 export const ALERT_KEYS = [
   'backup-failed',
   'backup-degraded',
+  'backup-changed',
   'backup-stale',
   'destination-unreachable',
   'verification-failed',

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
-import { backupDegraded, backupFailed } from '../alerts/conditions.js';
+import { backupChanged, backupDegraded, backupFailed } from '../alerts/conditions.js';
 import { Heartbeat } from '../alerts/heartbeat.js';
-import type { AlertCondition } from '../alerts/index.js';
+import type { AlertCondition, AlertOutcome } from '../alerts/index.js';
 import { collectConfigFiles, createBundleStream } from '../bundle/index.js';
 import { type Compression, DUMP_EXTENSION, findZstd } from '../compression/index.js';
 import type { Signer } from '../crypto/sshsig.js';
@@ -38,6 +38,15 @@ import { formatBytes, formatRate } from '../report/progress.js';
 import { describeSource, type SourceInfo } from '../source/index.js';
 import type { Destination } from '../storage/destination.js';
 import { VERSION } from '../version.js';
+import {
+  type ChangeCheck,
+  changesSummary,
+  checkChanges,
+  NEIGHBOURS_WAIT_MS,
+  othersWarning,
+  readNeighbours,
+  settle,
+} from './backup-changes.js';
 import { buildManifest } from './backup-manifest.js';
 import {
   type CommandResult,
@@ -55,6 +64,8 @@ export interface BackupResult {
   readonly status: BackupStatus;
   readonly manifest: Manifest;
   readonly summary: SummaryTable;
+  /** This backup compared with the previous one of the same database. */
+  readonly changes: ChangeCheck;
 }
 
 /** What the backup command needs from the world, so a test can hand in its own. */
@@ -104,6 +115,13 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
     const files = await collectConfigFiles(settings.workspace, settings.configPaths);
     const id = newBackupId(started);
     const folder = backupPrefix(settings.prefix, id);
+    // The previous backup of this database is read while the dump runs.
+    const self = { name: facts.server.database, systemIdentifier: facts.systemIdentifier };
+    const neighbours = readNeighbours(live, settings.prefix, self, {
+      now: started,
+      trusted: settings.trusted,
+      exclude: id,
+    });
     host.info(
       `Backup ${id} → ${live.map((d) => `${d.settings.name} (${d.settings.bucket}/${folder})`).join(', ')}`,
     );
@@ -148,7 +166,14 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
       live,
       unreachable,
     });
-    return await commitBackup(settings, deps, manifest, folder);
+    const committed = await commitBackup(settings, deps, manifest, folder);
+    const found = await settle(neighbours, NEIGHBOURS_WAIT_MS);
+    const others = othersWarning(found, self);
+    if (others !== null) host.warning(others);
+    return {
+      ...committed,
+      changes: checkChanges(found, committed.manifest, settings.maxRowDropPercent),
+    };
   } catch (e) {
     if (e instanceof BackupFailed && e.id) await cleanup(backupPrefix(settings.prefix, e.id), deps);
     throw e;
@@ -335,7 +360,7 @@ async function commitBackup(
   deps: BackupDeps,
   manifest: Manifest,
   folder: string,
-): Promise<BackupResult> {
+): Promise<Omit<BackupResult, 'changes'>> {
   const { id } = manifest;
   // The commit point: a manifest only where every object is stored.
   if (deps.signal.aborted)
@@ -582,6 +607,10 @@ async function backupAndAlert(settings: BackupSettings, ctx: Context): Promise<C
       ? await feed.raise(backupDegraded(r.manifest))
       : await feed.clear('backup-degraded', `backup ${r.id} is complete at every destination.`),
   ];
+  const changed = await changeAlert(settings, r, feed);
+  if (changed) alerts.push(changed);
+  const changes = changesSummary(r.changes, settings.maxRowDropPercent);
+  const tables = changes ? [r.summary, changes] : [r.summary];
   const pruned =
     settings.pruneAfter && r.status !== 'failed'
       ? await prune(
@@ -592,13 +621,33 @@ async function backupAndAlert(settings: BackupSettings, ctx: Context): Promise<C
   if (pruned) alerts.push(...(await raiseUntrusted(feed, pruned.report)));
   return {
     outputs: { ...(pruned ? { report: { prune: pruned.report } } : {}), ...backupOutputs(r) },
-    tables: withAlerts(pruned ? [r.summary, pruned.summary] : [r.summary], alerts),
+    tables: withAlerts(pruned ? [...tables, pruned.summary] : tables, alerts),
     failure:
       degradedFailure(settings, r) ??
       (pruned && !pruned.report.ok
         ? 'The backup succeeded, but pruning after it did not (see the prune table).'
         : null),
   };
+}
+
+/**
+ * Raises `backup-changed` when this backup differs sharply from the previous one of its
+ * database; clears it when the comparison found nothing. Left as it is when there was
+ * nothing to compare with, or the previous backup could not be read.
+ */
+async function changeAlert(
+  settings: BackupSettings,
+  r: BackupResult,
+  feed: Context['feed'],
+): Promise<AlertOutcome | null> {
+  if (r.changes.state !== 'compared') return null;
+  const c = r.changes.changes;
+  if (c.reasons.length > 0)
+    return feed.raise(backupChanged(r.manifest, c, settings.maxRowDropPercent));
+  return feed.clear(
+    'backup-changed',
+    `backup ${r.id} shows no sharp change since ${c.previous.id}.`,
+  );
 }
 
 /** How long a failed backup looks for the last good one before its alert goes without it. */

@@ -1,5 +1,13 @@
 import type { ListSettings } from '../inputs/parse.js';
-import { type BackupAtDestination, completeVerifications, scanAll } from '../manifest/catalog.js';
+import {
+  type BackupAtDestination,
+  completeVerifications,
+  databasesHeld,
+  describeHeld,
+  type HeldDatabase,
+  ofDatabase,
+  scanAll,
+} from '../manifest/catalog.js';
 import { backupIdTime } from '../manifest/id.js';
 import type { Verification } from '../manifest/verification.js';
 import type { Host, SummaryTable } from '../report/host.js';
@@ -18,6 +26,8 @@ export interface ListedBackup {
   /** Complete at one destination at least: restorable. */
   readonly complete: boolean;
   readonly database: string | null;
+  /** The cluster's system identifier, when recorded. */
+  readonly cluster: string | null;
   /** The database's encoding and default collation (`icu de-DE`, `libc C.UTF-8`), when recorded. */
   readonly encoding: string | null;
   readonly locale: string | null;
@@ -38,6 +48,8 @@ export interface ListedBackup {
 
 export interface ListReport {
   readonly backups: readonly ListedBackup[];
+  /** The databases the prefix holds complete backups of (all of them, `source-database` or not). */
+  readonly databases: readonly HeldDatabase[];
   readonly unreachable: Record<string, string>;
 }
 
@@ -46,10 +58,12 @@ export async function list(
   settings: ListSettings,
   deps: ListDeps,
 ): Promise<{ report: ListReport; summary: SummaryTable }> {
-  const { entries, unreachable } = await deps.host.group('List backups', () =>
+  const { entries: all, unreachable } = await deps.host.group('List backups', () =>
     scanAll(deps.destinations, settings.prefix, new Date(), settings.trusted),
   );
   for (const [name, why] of unreachable) deps.host.warning(`${name}: cannot list backups: ${why}`);
+  const databases = databasesHeld(all);
+  const entries = settings.sourceDatabase === null ? all : ofDatabase(all, settings.sourceDatabase);
   // Each destination's records read together (bounded), before the table is built in order.
   const verified = new Map<BackupAtDestination, Verification | null>();
   await Promise.all(
@@ -79,6 +93,7 @@ export async function list(
       createdAt: m?.createdAt ?? backupIdTime(e.id).toISOString(),
       complete: e.completeAt.length > 0,
       database: m?.database.name ?? null,
+      cluster: m?.database.systemIdentifier ?? null,
       encoding: m?.database.encoding ?? null,
       locale: m?.database.locale
         ? `${m.database.locale.provider} ${m.database.locale.locale ?? m.database.locale.collate}`
@@ -88,7 +103,11 @@ export async function list(
       destinations,
     });
   }
-  const report: ListReport = { backups, unreachable: Object.fromEntries(unreachable) };
+  const report: ListReport = {
+    backups,
+    databases,
+    unreachable: Object.fromEntries(unreachable),
+  };
   return { report, summary: listTable(report) };
 }
 
@@ -96,6 +115,19 @@ function listTable(r: ListReport): SummaryTable {
   const notes = Object.entries(r.unreachable).map(
     ([n, why]) => `⚠️ ${n} could not be listed: ${why}`,
   );
+  if (r.databases.length > 1)
+    notes.push(
+      `⚠️ The prefix holds backups of ${r.databases.length} databases: ${describeHeld(r.databases)}. Restore and verify of latest choose by 'source-database'; giving each database its own 'prefix' keeps them apart.`,
+    );
+  // The cluster is shown where one database's backups come from more than one.
+  const clusters = new Map<string, Set<string | null>>();
+  for (const b of r.backups)
+    if (b.database !== null)
+      clusters.set(b.database, (clusters.get(b.database) ?? new Set()).add(b.cluster));
+  const clusterOf = (b: ListedBackup) =>
+    b.database !== null && (clusters.get(b.database)?.size ?? 0) > 1
+      ? `, cluster ${b.cluster ?? 'unknown'}`
+      : '';
   return {
     title: `pg-dr backups (${r.backups.filter((b) => b.complete).length} complete, ${r.backups.filter((b) => !b.complete).length} incomplete)`,
     header: [
@@ -113,8 +145,8 @@ function listTable(r: ListReport): SummaryTable {
       b.database === null
         ? '—'
         : b.encoding && b.locale
-          ? `${b.database} (${b.encoding}, ${b.locale})`
-          : b.database,
+          ? `${b.database} (${b.encoding}, ${b.locale}${clusterOf(b)})`
+          : `${b.database}${clusterOf(b) ? ` (${clusterOf(b).slice(2)})` : ''}`,
       b.sizeBytes === null ? '—' : formatBytes(b.sizeBytes),
       b.commit?.slice(0, 12) ?? '—',
       b.destinations.map((d) => `${d.name} ${d.complete ? '✓' : `✗ (${d.problem})`}`).join(', '),

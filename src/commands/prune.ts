@@ -10,7 +10,7 @@ import {
 import { deleteBackup } from '../manifest/delete.js';
 import { backupIdTime, backupPrefix, MANIFEST_NAME } from '../manifest/id.js';
 import type { Host, SummaryTable } from '../report/host.js';
-import { type PruneCandidate, planPrune } from '../retention/plan.js';
+import { type PruneCandidate, planPruneByDatabase } from '../retention/plan.js';
 import { describeLock } from '../storage/delete.js';
 import type { Destination } from '../storage/destination.js';
 import { type CommandResult, type Context, withAlerts } from './command.js';
@@ -130,10 +130,11 @@ async function pruneAt(
       latestVerification: v ? { ok: v.ok, at: new Date(v.startedAt) } : null,
       hasManifest: b.hasManifest,
       future: b.future,
+      database: b.manifest?.database.name ?? null,
     });
   }
   if (candidates.length === 0) return { destination: name, refused: null, backups: [] };
-  const plan = planPrune({
+  const plan = planPruneByDatabase({
     entries: candidates,
     rules: settings.rules,
     now: deps.now(),

@@ -3,7 +3,16 @@ import { extractBundle } from '../bundle/index.js';
 import { recipientsOf } from '../crypto/age.js';
 import { InputError } from '../errors.js';
 import type { RestoreSettings } from '../inputs/parse.js';
-import { type CatalogEntry, pickBackups, scanAll, UNAUTHENTICATED } from '../manifest/catalog.js';
+import {
+  type CatalogEntry,
+  databasesHeld,
+  describeHeld,
+  NoSuchBackup,
+  ofDatabase,
+  pickBackups,
+  scanAll,
+  UNAUTHENTICATED,
+} from '../manifest/catalog.js';
 import { backupPrefix } from '../manifest/id.js';
 import { dumpMajor, type Manifest } from '../manifest/schema.js';
 import { type ReadBackResult, readObjectInto } from '../pipeline/readback.js';
@@ -170,9 +179,44 @@ async function findBackup(
           ...e,
           completeAt: e.completeAt.filter((n) => n === settings.restoreFrom),
         }));
-  const [backup] = pickBackups(candidates, settings.backup, deps.now());
+  const [backup] = pickBackups(
+    ofSourceDatabase(candidates, settings, host),
+    settings.backup,
+    deps.now(),
+  );
   if (!backup?.manifest) throw new Error('internal: a complete backup without a manifest');
+  const wanted = settings.sourceDatabase;
+  if (wanted !== null && backup.manifest.database.name !== wanted)
+    throw new NoSuchBackup(
+      `Backup ${backup.id} is of the database ${JSON.stringify(backup.manifest.database.name)}, not ${JSON.stringify(wanted)} ('source-database'): clear one of the two.`,
+    );
   return { backup, manifest: backup.manifest };
+}
+
+/**
+ * The backups `latest` chooses among: those of `source-database`; else, when the prefix
+ * holds several databases, those of the one named like the target; else it stops and names
+ * them. An id chooses itself.
+ */
+function ofSourceDatabase(
+  entries: readonly CatalogEntry[],
+  settings: RestoreSettings,
+  host: RestoreDeps['host'],
+): readonly CatalogEntry[] {
+  if (typeof settings.backup === 'object') return entries;
+  if (settings.sourceDatabase !== null) return ofDatabase(entries, settings.sourceDatabase);
+  const held = databasesHeld(entries);
+  if (held.length <= 1) return entries;
+  const target = settings.database.database;
+  if (held.some((h) => h.name === target)) {
+    host.info(
+      `The prefix holds backups of ${held.length} databases; restoring the latest of ${JSON.stringify(target)}, named like the target database (set 'source-database' to choose another).`,
+    );
+    return ofDatabase(entries, target);
+  }
+  throw new NoSuchBackup(
+    `The prefix holds backups of ${held.length} databases: ${describeHeld(held)}. Set 'source-database' to the one to restore, or 'backup-id' to a backup.`,
+  );
 }
 
 /** The target server and database, as checked before anything is written. */

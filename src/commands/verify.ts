@@ -6,6 +6,8 @@ import type { VerifySettings } from '../inputs/parse.js';
 import {
   type BackupAtDestination,
   type CatalogEntry,
+  databasesHeld,
+  ofDatabase,
   pickBackups,
   scanAll,
   UNAUTHENTICATED,
@@ -58,6 +60,24 @@ export interface VerifyResult {
   readonly summary: SummaryTable;
 }
 
+/**
+ * The backups to verify: an id; `recent` (every database's, or `source-database`'s); `latest`
+ * of `source-database`, else the latest of each database the prefix holds.
+ */
+function chooseBackups(
+  entries: readonly CatalogEntry[],
+  settings: VerifySettings,
+  now: Date,
+): CatalogEntry[] {
+  if (typeof settings.backup === 'object') return pickBackups(entries, settings.backup, now);
+  if (settings.sourceDatabase !== null)
+    return pickBackups(ofDatabase(entries, settings.sourceDatabase), settings.backup, now);
+  const held = databasesHeld(entries);
+  if (settings.backup === 'recent' || held.length <= 1)
+    return pickBackups(entries, settings.backup, now);
+  return held.flatMap((h) => pickBackups(ofDatabase(entries, h.name), 'latest', now));
+}
+
 export async function verify(settings: VerifySettings, deps: VerifyDeps): Promise<VerifyResult> {
   const { host } = deps;
   if (!settings.trusted) host.warning(UNAUTHENTICATED);
@@ -65,7 +85,7 @@ export async function verify(settings: VerifySettings, deps: VerifyDeps): Promis
     scanAll(deps.destinations, settings.prefix, deps.now(), settings.trusted),
   );
   for (const [name, why] of unreachable) host.warning(`${name}: cannot list backups: ${why}`);
-  const backups = pickBackups(entries, settings.backup, deps.now());
+  const backups = chooseBackups(entries, settings, deps.now());
   host.info(`Verifying ${backups.map((b) => b.id).join(', ')} at level ${settings.level}`);
   const drillServer = settings.level === 'restore' ? await checkDrillServer(settings, deps) : null;
 

@@ -145,6 +145,65 @@ export async function newestCompleteAt(
   return committed.length > maxReads ? undefined : null;
 }
 
+/** A database as its backups' manifests name it: its name and its cluster's system identifier. */
+export interface DatabaseIdentity {
+  readonly name: string;
+  readonly systemIdentifier: string | null;
+}
+
+/** What a backup finds under its prefix, among the newest backups there. */
+export interface PrefixNeighbours {
+  /**
+   * The newest complete backup of the same database: from the same cluster when one was
+   * read, else from another cluster (a database moved to a new server); null when none.
+   */
+  readonly previous: Manifest | null;
+  /**
+   * Complete backups of another database, or of the same name from another cluster, newer
+   * than `previous` (all of them read when there is none): a prefix two set-ups write to.
+   */
+  readonly others: readonly Manifest[];
+}
+
+const sameCluster = (m: Manifest, db: DatabaseIdentity) =>
+  db.systemIdentifier === null ||
+  m.database.systemIdentifier == null ||
+  m.database.systemIdentifier === db.systemIdentifier;
+
+/**
+ * The previous backup of `db` and its neighbours, read cheaply: one listing, then the
+ * manifests of the newest `maxReads` committed folders (except `exclude`, the backup in
+ * flight), newest first.
+ */
+export async function prefixNeighbours(
+  dest: Destination,
+  prefix: string,
+  db: DatabaseIdentity,
+  opts: {
+    readonly now: Date;
+    readonly trusted: readonly TrustedSigner[] | null;
+    readonly exclude?: string;
+    readonly maxReads?: number;
+  },
+): Promise<PrefixNeighbours> {
+  const folders = await listFolders(dest, prefix);
+  const committed = newestFirst(folders.keys())
+    .filter((id) => id !== opts.exclude && folders.get(id)?.manifest)
+    .slice(0, opts.maxReads ?? 10);
+  const read = await mapLimit(committed, 4, (id) =>
+    readFolder(dest, prefix, id, folders.get(id) as ListedFolder, opts.now, opts.trusted),
+  );
+  const manifests = read.flatMap((b) => (b.problem === null && b.manifest ? [b.manifest] : []));
+  const named = manifests.filter((m) => m.database.name === db.name);
+  const previous = named.find((m) => sameCluster(m, db)) ?? named[0] ?? null;
+  const others = manifests.filter(
+    (m) =>
+      (previous === null || m.id > previous.id) &&
+      (m.database.name !== db.name || !sameCluster(m, db)),
+  );
+  return { previous, others };
+}
+
 /** Every backup folder's objects under `prefix`, by id, from one listing. */
 async function listFolders(dest: Destination, prefix: string): Promise<Map<string, ListedFolder>> {
   const folders = new Map<string, ListedFolder>();
@@ -409,4 +468,49 @@ export function pickBackups(
       `Backup ${selector.id} is incomplete everywhere: ${entry.at.map((a) => `${a.destination}: ${a.problem}`).join('; ')}.`,
     );
   return [entry];
+}
+
+/** One database whose backups a prefix holds: its name and newest complete backup. */
+export interface HeldDatabase {
+  readonly name: string;
+  readonly newest: string;
+  readonly complete: number;
+}
+
+/** The databases the complete backups in `entries` are of, the most recently backed up first. */
+export function databasesHeld(entries: readonly CatalogEntry[]): HeldDatabase[] {
+  const held = new Map<string, { newest: string; complete: number }>();
+  for (const e of entries) {
+    if (e.completeAt.length === 0 || !e.manifest) continue;
+    const name = e.manifest.database.name;
+    const h = held.get(name);
+    // `entries` is newest first: the first seen is the newest.
+    if (h) h.complete++;
+    else held.set(name, { newest: e.id, complete: 1 });
+  }
+  return [...held]
+    .map(([name, h]) => ({ name, ...h }))
+    .sort((a, b) => (a.newest < b.newest ? 1 : a.newest > b.newest ? -1 : 0));
+}
+
+/** `"app" (newest 20261130T020000Z-…, 14 complete), "billing" (…)`: for messages. */
+export function describeHeld(held: readonly HeldDatabase[]): string {
+  return held
+    .map((h) => `${JSON.stringify(h.name)} (newest ${h.newest}, ${h.complete} complete)`)
+    .join(', ');
+}
+
+/**
+ * The entries of one database: its complete backups, and every incomplete one (which has
+ * no database to tell). Throws when the prefix holds no complete backup of it.
+ */
+export function ofDatabase(entries: readonly CatalogEntry[], name: string): CatalogEntry[] {
+  const held = databasesHeld(entries);
+  if (held.length > 0 && !held.some((h) => h.name === name))
+    throw new NoSuchBackup(
+      `No complete backup of the database ${JSON.stringify(name)} was found ('source-database'). The prefix holds backups of: ${describeHeld(held)}.`,
+    );
+  return entries.filter(
+    (e) => e.completeAt.length === 0 || !e.manifest || e.manifest.database.name === name,
+  );
 }

@@ -19,6 +19,8 @@ export interface PruneCandidate {
   readonly hasManifest?: boolean;
   /** Dated more than 10 minutes in the future: ignored, never counted, never deleted. */
   readonly future?: boolean;
+  /** The database the manifest names (complete backups); a prefix may hold several. */
+  readonly database?: string | null;
 }
 
 export interface PruneDecision {
@@ -152,4 +154,43 @@ export function planPrune(input: PruneInput): PrunePlan {
       ),
     };
   return { refused: null, decisions };
+}
+
+/**
+ * {@link planPrune} for each database on its own, when the prefix holds complete backups of
+ * several: `keep-last 7` keeps seven of each, the newest of each is kept, and one database
+ * whose backups stopped holds back only its own. Backups with no database to tell
+ * (incomplete, future) are planned with the most recently backed-up database.
+ * `max-deletions` bounds the run as a whole.
+ */
+export function planPruneByDatabase(input: PruneInput): PrunePlan {
+  const sorted = [...input.entries].sort(newestFirst);
+  const named = sorted.filter((e) => e.complete && !e.future && e.database != null);
+  const names = [...new Set(named.map((e) => e.database as string))];
+  if (names.length <= 1) return planPrune(input);
+  const groups = new Map(names.map((n) => [n, [] as PruneCandidate[]]));
+  for (const e of sorted) {
+    const own = e.complete && !e.future && e.database != null ? e.database : names[0];
+    groups.get(own as string)?.push(e);
+  }
+  const refusals: string[] = [];
+  const decisions: PruneDecision[] = [];
+  const { maxDeletions: _whole, ...each } = input;
+  for (const [name, entries] of groups) {
+    const plan = planPrune({ ...each, entries });
+    if (plan.refused !== null) refusals.push(`${JSON.stringify(name)}: ${plan.refused}`);
+    for (const d of plan.decisions)
+      decisions.push({ ...d, reasons: [...d.reasons, `database ${JSON.stringify(name)}`] });
+  }
+  decisions.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  const deletions = decisions.filter((d) => d.action === 'delete').length;
+  const max = input.maxDeletions;
+  if (max !== undefined && deletions > max)
+    return {
+      refused: `this run would delete ${deletions} backups, more than max-deletions (${max}): nothing is deleted. If that is expected (a first prune, a shorter policy), raise max-deletions for one run; if not, something else wrote into the bucket`,
+      decisions: decisions.map((d) =>
+        d.action === 'delete' ? { id: d.id, action: 'keep', reasons: ['over max-deletions'] } : d,
+      ),
+    };
+  return { refused: refusals.length > 0 ? refusals.join('; ') : null, decisions };
 }

@@ -353,6 +353,7 @@ describe('backup', () => {
     expect(deleted.result).toBe('deleted');
     expect(second.tables.map((t) => t.title)).toEqual([
       'pg-dr backup: ok',
+      `Changes since ${first.outputs['backup-id']}`,
       'pg-dr prune: ok',
       'Alerts',
     ]);

@@ -532,6 +532,34 @@ const CASES: readonly BadInput[] = [
     input: 'force',
     expected: /Expected true or false/,
   },
+  {
+    command: 'backup',
+    what: 'max-row-drop-percent above 100',
+    set: () => ({ 'max-row-drop-percent': '150' }),
+    input: 'max-row-drop-percent',
+    expected: /Expected a whole number from 0 to 100\./,
+  },
+  {
+    command: 'backup',
+    what: 'max-row-drop-percent with a percent sign',
+    set: () => ({ 'max-row-drop-percent': '50%' }),
+    input: 'max-row-drop-percent',
+    expected: /Expected a whole number ≥ 0/,
+  },
+  {
+    command: 'restore',
+    what: 'a source-database with a control character',
+    set: () => ({ 'source-database': 'app\u0007' }),
+    input: 'source-database',
+    expected: /Expected a database name as the backups record it/,
+  },
+  {
+    command: 'list',
+    what: 'a source-database longer than PostgreSQL allows',
+    set: () => ({ 'source-database': 'd'.repeat(64) }),
+    input: 'source-database',
+    expected: /at most 63 bytes/,
+  },
   // monitor
   {
     command: 'monitor',

@@ -378,6 +378,7 @@ describe('typed alert keys', () => {
     const keys: AlertKey[] = [
       'backup-failed',
       'backup-degraded',
+      'backup-changed',
       'backup-stale',
       destinationUnreachableKey('r2'),
       'verification-failed',

@@ -7,7 +7,7 @@ import type { SshSettings } from '../../tunnel/settings.js';
 import type { CommonSettings } from '../common.js';
 import { parseSsh } from '../database.js';
 import { parseEncryption } from '../keys.js';
-import { parseBoolean, parseOneOf, parseSecretUrl } from '../primitives.js';
+import { parseBoolean, parseOneOf, parseSecretUrl, parseWholeNumber } from '../primitives.js';
 import type { InputSource } from '../source.js';
 import { type PruneRules, parsePruneRules } from './prune.js';
 
@@ -27,6 +27,8 @@ export interface BackupSettings extends CommonSettings {
   readonly pruneAfter: PruneRules | null;
   /** A dead man's switch to ping at the start and the end (secret), or null. */
   readonly heartbeatUrl: string | null;
+  /** `backup-changed` when a table lost more than this percentage of its rows (or the archive shrank by it). */
+  readonly maxRowDropPercent: number;
 }
 
 const ROW_COUNTS: readonly RowCountMethod[] = ['exact', 'estimate', 'off'];
@@ -44,5 +46,6 @@ export function parseBackup(src: InputSource, common: CommonSettings): BackupSet
     failOnDegraded: parseBoolean(src, 'fail-on-degraded'),
     pruneAfter: parseBoolean(src, 'prune-after-backup') ? parsePruneRules(src) : null,
     heartbeatUrl: parseSecretUrl(src, 'heartbeat-url', 'https://hc-ping.com/<uuid>'),
+    maxRowDropPercent: parseWholeNumber(src, 'max-row-drop-percent', 0, { max: 100 }),
   };
 }

@@ -4,7 +4,7 @@ import { InputError } from '../../errors.js';
 import { OWNERSHIPS, type Ownership } from '../../postgres/rebuild.js';
 import { type DatabaseTarget, parseDatabaseUrl } from '../../postgres/url.js';
 import type { SshSettings } from '../../tunnel/settings.js';
-import { type BackupSelector, parseBackupSelector } from '../backup-id.js';
+import { type BackupSelector, parseBackupSelector, parseSourceDatabase } from '../backup-id.js';
 import type { CommonSettings } from '../common.js';
 import { parseSsh } from '../database.js';
 import { parseDecryption } from '../keys.js';
@@ -14,6 +14,8 @@ import type { InputSource } from '../source.js';
 export interface RestoreSettings extends CommonSettings {
   readonly command: 'restore';
   readonly backup: Exclude<BackupSelector, 'recent'>;
+  /** `source-database`: whose backups `latest` chooses among; null: see restore's findBackup. */
+  readonly sourceDatabase: string | null;
   /** A destination name, or `any`: each in order, falling back on failure. */
   readonly restoreFrom: string;
   /** The database restored into. */
@@ -70,6 +72,7 @@ export function parseRestore(src: InputSource, common: CommonSettings): RestoreS
     ...common,
     command: 'restore',
     backup: parseBackupSelector(src, false),
+    sourceDatabase: parseSourceDatabase(src),
     restoreFrom,
     database: parseDatabaseUrl('database-url', src.get('database-url')),
     ssh: parseSsh(src),

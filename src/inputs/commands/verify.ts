@@ -3,7 +3,7 @@ import { InputError } from '../../errors.js';
 import { VERIFY_LEVELS, type VerifyLevel } from '../../manifest/verification.js';
 import { type DatabaseTarget, parseDatabaseUrl } from '../../postgres/url.js';
 import type { SshSettings } from '../../tunnel/settings.js';
-import { type BackupSelector, parseBackupSelector } from '../backup-id.js';
+import { type BackupSelector, parseBackupSelector, parseSourceDatabase } from '../backup-id.js';
 import type { CommonSettings } from '../common.js';
 import { parseSsh } from '../database.js';
 import { parseDecryption } from '../keys.js';
@@ -14,6 +14,8 @@ import { type ParallelRestore, parseParallelRestore } from './restore.js';
 export interface VerifySettings extends CommonSettings {
   readonly command: 'verify';
   readonly backup: BackupSelector;
+  /** `source-database`: whose backups `latest`/`recent` choose among; null: each database's. */
+  readonly sourceDatabase: string | null;
   readonly level: VerifyLevel;
   /** Needed from level `decrypt` on. */
   readonly decryption: DecryptionSettings | null;
@@ -39,6 +41,7 @@ export function parseVerify(src: InputSource, common: CommonSettings): VerifySet
     ...common,
     command: 'verify',
     backup: parseBackupSelector(src, true),
+    sourceDatabase: parseSourceDatabase(src),
     level,
     decryption: parseDecryption(src, level !== 'checksum'),
     drill: level === 'restore' ? parseDatabaseUrl('drill-database-url', drillUrl) : null,
