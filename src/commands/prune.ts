@@ -1,5 +1,5 @@
 import { untrustedObjects } from '../alerts/conditions.js';
-import type { AlertFeed, AlertOutcome } from '../alerts/index.js';
+import type { AlertCondition, AlertFeed, AlertOutcome } from '../alerts/index.js';
 import type { PruneSettings } from '../inputs/parse.js';
 import {
   type BackupAtDestination,
@@ -226,5 +226,30 @@ export async function raiseUntrusted(
   feed: AlertFeed,
   report: PruneReport,
 ): Promise<AlertOutcome[]> {
-  return report.untrusted.length ? [await feed.raise(untrustedObjects(report.untrusted))] : [];
+  if (report.untrusted.length === 0) return [];
+  const lastGood = lastKept(report);
+  return [
+    await feed.raise({
+      ...untrustedObjects(report.untrusted),
+      ...(lastGood !== undefined ? { lastGood } : {}),
+    }),
+  ];
+}
+
+/** The newest complete backup prune left in place, and where: the last good one. */
+function lastKept(report: PruneReport): AlertCondition['lastGood'] {
+  const kept = (b: PrunedBackup) => b.complete && !/^(deleted|would delete)$/.test(b.result);
+  const id = report.destinations
+    .flatMap((d) => d.backups.filter(kept).map((b) => b.id))
+    .sort()
+    .at(-1);
+  // A destination that could not be read may hold one: then it is not known.
+  if (id === undefined)
+    return report.destinations.some((d) => d.refused !== null && d.backups.length === 0)
+      ? undefined
+      : null;
+  const where = report.destinations
+    .filter((d) => d.backups.some((b) => b.id === id && kept(b)))
+    .map((d) => d.destination);
+  return { id, time: backupIdTime(id).toISOString(), where };
 }

@@ -1,4 +1,5 @@
 import { verificationFailed } from '../alerts/conditions.js';
+import type { AlertCondition } from '../alerts/index.js';
 import type { DecryptionSettings } from '../crypto/age.js';
 import type { Signer } from '../crypto/sshsig.js';
 import { InputError } from '../errors.js';
@@ -7,12 +8,13 @@ import {
   type BackupAtDestination,
   type CatalogEntry,
   databasesHeld,
+  latestVerification,
   ofDatabase,
   pickBackups,
   scanAll,
   UNAUTHENTICATED,
 } from '../manifest/catalog.js';
-import { backupPrefix, SIGNATURE_SUFFIX } from '../manifest/id.js';
+import { backupIdTime, backupPrefix, SIGNATURE_SUFFIX } from '../manifest/id.js';
 import { dumpMajor, type Manifest } from '../manifest/schema.js';
 import { type Verification, verificationKey } from '../manifest/verification.js';
 import { type ReadBackResult, readBack, type Sink } from '../pipeline/readback.js';
@@ -58,6 +60,8 @@ export interface VerifyReport {
 export interface VerifyResult {
   readonly report: VerifyReport;
   readonly summary: SummaryTable;
+  /** The newest backup known to verify (this run, or its latest record); undefined when none is known. */
+  readonly lastGood: AlertCondition['lastGood'];
 }
 
 /**
@@ -122,7 +126,45 @@ export async function verify(settings: VerifySettings, deps: VerifyDeps): Promis
     verifications,
     unreachable: Object.fromEntries(unreachable),
   };
-  return { report, summary: verifySummary(report) };
+  const lastGood = report.ok ? undefined : await lastVerified(entries, verifications, settings, deps);
+  return { report, summary: verifySummary(report), lastGood };
+}
+
+/** How many of the newest other backups a failed verify reads the records of, for its issue. */
+const LAST_GOOD_READS = 5;
+
+/**
+ * The newest backup known to be good, for the `verification-failed` issue: one this run
+ * verified at some destination, else the newest of the few newest other complete backups
+ * whose latest record there passed. Undefined when none of those is known to be good.
+ */
+async function lastVerified(
+  entries: readonly CatalogEntry[],
+  verifications: readonly Verification[],
+  settings: VerifySettings,
+  deps: VerifyDeps,
+): Promise<AlertCondition['lastGood']> {
+  const passed = verifications.filter((v) => v.ok);
+  const best = passed.map((v) => v.backupId).sort().at(-1);
+  const good = (id: string, where: string[]) => ({ id, time: backupIdTime(id).toISOString(), where });
+  if (best !== undefined)
+    return good(
+      best,
+      passed.filter((v) => v.backupId === best).map((v) => v.destination),
+    );
+  const tried = new Set(verifications.map((v) => v.backupId));
+  const others = entries.filter((e) => e.completeAt.length > 0 && !tried.has(e.id));
+  for (const e of others.slice(0, LAST_GOOD_READS)) {
+    const where: string[] = [];
+    for (const dest of deps.destinations) {
+      const at = e.at.find((a) => a.destination === dest.settings.name && a.problem === null);
+      if (!at) continue;
+      const v = await latestVerification(dest, at, deps.now(), settings.trusted).catch(() => null);
+      if (v?.ok) where.push(dest.settings.name);
+    }
+    if (where.length > 0) return good(e.id, where);
+  }
+  return undefined;
 }
 
 /** Writes the verification record next to the backup, at the destination it describes. */
@@ -506,7 +548,12 @@ export async function runVerify(settings: VerifySettings, ctx: Context): Promise
   const failed = r.report.verifications.filter((v) => !v.ok);
   const alerts =
     failed.length > 0
-      ? [await feed.raise(verificationFailed(failed))]
+      ? [
+          await feed.raise({
+            ...verificationFailed(failed),
+            ...(r.lastGood !== undefined ? { lastGood: r.lastGood } : {}),
+          }),
+        ]
       : [
           await feed.clear(
             'verification-failed',

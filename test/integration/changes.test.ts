@@ -221,3 +221,48 @@ describe('two databases under one prefix', () => {
     expect([...new Set(ids)].sort()).toEqual([ledgerId, shop2].sort());
   });
 });
+
+describe('the last good backup in the alerts that follow', () => {
+  it('a failed verify names the newest backup known to verify, not "not known"', async () => {
+    const recent = await runPgDr({
+      command: 'verify',
+      'backup-id': 'recent',
+      'source-database': 'shop',
+      ...common('shop/'),
+    });
+    expect(recent.failed).toBeUndefined();
+    const ids = [
+      ...new Set(
+        JSON.parse(recent.outputs.report ?? '{}').verifications.map(
+          (v: { backupId: string }) => v.backupId,
+        ),
+      ),
+    ].sort() as string[];
+    const [newest, before] = [ids.at(-1) as string, ids.at(-2) as string];
+    // 4 bytes overwritten in the newest dump, at both destinations.
+    for (const [server, bucket] of [
+      [s3.primary, 'pgdr-primary'],
+      [s3.secondary, 'pgdr-secondary'],
+    ] as const) {
+      const key = (await server.listKeys(bucket, `shop/${newest}/`)).find((k) =>
+        k.includes('database.dump'),
+      ) as string;
+      const bytes = await server.getObject(bucket, key);
+      bytes.write('XXXX', 100);
+      await server.putObject(bucket, key, bytes);
+    }
+    const failed = await runPgDr(
+      { command: 'verify', 'backup-id': 'latest', ...common('shop/') },
+      ghEnv(),
+    );
+    expect(failed.failed).toMatch(/^Verification failed: /);
+    const issue = gh.state.issues.find(
+      (i) => i.state === 'open' && i.body?.includes('<!-- pg-dr:alert key=verification-failed -->'),
+    );
+    expect(issue?.body).toMatch(
+      new RegExp(
+        `### Last good backup\\n\\n\`${before}\`, finished .* stored at \\*\\*b2\\*\\*, \\*\\*r2\\*\\*\\.`,
+      ),
+    );
+  });
+});

@@ -260,6 +260,12 @@ describe('untrusted text', () => {
       (i) => i.state === 'open' && i.title.includes('something other than pg-dr'),
     );
     expect(JSON.stringify(issue)).toContain(damaged);
+    // The backup prune kept that pg-dr did write is named as the last good one.
+    expect(issue?.body).toMatch(
+      new RegExp(
+        `### Last good backup\\n\\n\`${good}\`, finished .* stored at \\*\\*b2\\*\\*, \\*\\*r2\\*\\*\\.`,
+      ),
+    );
     expect(await s3.primary.listKeys('pgdr-primary', `pruned/${damaged}/`)).toContain(
       `pruned/${damaged}/manifest.json`,
     );
