@@ -47,6 +47,9 @@ const SECRETS = {
   'GitHub token': `ghs_SECRETtoken${randomBytes(12).toString('hex')}`,
   'age secret key': '',
   'SSH private key': '',
+  // Set once the receiver listens: http://127.0.0.1:<port>/…SECRET… (the path is the secret).
+  'heartbeat URL': '',
+  'webhook URL': '',
 };
 type SecretName = keyof typeof SECRETS;
 
@@ -55,6 +58,9 @@ let s3: S3Pair;
 let api: FakeGitHubApi;
 let sshd: SshdServer;
 let results: ResultsService;
+/** Stands for healthchecks.io and a chat webhook; answers 500, so the failure paths log too. */
+let receiver: Server;
+const received: string[] = [];
 let work: string;
 let workspace: string;
 let runnerTemp: string;
@@ -90,12 +96,25 @@ beforeAll(async () => {
   await mkdir(runnerTemp, { recursive: true });
   await writeFile(join(workspace, 'docker-compose.yml'), 'services:\n  db:\n    image: postgres\n');
   results = await startResultsService([runnerTemp]);
+  receiver = createServer((req, res) => {
+    received.push(`${req.method} ${req.url}`);
+    req.resume();
+    req.on('end', () => {
+      res.statusCode = 500;
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
+  const at = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
+  SECRETS['heartbeat URL'] = `${at}/ping/SECRET${randomBytes(12).toString('hex')}`;
+  SECRETS['webhook URL'] = `${at}/hooks/SECRET/${randomBytes(12).toString('base64url')}`;
   // @actions/artifact reads these from process.env (the in-process runs share it).
   process.env.ACTIONS_RUNTIME_TOKEN = results.runtimeToken;
   process.env.ACTIONS_RESULTS_URL = results.url;
 });
 
 afterAll(async () => {
+  await new Promise((r) => receiver?.close(r));
   delete process.env.ACTIONS_RUNTIME_TOKEN;
   delete process.env.ACTIONS_RESULTS_URL;
   await Promise.all([pg?.stop(), s3?.stop(), sshd?.stop(), api?.stop(), results?.stop()]);
@@ -229,6 +248,8 @@ async function asCli(name: string, inputs: Record<string, string>) {
 /** The forms a secret must never appear in: raw, URL-encoded, and each line of 8+ characters. */
 function forms(secret: string): string[] {
   const out = new Set([secret, secret.trim(), encodeURIComponent(secret)]);
+  // A URL that holds a secret leaks by its path alone, too.
+  if (/^https?:\/\//.test(secret)) out.add(new URL(secret).pathname);
   for (const line of secret.split('\n')) {
     const l = line.trim();
     // PEM armour lines (the BEGIN/END OPENSSH PRIVATE KEY lines) are public boilerplate.
@@ -362,6 +383,8 @@ describe('secrets: the scenarios', () => {
       command: 'backup',
       'database-url': dbUrl('app', deadPort),
       'age-recipients': recipient,
+      'heartbeat-url': SECRETS['heartbeat URL'],
+      'alert-webhook-url': SECRETS['webhook URL'],
       ...destinations(),
     });
     expect(a.exitCode).not.toBe(0);
@@ -372,6 +395,8 @@ describe('secrets: the scenarios', () => {
       command: 'backup',
       'database-url': dbUrl('app', deadPort),
       passphrase: SECRETS.passphrase,
+      'heartbeat-url': SECRETS['heartbeat URL'],
+      'alert-webhook-url': SECRETS['webhook URL'],
       ...destinations(),
     });
     expect(c.exitCode).toBe(1);
@@ -465,6 +490,9 @@ describe('secrets: the scan', () => {
       expect.arrayContaining(['manifest.json', 'report.json']),
     );
     expect(api.state.issues.length).toBeGreaterThanOrEqual(2);
+    // The heartbeat and the webhook were used (and failed: their warnings were scanned).
+    expect(received.filter((r) => r.startsWith('POST /ping/')).length).toBeGreaterThanOrEqual(4);
+    expect(received.filter((r) => r.startsWith('POST /hooks/')).length).toBeGreaterThanOrEqual(1);
     expect(hits).toEqual([]);
   });
 
