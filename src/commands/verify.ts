@@ -126,7 +126,9 @@ export async function verify(settings: VerifySettings, deps: VerifyDeps): Promis
     verifications,
     unreachable: Object.fromEntries(unreachable),
   };
-  const lastGood = report.ok ? undefined : await lastVerified(entries, verifications, settings, deps);
+  const lastGood = report.ok
+    ? undefined
+    : await lastVerified(entries, verifications, settings, deps);
   return { report, summary: verifySummary(report), lastGood };
 }
 
@@ -145,8 +147,15 @@ async function lastVerified(
   deps: VerifyDeps,
 ): Promise<AlertCondition['lastGood']> {
   const passed = verifications.filter((v) => v.ok);
-  const best = passed.map((v) => v.backupId).sort().at(-1);
-  const good = (id: string, where: string[]) => ({ id, time: backupIdTime(id).toISOString(), where });
+  const best = passed
+    .map((v) => v.backupId)
+    .sort()
+    .at(-1);
+  const good = (id: string, where: string[]) => ({
+    id,
+    time: backupIdTime(id).toISOString(),
+    where,
+  });
   if (best !== undefined)
     return good(
       best,

@@ -7,9 +7,13 @@ import type { SshSettings } from '../tunnel/settings.js';
 import { parseBoolean, parseRequired } from './primitives.js';
 import type { InputSource } from './source.js';
 
-/** `pg-bin-dir` and `install-client`. */
+/** `pg-bin-dir` and `install-client` (`auto`, `true` or `false`). */
 export function parsePgClients(src: InputSource): PgClientSettings {
-  return { binDir: parsePgBinDir(src), install: parseBoolean(src, 'install-client') };
+  const install =
+    src.get('install-client').trim().toLowerCase() === 'auto'
+      ? 'auto'
+      : parseBoolean(src, 'install-client', 'auto, true or false');
+  return { binDir: parsePgBinDir(src), install };
 }
 
 function parsePgBinDir(src: InputSource): string {

@@ -12,12 +12,16 @@ export function parseOneOf<T extends string>(
   throw new InputError(name, `Invalid '${name}': "${v}". Expected one of: ${values.join(', ')}.`);
 }
 
-/** `true` or `false`, in any case. */
-export function parseBoolean(src: InputSource, name: InputName): boolean {
+/** `true` or `false`, in any case; `expected` names what else the input takes, when it does. */
+export function parseBoolean(
+  src: InputSource,
+  name: InputName,
+  expected = 'true or false',
+): boolean {
   const v = src.get(name).trim().toLowerCase();
   if (v === 'true') return true;
   if (v === 'false') return false;
-  throw new InputError(name, `Invalid '${name}': "${src.get(name)}". Expected true or false.`);
+  throw new InputError(name, `Invalid '${name}': "${src.get(name)}". Expected ${expected}.`);
 }
 
 /** An upper bound of a whole number, and the unit its message names (`seconds`), if any. */

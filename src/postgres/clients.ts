@@ -10,8 +10,12 @@ import { describeTarget } from './url.js';
 export interface PgClientSettings {
   /** Directory preferred for pg_dump/pg_restore/psql; '' = search PATH and /usr/lib/postgresql. */
   readonly binDir: string;
-  /** Install postgresql-client-<major> from the PostgreSQL apt repository when none fits. */
-  readonly install: boolean;
+  /**
+   * Install postgresql-client-<major> from the PostgreSQL apt repository when none fits:
+   * always, never, or `auto` — on a GitHub-hosted runner only (RUNNER_ENVIRONMENT), where
+   * apt and passwordless sudo are there and nothing else is changed by it.
+   */
+  readonly install: boolean | 'auto';
 }
 
 /** A PostgreSQL client program the server (or archive) can be handled with, or a clear error. */
@@ -39,7 +43,9 @@ export async function pickClient(
   let found = await find();
   const chosen = selectClient(found, minMajor);
   if (chosen) return chosen;
-  if (clients.install && Number.isInteger(minMajor)) {
+  const install =
+    clients.install === 'auto' ? env.RUNNER_ENVIRONMENT === 'github-hosted' : clients.install;
+  if (install && Number.isInteger(minMajor)) {
     await installClient(minMajor, log);
     found = await find();
     const installed = selectClient(found, minMajor);
@@ -48,7 +54,7 @@ export async function pickClient(
   const list = found.length ? found.map((c) => `${c.version} (${c.binDir})`).join(', ') : 'none';
   throw new ClientVersionError(
     `No ${tool} of version ${minMajor} or newer: ${why}; found ${list}. ` +
-      `Fix: install postgresql-client-${minMajor} (PostgreSQL apt repository) and point 'pg-bin-dir' at its bin directory, or set 'install-client: true'.`,
+      `Fix: install postgresql-client-${minMajor} (PostgreSQL apt repository) and point 'pg-bin-dir' at its bin directory, or set 'install-client: true'${clients.install === 'auto' ? " (with 'auto', pg-dr installs it on GitHub-hosted runners only)" : ''}.`,
   );
 }
 

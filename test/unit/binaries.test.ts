@@ -11,6 +11,7 @@ import {
   selectClient,
   toolPath,
 } from '../../src/postgres/binaries.js';
+import { pickClient } from '../../src/postgres/clients.js';
 
 describe('parseClientVersion', () => {
   it('reads Debian, Homebrew, EDB and plain builds', () => {
@@ -193,5 +194,29 @@ describe('findClients', () => {
     expect(dirs.slice(0, 2)).toEqual([v16, v15]);
     expect(new Set(dirs).size).toBe(dirs.length);
     expect(dirs).toContain('/usr/local/bin');
+  });
+});
+
+describe('install-client: auto', () => {
+  it('installs nothing off a GitHub-hosted runner; the error says why and how', async () => {
+    for (const env of [
+      { PATH: '/nonexistent' },
+      { PATH: '/nonexistent', RUNNER_ENVIRONMENT: 'self-hosted' },
+    ]) {
+      const lines: string[] = [];
+      const tried = pickClient(
+        'pg_dump',
+        99,
+        'the server runs PostgreSQL 99',
+        { binDir: '', install: 'auto' },
+        env,
+        (l) => lines.push(l),
+      );
+      await expect(tried).rejects.toThrow(
+        "or set 'install-client: true' (with 'auto', pg-dr installs it on GitHub-hosted runners only).",
+      );
+      // Nothing was run: no apt-get line was logged.
+      expect(lines).toEqual([]);
+    }
   });
 });

@@ -1,4 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -211,7 +213,9 @@ describe('the reusable workflows', () => {
     expect(Object.keys(obj(call.secrets))).toEqual(
       expect.arrayContaining(['PRIMARY_ACCESS_KEY_ID', 'PRIMARY_SECRET_ACCESS_KEY']),
     );
-    expect(obj(call.inputs)['pg-dr-repository']).toMatchObject({ required: true });
+    // One ref, the `uses:` line's: pg-dr's repository and ref are for GitHub Enterprise Server only.
+    expect(obj(call.inputs)['pg-dr-repository']).toMatchObject({ default: '' });
+    expect(obj(call.inputs)['pg-dr-ref']).toMatchObject({ default: '' });
     expect(obj(call.inputs)['database-name']).toMatchObject({ required: true });
   });
 
@@ -235,15 +239,22 @@ describe('the reusable workflows', () => {
   );
 
   it.each(REUSABLE)(
-    '%s runs pg-dr from its own checkout at pg-dr-ref and always writes a summary line last',
+    '%s runs pg-dr from its own checkout at its own commit and always writes a summary line last',
     (name) => {
       const [, job] = jobsOf(file(`.github/workflows/${name}`))[0] as [string, Yaml];
       const steps = stepsOf(job);
       const checkout = steps.find((s) => obj(s.with).path === '.pg-dr');
       expect(obj(checkout?.with)).toMatchObject({
-        repository: expr('inputs.pg-dr-repository'),
-        ref: expr('inputs.pg-dr-ref'),
+        repository: expr('steps.which.outputs.repository'),
+        ref: expr('steps.which.outputs.ref'),
         'persist-credentials': false,
+      });
+      const which = steps.find((s) => s.id === 'which');
+      expect(steps.indexOf(which as Yaml)).toBeLessThan(steps.indexOf(checkout as Yaml));
+      expect(obj(which?.env)).toEqual({
+        JOB_CONTEXT: expr('toJSON(job)'),
+        WANT_REPOSITORY: expr('inputs.pg-dr-repository'),
+        WANT_REF: expr('inputs.pg-dr-ref'),
       });
       const run = steps.findIndex((s) => s.uses === './.pg-dr');
       expect(run).toBeGreaterThan(steps.indexOf(checkout as Yaml));
@@ -289,6 +300,70 @@ describe('the reusable workflows', () => {
     );
     const install = stepsOf(job).find((s) => String(s.run ?? '').includes('docker exec'));
     expect(install?.if).toBe("inputs.drill-packages != ''");
+  });
+});
+
+describe("the reusable workflows' ref step, run in bash", () => {
+  /** Runs dr-backup's `which` step as the runner would: its env, a GITHUB_OUTPUT file. */
+  function which(env: Record<string, string>) {
+    const [, job] = jobsOf(file('.github/workflows/dr-backup.yml'))[0] as [string, Yaml];
+    const step = stepsOf(job).find((s) => s.id === 'which') as Yaml;
+    const dir = mkdtempSync(join(tmpdir(), 'which-'));
+    const out = join(dir, 'output');
+    writeFileSync(out, '');
+    const r = spawnSync('bash', ['-e', '-c', String(step.run)], {
+      env: {
+        PATH: process.env.PATH,
+        GITHUB_OUTPUT: out,
+        WANT_REPOSITORY: '',
+        WANT_REF: '',
+        ...env,
+      },
+      encoding: 'utf8',
+    });
+    const outputs = Object.fromEntries(
+      readFileSync(out, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('=') as [string, string]),
+    );
+    rmSync(dir, { recursive: true, force: true });
+    return { status: r.status, stdout: r.stdout, outputs };
+  }
+  const sha = 'a'.repeat(40);
+  const own = JSON.stringify({
+    status: 'success',
+    workflow_repository: 'acme/pg-dr',
+    workflow_sha: sha,
+  });
+
+  it("takes the workflow file's own repository and commit from the job context", () => {
+    expect(which({ JOB_CONTEXT: own })).toMatchObject({
+      status: 0,
+      outputs: { repository: 'acme/pg-dr', ref: sha },
+    });
+  });
+
+  it('stops with a clear error where the job context has no workflow identity (GHES)', () => {
+    const r = which({ JOB_CONTEXT: '{"status":"success"}' });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(
+      /^::error title=pg-dr: which pg-dr to run::.*set the inputs pg-dr-repository and pg-dr-ref/im,
+    );
+    expect(
+      which({ JOB_CONTEXT: '{}', WANT_REPOSITORY: 'acme/pg-dr', WANT_REF: 'v0' }).outputs,
+    ).toEqual({
+      repository: 'acme/pg-dr',
+      ref: 'v0',
+    });
+  });
+
+  it('warns when a pg-dr-ref commit differs from the workflow file', () => {
+    const r = which({ JOB_CONTEXT: own, WANT_REF: 'b'.repeat(40) });
+    expect(r.status).toBe(0);
+    expect(r.outputs.ref).toBe('b'.repeat(40));
+    expect(r.stdout).toMatch(/^::warning title=pg-dr: two refs::/m);
+    expect(which({ JOB_CONTEXT: own, WANT_REF: 'v0' }).stdout).not.toMatch(/::warning/);
   });
 });
 
@@ -348,8 +423,9 @@ describe('the examples', () => {
     for (const f of files.filter((x) => x.path.startsWith('examples/'))) {
       for (const u of usesOf(f).filter((x) => calledWorkflow(x.uses))) {
         expect(u.uses).toMatch(new RegExp(`^${SELF}/\\.github/workflows/dr-[a-z]+\\.yml@v0$`));
-        expect(u.with['pg-dr-repository']).toBe(SELF);
-        expect(u.with['pg-dr-ref'] ?? 'v0').toBe('v0');
+        // The `uses:` line is the only ref (the workflow checks itself out at it).
+        expect(u.with['pg-dr-repository']).toBeUndefined();
+        expect(u.with['pg-dr-ref']).toBeUndefined();
       }
     }
   });
