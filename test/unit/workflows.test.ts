@@ -129,7 +129,7 @@ describe('the workflow files', () => {
     },
   );
 
-  it.each(files.map((f) => [f.path, f] as const))(
+  it.each(files.filter((f) => !f.path.endsWith('/release.yml')).map((f) => [f.path, f] as const))(
     '%s sets permissions and grants nothing beyond contents: read, issues: write, actions: read',
     (_path, f) => {
       const grants: Yaml[] = [obj(f.doc.permissions)];
@@ -300,6 +300,38 @@ describe('the reusable workflows', () => {
     );
     const install = stepsOf(job).find((s) => String(s.run ?? '').includes('docker exec'));
     expect(install?.if).toBe("inputs.drill-packages != ''");
+  });
+});
+
+describe('release.yml', () => {
+  const f = file('.github/workflows/release.yml');
+  const [, job] = jobsOf(f)[0] as [string, Yaml];
+  const steps = stepsOf(job);
+  const run = (s: Yaml) => String(s.run ?? '');
+
+  it('runs on a vX.Y.Z tag only, with write access in its one job and nowhere else', () => {
+    expect(obj(obj(f.doc.on).push)).toEqual({ tags: ['v[0-9]+.[0-9]+.[0-9]+'] });
+    expect(f.doc.permissions).toEqual({});
+    expect(jobsOf(f)).toHaveLength(1);
+    expect(job.permissions).toEqual({ contents: 'write', 'id-token': 'write' });
+  });
+
+  it('checks tag, package.json, CHANGELOG and dist/ before it releases, then moves the major tag', () => {
+    const at = (pattern: RegExp) => steps.findIndex((s) => pattern.test(run(s)));
+    const checks = [
+      at(/node scripts\/release-check\.mjs "\$TAG"/),
+      at(/git merge-base --is-ancestor "\$TAG" origin\/main/),
+      at(/npm run package\n\s*git diff --exit-code/),
+    ];
+    const release = at(/gh release create "\$TAG" --verify-tag .*--notes-file/);
+    const major = at(/git tag --force "\$major" "\$TAG\^\{commit\}"/);
+    const publish = at(/npm publish --provenance/);
+    for (const c of checks) expect(c).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...checks)).toBeLessThan(release);
+    expect(release).toBeLessThan(major);
+    expect(major).toBeLessThan(publish);
+    // Expressions reach the shell through env, never inline (no script injection).
+    for (const s of steps) expect(run(s)).not.toContain('${{');
   });
 });
 
