@@ -28,3 +28,40 @@ describe('generated from action.yml', () => {
     expect(action.runs).toEqual({ using: 'node24', main: 'dist/index.js' });
   });
 });
+
+describe('the README a new user follows', () => {
+  const readme = readFileSync('README.md', 'utf8');
+  const section = (heading: string) => {
+    const from = readme.indexOf(`\n${heading}\n`);
+    expect(from, heading).toBeGreaterThan(0);
+    const rest = readme.slice(from + heading.length + 2);
+    return rest.slice(0, rest.search(/\n#{2,3} /));
+  };
+
+  it('starts with adding it to a repository, and the demo and tests come under Develop', () => {
+    const headings = [...readme.matchAll(/^## (.*)$/gm)].map((m) => m[1]);
+    expect(headings.slice(0, 3)).toEqual([
+      'Add it to your repository',
+      'What you get',
+      'Reference',
+    ]);
+    expect(headings.indexOf('Quickstart')).toBe(headings.indexOf('Develop') - 1);
+    // Exactly two command lines: the demo, and the whole test suite.
+    const lines = /```sh\n([^`]*)```/.exec(section('## Quickstart'))?.[1]?.trim().split('\n');
+    expect(lines).toEqual(['npm ci && npm run demo', 'npm test']);
+  });
+
+  it("step 3's workflow grants what the alerts need and passes only inputs action.yml declares", () => {
+    const yaml = /```yaml\n([^`]*)```/.exec(section('### 3. The workflow file'))?.[1] ?? '';
+    const doc = parse(yaml) as {
+      permissions: Record<string, string>;
+      jobs: { backup: { steps: { uses?: string; with?: Record<string, string> }[] } };
+    };
+    expect(doc.permissions).toEqual({ contents: 'read', issues: 'write' });
+    const action = parse(readFileSync('action.yml', 'utf8')) as { inputs: object };
+    const step = doc.jobs.backup.steps.find((s) => s.uses?.startsWith('your-org/pg-dr@'));
+    expect(step?.with?.['github-token']).toBe('${{ github.token }}');
+    for (const key of Object.keys(step?.with ?? {}))
+      expect(Object.keys(action.inputs)).toContain(key);
+  });
+});
