@@ -238,7 +238,7 @@ async function privilegeRows(session: Session): Promise<CheckRow[]> {
       fail(
         ROWS.privileges,
         `role ${user}: ${parts.join('; ')} — pg_dump would fail with "permission denied"`,
-        `GRANT SELECT ON ${denied.length ? 'each of them' : 'the large objects'} TO ${user} (or GRANT pg_read_all_data TO ${user} on PostgreSQL 14+), or dump as their owner.`,
+        `${denied.length ? `GRANT SELECT ON ${denied.length <= 5 ? denied.join(', ') : 'each of them'} TO ${user}` : `GRANT SELECT ON LARGE OBJECT … TO ${user}`} (or GRANT pg_read_all_data TO ${user} on PostgreSQL 14+), or back up as their owner.`,
       ),
     );
   }
