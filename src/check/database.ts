@@ -80,7 +80,7 @@ export async function checkDatabase(
         return [
           fail(
             ROWS.connection,
-            `${describeTarget(database)}${via}: ${(e as Error).message}`,
+            `${describeTarget(database)}${via}: ${connectionError(e, database)}`,
             connectionFix(e),
           ),
           ...after('no connection to the database'),
@@ -106,6 +106,13 @@ export async function checkDatabase(
   } finally {
     await close();
   }
+}
+
+/** The driver's "timeout expired" in words: the connect_timeout that ran out. */
+function connectionError(e: unknown, t: DatabaseTarget): string {
+  const message = (e as Error).message;
+  if (message !== 'timeout expired') return message;
+  return `no answer within ${t.params.connect_timeout ?? '20'} s (connect_timeout)`;
 }
 
 /** What to do about a failed connection, from the server's SQLSTATE. */

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckRow } from '../../src/check/row.js';
@@ -537,4 +538,44 @@ describe('each broken part on its own', () => {
       await new Promise((r) => hung.close(r));
     }
   }, 60_000);
+
+  it('an endpoint nothing listens on: that destination ✗, naming the endpoint input', async () => {
+    const r = await runPgDr(inputs({ 'primary-endpoint': 'http://127.0.0.1:9' }), env());
+    const [f] = failsOnly(r, /^b2: bucket/);
+    expect(f?.detail).toMatch(/^ListObjectsV2 failed: .*ECONNREFUSED/);
+    expect(f?.fix).toMatch(/^Check 'primary-endpoint' \(127\.0\.0\.1:9\)/);
+    expect(row(r, /^b2: write/)).toMatchObject({ state: 'skipped' });
+  }, 120_000);
+
+  it('a database that accepts the connection and never answers: ✗ within the default connect_timeout', async () => {
+    const sockets: Socket[] = [];
+    const silent = createNetServer((socket) => {
+      // Accepts, never speaks.
+      sockets.push(socket);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const dead = new URL(pg.url('app'));
+    dead.port = String((silent.address() as { port: number }).port);
+    try {
+      const r = await runPgDr(inputs({ 'database-url': dead.toString() }), env());
+      const [f] = failsOnly(r, /connection/);
+      expect(f?.detail).toMatch(/: no answer within 20 s \(connect_timeout\)$/);
+      expect(f?.fix).toMatch(/host and port in 'database-url'/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  }, 120_000);
+
+  it('a GitHub API that answers 500 to everything: ✗ "GitHub API unavailable" with the real back-off, not a hang', async () => {
+    gh.failNext(500, Number.POSITIVE_INFINITY);
+    try {
+      const r = await runPgDr(inputs(), env());
+      const failed = failsOnly(r, /can read issues/, /backup-workflow/);
+      for (const f of failed) expect(f.detail).toMatch(/^GitHub API unavailable/);
+      expect(failed[0]?.fix).toMatch(/Run the check again later/);
+    } finally {
+      gh.clearFailures();
+    }
+  }, 120_000);
 });
