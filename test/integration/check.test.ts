@@ -24,7 +24,7 @@ import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs, type RunOutcome, runPgDr } from '../harness/run.js';
 import { PRIMARY_BUCKET, type S3Pair, SECONDARY_BUCKET, startS3Pair } from '../harness/s3.js';
 import { ed25519KeyPair, type KeyPair } from '../harness/ssh-keys.js';
-import { type SshdServer, startSshd } from '../harness/sshd.js';
+import { foreignKnownHostsLine, type SshdServer, startSshd } from '../harness/sshd.js';
 import { requireBinary } from '../harness/tools.js';
 
 interface Received {
@@ -271,6 +271,23 @@ describe('a correct set-up', () => {
     expect(row(r, /lock budget/).state).toBe('ok');
   });
 
+  it('a bastion whose host key is not the one pinned: the connection ✗ names the SSH inputs', async () => {
+    const r = await runPgDr(
+      inputs({
+        'ssh-host': `${bastion.host}:${bastion.port}`,
+        'ssh-user': bastion.user,
+        'ssh-private-key': bastion.privateKey,
+        'ssh-known-hosts': await foreignKnownHostsLine(bastion.host, bastion.port),
+      }),
+      env(),
+    );
+    const [f] = failsOnly(r, /connection/);
+    expect(f?.detail).toMatch(/^SSH tunnel via .*host key/i);
+    expect(f?.fix).toMatch(/'ssh-known-hosts'/);
+    expect(row(r, /lock budget/)).toMatchObject({ state: 'skipped' });
+    noSecretIn(r);
+  });
+
   it('skips (⚪) what is not set, naming the input, and still passes', async () => {
     const r = await runPgDr(
       {
@@ -296,7 +313,7 @@ describe('a correct set-up', () => {
 });
 
 describe('a leftover probe', () => {
-  it('is never a backup nor an untrusted object for list and monitor', async () => {
+  it('is never a backup nor an untrusted object for list, monitor and prune', async () => {
     const key = 'leftover/pg-dr-check/20261130T120000Z-abcdef/probe.bin';
     await Promise.all([
       s3.primary.putObject(PRIMARY_BUCKET, key, randomBytes(64)),
@@ -317,6 +334,13 @@ describe('a leftover probe', () => {
     };
     expect(JSON.stringify(rows)).not.toContain('pg-dr-check');
     expect(monitor.log).not.toContain('pg-dr-check');
+    const prune = await runPgDr(
+      { command: 'prune', ...base, 'keep-last': '1', 'dry-run': 'true' },
+      env(),
+    );
+    expect(prune.failed).toBeUndefined();
+    expect(`${prune.outputs.report}${prune.log}`).not.toContain('pg-dr-check');
+    expect(await s3.primary.listKeys(PRIMARY_BUCKET, 'leftover/')).toEqual([key]);
     // And check counts it (and leaves it alone) instead of tripping over it.
     const c = await runPgDr({ ...inputs({ prefix: 'leftover/' }) }, env());
     expect(c.failed).toBeUndefined();
@@ -403,6 +427,12 @@ describe('each broken part on its own', () => {
     await pg.query('postgres', 'ALTER ROLE checker BYPASSRLS');
     const fixed = await runPgDr(inputs({ 'database-url': url.toString() }), env());
     expect(fixed.failed).toBeUndefined();
+
+    // A large object it may not read: pg_dump reads every one.
+    await pg.query('priv', 'SELECT lo_create(0)');
+    const lo = await runPgDr(inputs({ 'database-url': url.toString() }), env());
+    const [l] = failsOnly(lo, /can read what pg_dump reads/);
+    expect(l?.detail).toMatch(/role checker: 1 large object\(s\) it may not read/);
   });
 
   it('a lock budget too small for the tables pg_dump would lock', async () => {
