@@ -92,9 +92,21 @@ export async function checkDatabase(
         await open.close().catch(() => undefined);
         await prev();
       };
-      return await inspect(open, s, env, `${describeTarget(database)}${via}`);
+      try {
+        return await inspect(open, s, env, `${describeTarget(database)}${via}`);
+      } catch (e) {
+        return [
+          fail(
+            ROWS.connection,
+            `${describeTarget(database)}${via}: ${(e as Error).message}`,
+            connectionFix(e),
+          ),
+          ...after('the server did not describe itself'),
+        ];
+      }
     });
   } catch (e) {
+    // Only the time bound gets here: every step above reports its own failure.
     return [
       fail(
         ROWS.connection,
@@ -137,10 +149,29 @@ async function inspect(
     ok(ROWS.connection, `${where}: PostgreSQL ${version.version}, database "${server.database}"`),
   ];
   rows.push(await clientsRow(version, s.pgClients, env));
-  rows.push(...(await privilegeRows(session)));
-  rows.push(await rolesRow(session, server.versionNum));
-  rows.push(await locksRow(session, server.versionNum, s.rowCounts));
+  rows.push(
+    ...(await guarded([ROWS.privileges, ROWS.rls], () => privilegeRows(session))),
+    ...(await guarded([ROWS.roles], async () => [await rolesRow(session, server.versionNum)])),
+    ...(await guarded([ROWS.locks], async () => [
+      await locksRow(session, server.versionNum, s.rowCounts),
+    ])),
+  );
   return rows;
+}
+
+/** The rows of `work`, or each of `names` failed with the query's error when it throws. */
+async function guarded(
+  names: readonly string[],
+  work: () => Promise<CheckRow[]>,
+): Promise<CheckRow[]> {
+  try {
+    return await work();
+  } catch (e) {
+    const why = `the catalog query failed: ${(e as Error).message}`;
+    const fix =
+      'The role must be able to read the system catalogs (pg_class, pg_roles, pg_settings) as pg_dump does: check its privileges and search_path.';
+    return names.map((n) => fail(n, why, fix));
+  }
 }
 
 const describeClient = (tool: string, c: ClientInstall) => `${tool} ${c.version} (${c.binDir})`;
