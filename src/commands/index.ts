@@ -1,5 +1,6 @@
 import type { Settings } from '../inputs/parse.js';
 import { runBackup } from './backup.js';
+import { runCheck } from './check.js';
 import type { Command, CommandResult, Context, Handler, Handlers } from './command.js';
 import { runList } from './list.js';
 import { runMonitor } from './monitor.js';
@@ -15,6 +16,7 @@ export const HANDLERS: Handlers = {
   list: runList,
   prune: runPrune,
   monitor: runMonitor,
+  check: runCheck,
 };
 
 /** Runs the command the settings name. */

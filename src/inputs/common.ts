@@ -15,7 +15,15 @@ import {
 } from './primitives.js';
 import type { InputName, InputSource } from './source.js';
 
-export const COMMANDS = ['backup', 'verify', 'monitor', 'restore', 'list', 'prune'] as const;
+export const COMMANDS = [
+  'backup',
+  'verify',
+  'monitor',
+  'restore',
+  'list',
+  'prune',
+  'check',
+] as const;
 export type Command = (typeof COMMANDS)[number];
 
 /** Inputs whose values are secrets: masked before anything else happens. */

@@ -3,6 +3,7 @@
 // primitives.ts and the per-concern parsers (destinations, keys, database, backup-id).
 
 import { type BackupSettings, parseBackup } from './commands/backup.js';
+import { type CheckSettings, parseCheck } from './commands/check.js';
 import { type ListSettings, parseList } from './commands/list.js';
 import { type MonitorSettings, parseMonitor } from './commands/monitor.js';
 import { type PruneSettings, parsePrune } from './commands/prune.js';
@@ -14,6 +15,7 @@ import type { InputSource } from './source.js';
 export type { SshSettings } from '../tunnel/settings.js';
 export type { BackupSelector } from './backup-id.js';
 export type { BackupSettings } from './commands/backup.js';
+export type { CheckSettings } from './commands/check.js';
 export type { ListSettings } from './commands/list.js';
 export type { MonitorSettings } from './commands/monitor.js';
 export { type PruneRules, type PruneSettings, parsePruneRules } from './commands/prune.js';
@@ -34,7 +36,8 @@ export type Settings =
   | RestoreSettings
   | ListSettings
   | PruneSettings
-  | MonitorSettings;
+  | MonitorSettings
+  | CheckSettings;
 
 /** Reads a command's own inputs, once the common ones are read. */
 type CommandParser<K extends Command> = (
@@ -50,6 +53,7 @@ const PARSERS: { readonly [K in Command]: CommandParser<K> } = {
   restore: parseRestore,
   list: parseList,
   prune: parsePrune,
+  check: parseCheck,
 };
 
 /** Reads and checks every input the command uses; throws an InputError at the first bad one. */

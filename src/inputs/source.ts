@@ -95,7 +95,7 @@ export function cliHelp(): string {
   const lines = [
     'Usage: pg-dr <command> [--flag value …]',
     '',
-    'Commands: backup, verify, monitor, restore, list, prune',
+    'Commands: backup, verify, monitor, restore, list, prune, check',
     'Every flag can also be set as PG_DR_<FLAG> (e.g. PG_DR_DATABASE_URL).',
     'The result goes to stdout (one JSON document with --format json); logs go to stderr.',
     '',

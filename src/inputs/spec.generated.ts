@@ -1,7 +1,7 @@
 // Generated from action.yml by `npm run docs`. Do not edit: change action.yml instead.
 
 export const INPUT_SPECS = {
-  "command": { default: "backup", description: "What to do: `backup`, `verify`, `monitor`, `restore`, `list` or `prune`." },
+  "command": { default: "backup", description: "What to do: `backup`, `verify`, `monitor`, `restore`, `list`, `prune` or `check` (validate every input of a set-up without taking a backup: a ✓/✗ table with the fix for each ✗)." },
   "prefix": { default: "disaster_recovery/", description: "Key prefix of every object in both buckets; each backup lives under `<prefix><backup-id>/`." },
   "primary-name": { default: "primary", description: "Name of the primary destination, used in manifests, reports and alerts (e.g. `b2`)." },
   "primary-endpoint": { default: "", description: "S3 endpoint URL of the primary destination, e.g. `https://s3.us-west-004.backblazeb2.com`." },

@@ -18,6 +18,11 @@ export interface PgClientSettings {
   readonly install: boolean | 'auto';
 }
 
+/** Whether `install-client` installs a missing client here: `auto` on GitHub-hosted runners only. */
+export function willInstall(clients: PgClientSettings, env: NodeJS.ProcessEnv): boolean {
+  return clients.install === 'auto' ? env.RUNNER_ENVIRONMENT === 'github-hosted' : clients.install;
+}
+
 /** A PostgreSQL client program the server (or archive) can be handled with, or a clear error. */
 export class ClientVersionError extends UserError {
   constructor(message: string) {
@@ -43,9 +48,7 @@ export async function pickClient(
   let found = await find();
   const chosen = selectClient(found, minMajor);
   if (chosen) return chosen;
-  const install =
-    clients.install === 'auto' ? env.RUNNER_ENVIRONMENT === 'github-hosted' : clients.install;
-  if (install && Number.isInteger(minMajor)) {
+  if (willInstall(clients, env) && Number.isInteger(minMajor)) {
     await installClient(minMajor, log);
     found = await find();
     const installed = selectClient(found, minMajor);

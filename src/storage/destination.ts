@@ -18,6 +18,28 @@ export interface StoredObject {
   readonly lastModified: Date | undefined;
 }
 
+/**
+ * What kind of refusal a store's failure is, so a caller can say what to fix without
+ * reading the store's codes: the key id is unknown, the signature (secret key or region)
+ * does not match, the bucket does not exist, the key may not do this operation, the
+ * endpoint cannot be reached or is the wrong one, the object is not there, or anything else.
+ */
+export type FailureKind =
+  | 'unknown-key'
+  | 'bad-signature'
+  | 'no-bucket'
+  | 'denied'
+  | 'unreachable'
+  | 'wrong-endpoint'
+  | 'not-found'
+  | 'other';
+
+export interface FailureDiagnosis {
+  readonly kind: FailureKind;
+  /** The store operation that failed, when known (`PutObject`, `UploadPart`, …). */
+  readonly operation: string | null;
+}
+
 export interface RunningUpload {
   /**
    * Resolves with the ETag once the object is fully stored, and with the most parts that
@@ -50,6 +72,8 @@ export interface Destination {
   describeError(e: unknown): string;
   /** The failure says the key (or the version) does not exist. */
   isNotFound(e: unknown): boolean;
+  /** Which kind of refusal a failure of one of the calls above is, and of which operation. */
+  diagnose(e: unknown): FailureDiagnosis;
 }
 
 /** The S3-compatible destination of one `primary-*` / `secondary-*` set of inputs. */

@@ -65,6 +65,46 @@ function workflowCommands(text: string): string[] {
 }
 
 describe('pg-dr CLI (dist/cli/index.js)', () => {
+  it('check prints the ✓/✗ table on stdout: exit 0 for a correct set-up, 1 with the fixes for a broken one', async () => {
+    const env = {
+      PG_DR_DATABASE_URL: pg.url('app'),
+      PG_DR_AGE_RECIPIENTS: recipient,
+      PG_DR_PRIMARY_NAME: 'b2',
+      PG_DR_PRIMARY_ENDPOINT: s3.primary.endpoint,
+      PG_DR_PRIMARY_BUCKET: PRIMARY_BUCKET,
+      PG_DR_PRIMARY_REGION: 'us-east-1',
+      PG_DR_PRIMARY_ACCESS_KEY_ID: s3.primary.accessKeyId,
+      PG_DR_PRIMARY_SECRET_ACCESS_KEY: s3.primary.secretAccessKey,
+      PG_DR_SECONDARY_NAME: 'r2',
+      PG_DR_SECONDARY_ENDPOINT: s3.secondary.endpoint,
+      PG_DR_SECONDARY_BUCKET: SECONDARY_BUCKET,
+      PG_DR_SECONDARY_ACCESS_KEY_ID: s3.secondary.accessKeyId,
+      PG_DR_SECONDARY_SECRET_ACCESS_KEY: s3.secondary.secretAccessKey,
+    };
+    const good = await cli(['check'], env);
+    expect(good.exitCode, good.context).toBe(0);
+    expect(good.stdout).toMatch(/^pg-dr check: ✓ no check failed/);
+    expect(good.stdout).toMatch(/^✓ +b2: write, read and delete a 5,243,904-byte probe/m);
+    expect(good.stdout).toMatch(/^⚪ +heartbeat \('heartbeat-url'\) +'heartbeat-url' is not set/m);
+    expect(workflowCommands(good.stdout + good.stderr)).toEqual([]);
+
+    const wrong = new URL(pg.url('app'));
+    wrong.password = 'not-the-password';
+    const bad = await cli(['check', '--secondary-bucket', 'no-such-bucket'], {
+      ...env,
+      PG_DR_DATABASE_URL: wrong.toString(),
+    });
+    expect(bad.exitCode, bad.context).toBe(1);
+    expect(bad.stdout).toMatch(/^pg-dr check: ✗ 2 of 16 checks failed/);
+    expect(bad.stdout).toMatch(/^✗ +r2: bucket "no-such-bucket"/m);
+    expect(bad.stdout).toMatch(/^✗ r2: bucket "no-such-bucket".* — fix: Create the bucket/m);
+    expect(bad.stdout).toMatch(
+      /^✗ database: connection .* — fix: The server refused the user or password/m,
+    );
+    for (const s of [...passwordForms(), s3.primary.secretAccessKey])
+      expect(bad.stdout + bad.stderr).not.toContain(s);
+  });
+
   it('--help lists every flag action.yml declares and exits 0', async () => {
     const r = await cli(['--help']);
     expect(r.exitCode, r.context).toBe(0);

@@ -386,6 +386,7 @@ const HOP_BY_HOP = new Set([
 
 const S3_ERROR_CODES: Readonly<Record<number, string>> = {
   400: 'InvalidArgument',
+  403: 'AccessDenied',
   500: 'InternalError',
   501: 'NotImplemented',
   503: 'SlowDown',

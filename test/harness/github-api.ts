@@ -346,6 +346,17 @@ export async function startGitHubApi(opts: StartGitHubApiOptions): Promise<FakeG
       if (label === undefined) throw new HttpError(404, 'Not Found');
       return { status: 200, data: label };
     }
+    if (rest === '/actions/workflows' && method === 'GET') {
+      // The workflows the runs were seeded for, as GitHub lists a repository's workflow files.
+      const files = [...state.runs.keys()].sort();
+      const workflows = files.map((f, i) => ({
+        id: 1000 + i,
+        name: f.replace(/\.ya?ml$/, ''),
+        path: `.github/workflows/${f}`,
+        state: 'active',
+      }));
+      return { status: 200, data: { total_count: workflows.length, workflows } };
+    }
     if (runsMatch !== null && method === 'GET') {
       const runs = state.runs.get(decodeURIComponent(runsMatch[1] ?? ''));
       if (runs === undefined) throw new HttpError(404, 'Not Found');

@@ -174,6 +174,12 @@ export function memoryDestination(name: string, options: MemoryDestinationOption
     isNotFound(e) {
       return e instanceof MemoryStoreError && e.code === 'NoSuchKey';
     },
+    diagnose(e) {
+      const code = e instanceof MemoryStoreError ? e.code : '';
+      if (code === 'NoSuchBucket') return { kind: 'no-bucket', operation: null };
+      if (code === 'NoSuchKey') return { kind: 'not-found', operation: null };
+      return { kind: 'other', operation: null };
+    },
   };
   return { destination, stored: new StoredView(store, settings.bucket), state, store };
 }

@@ -87,6 +87,7 @@ const BASE = {
   list: () => ({ command: 'list', ...destinations() }),
   prune: () => ({ command: 'prune', ...destinations() }),
   monitor: () => ({ command: 'monitor', ...destinations() }),
+  check: () => ({ command: 'check', ...destinations() }),
 } satisfies Record<string, () => Record<string, string>>;
 
 interface BadInput {
@@ -595,6 +596,49 @@ const CASES: readonly BadInput[] = [
     set: () => ({ 'backup-workflow': '../../.github/workflows/dr.yml' }),
     input: 'backup-workflow',
     expected: /Expected a workflow file name such as dr-backup\.yml/,
+  },
+  // check: every input is optional, but a value given is checked as the command using it does.
+  {
+    command: 'check',
+    what: 'a backup-workflow that is a path',
+    set: () => ({ 'backup-workflow': '../dr.yml' }),
+    input: 'backup-workflow',
+    expected: /Expected a workflow file name such as dr-backup\.yml/,
+  },
+  {
+    command: 'check',
+    what: 'a heartbeat-url that is not a URL',
+    set: () => ({ 'heartbeat-url': 'hc-ping.com/abc' }),
+    input: 'heartbeat-url',
+    expected: /its value is secret and not shown\): expected an http:\/\/ or https:\/\/ URL/,
+  },
+  {
+    command: 'check',
+    what: 'both age-recipients and passphrase',
+    set: () => ({ 'age-recipients': recipient, passphrase: 'long enough passphrase' }),
+    input: 'age-recipients',
+    expected: /Expected exactly one of them/,
+  },
+  {
+    command: 'check',
+    what: 'an age-identity that is not a key',
+    set: () => ({ 'age-identity': 'AGE-SECRET-KEY-1NOPE' }),
+    input: 'age-identity',
+    expected: /a line is not an age secret key \(value not shown\)/,
+  },
+  {
+    command: 'check',
+    what: 'a database-url that is not a URL',
+    set: () => ({ 'database-url': 'localhost:5432' }),
+    input: 'database-url',
+    expected: /Expected/,
+  },
+  {
+    command: 'check',
+    what: 'ssh-user without ssh-host',
+    set: () => ({ 'ssh-user': 'me' }),
+    input: 'ssh-user',
+    expected: /'ssh-user' is set but 'ssh-host' is not/,
   },
   // prune
   {

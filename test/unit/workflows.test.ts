@@ -106,6 +106,7 @@ describe('the workflow files', () => {
       'pg-dr-prune.yml',
       'pg-dr-backup-matrix.yml',
       'pg-dr-backup-self-hosted.yml',
+      'pg-dr-check.yml',
     ])
       expect(paths).toContain(`examples/workflows/${name}`);
   });
@@ -430,6 +431,17 @@ describe('the examples', () => {
     expect(cronsOf(f)).toHaveLength(1);
     const u = usesOf(f).find((x) => isPgDrAction(x.uses));
     expect(u?.with.command).toBe('prune');
+  });
+
+  it("check the set-up by hand only, with the action itself and the backup's concurrency group", () => {
+    const f = example('pg-dr-check.yml');
+    expect(cronsOf(f)).toEqual([]);
+    expect(Object.keys(obj(f.doc.on))).toEqual(['workflow_dispatch']);
+    const u = usesOf(f).find((x) => isPgDrAction(x.uses));
+    expect(u?.with.command).toBe('check');
+    expect(u?.with['backup-workflow']).toBe('pg-dr-backup.yml');
+    const [, job] = jobsOf(f)[0] as [string, Yaml];
+    expect(obj(job.concurrency).group).toBe('pg-dr-backup-app');
   });
 
   it('back up several databases with a matrix: own prefix, group and feed each, no fail-fast', () => {

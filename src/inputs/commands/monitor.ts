@@ -12,19 +12,25 @@ export interface MonitorSettings extends CommonSettings {
   readonly minSuccessRate: number;
 }
 
-export function parseMonitor(src: InputSource, common: CommonSettings): MonitorSettings {
+/** `backup-workflow`: a workflow file name or numeric id; null when not set. */
+export function parseBackupWorkflow(src: InputSource): string | null {
   const workflow = src.get('backup-workflow').trim();
   if (workflow !== '' && !/^[\w.-]+\.ya?ml$|^\d+$/.test(workflow))
     throw new InputError(
       'backup-workflow',
       `Invalid 'backup-workflow': "${workflow}". Expected a workflow file name such as dr-backup.yml (or its numeric id).`,
     );
+  return workflow === '' ? null : workflow;
+}
+
+export function parseMonitor(src: InputSource, common: CommonSettings): MonitorSettings {
+  const backupWorkflow = parseBackupWorkflow(src);
   return {
     ...common,
     command: 'monitor',
     maxBackupAgeHours: parseWholeNumber(src, 'max-backup-age-hours', 1),
     maxVerifyAgeDays: parseWholeNumber(src, 'max-verify-age-days', 1),
-    backupWorkflow: workflow === '' ? null : workflow,
+    backupWorkflow,
     minSuccessRate: parseFraction(src, 'min-success-rate'),
   };
 }

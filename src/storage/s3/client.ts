@@ -1,5 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { DEFAULT_IDLE_TIMEOUT_MS, type DestinationSettings } from '../settings.js';
+import { OPERATION } from './errors.js';
 
 /**
  * The one place S3 clients are made. Checksums only WHEN_REQUIRED: B2 rejects the SDK's
@@ -14,7 +15,7 @@ import { DEFAULT_IDLE_TIMEOUT_MS, type DestinationSettings } from '../settings.j
  * catalog commands send one GET per manifest, signature and verification record.
  */
 export function createS3Client(d: DestinationSettings): S3Client {
-  return new S3Client({
+  const client = new S3Client({
     endpoint: d.endpoint,
     region: d.region,
     forcePathStyle: d.forcePathStyle,
@@ -36,4 +37,21 @@ export function createS3Client(d: DestinationSettings): S3Client {
       socketTimeout: d.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     },
   });
+  // Each failure carries the operation it came from (`UploadPart`, …), so a report can name
+  // the S3 permission that is missing (diagnoseS3Error).
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      try {
+        return await next(args);
+      } catch (e) {
+        if (e !== null && typeof e === 'object' && !(OPERATION in e))
+          Object.defineProperty(e, OPERATION, {
+            value: String(context.commandName ?? '').replace(/Command$/, '') || null,
+          });
+        throw e;
+      }
+    },
+    { step: 'initialize', name: 'pgDrOperationName' },
+  );
+  return client;
 }

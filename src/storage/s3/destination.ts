@@ -13,7 +13,7 @@ import type { UploadShape } from '../part-size.js';
 import type { DestinationSettings } from '../settings.js';
 import { createS3Client } from './client.js';
 import { purgeObjects } from './delete.js';
-import { describeS3Error, isNoSuchBucket, isNoSuchKey } from './errors.js';
+import { describeS3Error, diagnoseS3Error, isNoSuchBucket, isNoSuchKey } from './errors.js';
 import { etagOf, uploadStream } from './multipart.js';
 
 /** A bucket at an S3-compatible store (Backblaze B2, Cloudflare R2, AWS, MinIO, s3rver). */
@@ -83,6 +83,10 @@ class S3Destination implements Destination {
 
   isNotFound(e: unknown): boolean {
     return isNoSuchKey(e);
+  }
+
+  diagnose(e: unknown) {
+    return diagnoseS3Error(e);
   }
 }
 

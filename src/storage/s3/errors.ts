@@ -1,3 +1,5 @@
+import type { FailureDiagnosis } from '../destination.js';
+
 /**
  * The one place S3 errors are read: an SDK exception, or one entry of a DeleteObjects
  * response's `Errors`. Nothing outside `src/storage/s3/` looks at codes or HTTP statuses.
@@ -82,4 +84,49 @@ export function isBatchUnsupported(e: unknown): boolean {
     s.status === 501 ||
     (s.code === 'InvalidArgument' && UNSUPPORTED_HEADER.test(s.message))
   );
+}
+
+/** Where the client records the operation a failure came from (see client.ts). */
+export const OPERATION = Symbol('pg-dr.s3-operation');
+
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'TimeoutError',
+  'RequestTimeout',
+]);
+
+/** Codes S3-compatible stores answer for a request sent to the wrong endpoint or region. */
+const WRONG_ENDPOINT = new Set([
+  'PermanentRedirect',
+  'AuthorizationHeaderMalformed',
+  'IncorrectEndpoint',
+  'InvalidRegion',
+  'IllegalLocationConstraintException',
+]);
+
+/** Which kind of refusal an SDK error is, and of which operation (client.ts tags it). */
+export function diagnoseS3Error(e: unknown): FailureDiagnosis {
+  const s = shapeOf(e);
+  const err = (e ?? {}) as { code?: string; [OPERATION]?: string };
+  const operation = err[OPERATION] ?? null;
+  const code = err.code && UNREACHABLE.has(err.code) ? err.code : s.code;
+  const kind = (() => {
+    if (code === 'InvalidAccessKeyId') return 'unknown-key' as const;
+    if (code === 'SignatureDoesNotMatch') return 'bad-signature' as const;
+    if (code === 'NoSuchBucket' || (operation === 'HeadBucket' && s.status === 404))
+      return 'no-bucket' as const;
+    if (code === 'AccessDenied' || code === 'Forbidden' || s.status === 403)
+      return 'denied' as const;
+    if (WRONG_ENDPOINT.has(code) || s.status === 301) return 'wrong-endpoint' as const;
+    if (UNREACHABLE.has(code)) return 'unreachable' as const;
+    if (code === 'NoSuchKey' || s.status === 404) return 'not-found' as const;
+    return 'other' as const;
+  })();
+  return { kind, operation };
 }
