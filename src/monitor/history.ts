@@ -99,6 +99,21 @@ function axisTop(max: number): number {
   return round(step * p);
 }
 
+/** Wide and low enough for 30 labelled nights; GitHub's blue bars (the default is very pale). */
+const CHART_CONFIG = `%%{init: ${JSON.stringify({
+  xyChart: { width: 900, height: 320, xAxis: { labelFontSize: 12 } },
+  themeVariables: { xyChart: { plotColorPalette: '#0969da' } },
+})}}%%`;
+
+/**
+ * A night under its bar: the day of the month (30 dates of five characters do not fit
+ * under 30 bars), marked ✗ when missed — mermaid draws even a 0 as a sliver as high as
+ * half a y-axis label, which the mark tells from a small value.
+ */
+function label(n: Night): string {
+  return `"${n.gap === 'missed' ? '✗' : ''}${Number(n.day.slice(8))}"`;
+}
+
 /**
  * One mermaid `xychart-beta` bar chart, a bar per night. Mermaid has no empty value: a
  * night without a backup is 0, which draws no bar, so the night is an empty slot on the
@@ -116,9 +131,10 @@ function barChart(
   const bars = raw.map((v) => round(v / scale.per));
   return [
     '```mermaid',
+    CHART_CONFIG,
     'xychart-beta',
     `  title "${title} (${scale.unit})"`,
-    `  x-axis [${nights.map((n) => `"${n.day.slice(5)}"`).join(', ')}]`,
+    `  x-axis "night (UTC), ${nights[0]?.day ?? ''} to ${nights.at(-1)?.day ?? ''}" [${nights.map(label).join(', ')}]`,
     `  y-axis "${scale.unit}" 0 --> ${axisTop(Math.max(0, ...bars))}`,
     `  bar [${bars.join(', ')}]`,
     '```',
@@ -155,7 +171,7 @@ export function historyChart(nights: readonly Night[], keepDaily: number): strin
   const from = nights[0]?.day ?? '';
   const to = nights.at(-1)?.day ?? '';
   return [
-    `Each bar is the newest complete backup of a UTC night, ${from} to ${to}; a night with no bar has no complete backup.`,
+    `Each bar is the newest complete backup of a UTC night, ${from} to ${to}. A night without one is 0 (mermaid draws a stub); ✗ marks a missed night.`,
     '',
     barChart('Backup duration per night', nights, (b) => b.durationSeconds, durationScale),
     '',

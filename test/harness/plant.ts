@@ -1,28 +1,46 @@
 // Backups and verification records planted in a bucket as pg-dr would write them (or as
 // someone with the bucket keys could), for the retention and monitoring tests.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Manifest } from '../../src/manifest/schema.js';
 import { type S3Server, sha256 } from './s3.js';
+
+/** `n` bytes that look random, the same for the same seed. */
+function seededBytes(seed: string, n: number): Buffer {
+  const blocks: Buffer[] = [];
+  for (let i = 0; i * 32 < n; i++)
+    blocks.push(createHash('sha256').update(`${seed}:${i}`).digest());
+  return Buffer.concat(blocks).subarray(0, n);
+}
 
 /**
  * A complete backup as pg-dr writes it: two objects and a manifest that lists them; its
  * duration and database object's size as `figures` says (1 s and 3,000 bytes by default).
+ * With a `seed`, the objects' bytes are the seed's, so two destinations planted with the
+ * same seed hold the same backup (and the same manifest); without one they are random.
  */
 export async function plantComplete(
   server: S3Server,
   bucket: string,
   prefix: string,
   id: string,
-  figures: { readonly durationSeconds?: number; readonly databaseBytes?: number } = {},
+  figures: {
+    readonly durationSeconds?: number;
+    readonly databaseBytes?: number;
+    readonly seed?: string;
+    /** The manifest's destinations; by default `b2` alone, in this bucket. */
+    readonly destinations?: Manifest['destinations'];
+  } = {},
 ): Promise<void> {
+  const bytes = (name: string, n: number) =>
+    figures.seed !== undefined ? seededBytes(`${figures.seed}/${name}`, n) : randomBytes(n);
   const created = `${id.slice(0, 4)}-${id.slice(4, 6)}-${id.slice(6, 8)}T${id.slice(9, 11)}:${id.slice(11, 13)}:${id.slice(13, 15)}.000Z`;
   const objects = [
     {
       name: 'database.dump.zst.age',
       kind: 'database' as const,
-      data: randomBytes(figures.databaseBytes ?? 3000),
+      data: bytes('database', figures.databaseBytes ?? 3000),
     },
-    { name: 'config.tar.gz.age', kind: 'config' as const, data: randomBytes(500) },
+    { name: 'config.tar.gz.age', kind: 'config' as const, data: bytes('config', 500) },
   ];
   const manifest = plantedManifest({
     id,
@@ -30,7 +48,7 @@ export async function plantComplete(
     version: 'test',
     objects,
     ...(figures.durationSeconds !== undefined ? { durationSeconds: figures.durationSeconds } : {}),
-    destinations: [
+    destinations: figures.destinations ?? [
       { name: 'b2', endpointHost: 'x', bucket, ok: true, error: null, etags: {}, uploadSeconds: 1 },
     ],
   });
@@ -175,16 +193,31 @@ export function nightlyHistory(
   return nights;
 }
 
-/** Plants `nights` as complete backups in the bucket. */
+/**
+ * Plants `nights` as complete backups at each of `at` (`b2`, `r2`, … in order), the same
+ * bytes and the same manifest everywhere, as one backup run writes them.
+ */
 export async function plantNights(
-  server: S3Server,
-  bucket: string,
+  at: readonly { readonly server: S3Server; readonly bucket: string }[],
   prefix: string,
   nights: readonly PlantedNight[],
 ): Promise<void> {
-  for (const n of nights)
-    await plantComplete(server, bucket, prefix, n.id, {
-      durationSeconds: n.durationSeconds,
-      databaseBytes: n.databaseBytes,
-    });
+  const names = ['b2', 'r2', 'third', 'fourth'];
+  const destinations = at.map(({ bucket }, i) => ({
+    name: names[i] ?? `d${i}`,
+    endpointHost: 'x',
+    bucket,
+    ok: true,
+    error: null,
+    etags: {},
+    uploadSeconds: 1,
+  }));
+  for (const { server, bucket } of at)
+    for (const n of nights)
+      await plantComplete(server, bucket, prefix, n.id, {
+        durationSeconds: n.durationSeconds,
+        databaseBytes: n.databaseBytes,
+        seed: n.id,
+        destinations,
+      });
 }

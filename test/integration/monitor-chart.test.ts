@@ -27,8 +27,14 @@ beforeAll(async () => {
   s3 = await startS3Pair();
   gh = await startGitHubApi({ token, owner: 'acme', repo: 'platform' });
   const nights = nightlyHistory(NOW, { missed: MISSED, slowDay: SLOW });
-  await plantNights(s3.primary, 'pgdr-primary', PREFIX, nights);
-  await plantNights(s3.secondary, 'pgdr-secondary', PREFIX, nights);
+  await plantNights(
+    [
+      { server: s3.primary, bucket: 'pgdr-primary' },
+      { server: s3.secondary, bucket: 'pgdr-secondary' },
+    ],
+    PREFIX,
+    nights,
+  );
 });
 afterAll(async () => {
   await Promise.all([s3?.stop(), gh?.stop()]);
@@ -79,12 +85,14 @@ async function runMonitor(at: Date, s = settings()) {
 
 /** Every mermaid xychart in some markdown: its title, x-axis labels and bar values. */
 function charts(markdown: string): { title: string; days: string[]; bars: number[] }[] {
-  const blocks = [...markdown.matchAll(/```mermaid\nxychart-beta\n([\s\S]*?)```/g)];
+  const blocks = [
+    ...markdown.matchAll(/```mermaid\n%%\{init: .*\}%%\nxychart-beta\n([\s\S]*?)```/g),
+  ];
   return blocks.map(([, body]) => {
     const line = (name: string) => new RegExp(`^ {2}${name} (.*)$`, 'm').exec(body ?? '')?.[1];
     return {
       title: JSON.parse(line('title') ?? '""') as string,
-      days: JSON.parse(line('x-axis') ?? '[]') as string[],
+      days: JSON.parse(/\[.*\]$/.exec(line('x-axis') ?? '')?.[0] ?? '[]') as string[],
       bars: JSON.parse(line('bar') ?? '[]') as number[],
     };
   });
@@ -93,6 +101,11 @@ function charts(markdown: string): { title: string; days: string[]; bars: number
 /** The 30 nights the chart should show: 2 Nov … 1 Dec, as `MM-DD`. */
 const DAYS = Array.from({ length: 30 }, (_, i) =>
   new Date(Date.UTC(2026, 10, 2 + i)).toISOString().slice(5, 10),
+);
+
+/** The chart's labels of those nights: the day of the month, ✗ on the missed ones. */
+const LABELS = DAYS.map(
+  (d) => `${MISSED.some((m) => m.endsWith(d)) ? '✗' : ''}${Number(d.slice(3))}`,
 );
 
 describe('the monitor pictures the last 30 nights', () => {
@@ -105,9 +118,9 @@ describe('the monitor pictures the last 30 nights', () => {
     expect(size?.title).toBe('Stored size per night (KiB)');
     const gaps = [...MISSED.map((d) => d.slice(5)), '12-01'];
     for (const c of [duration, size]) {
-      expect(c?.days).toEqual(DAYS);
+      expect(c?.days).toEqual(LABELS);
       expect(c?.bars.length).toBe(30);
-      // A gap is exactly the nights without a backup: 0 there (no bar), a bar everywhere else.
+      // A gap is exactly the nights without a backup: 0 there, a bar everywhere else.
       expect(DAYS.filter((_, i) => c?.bars[i] === 0)).toEqual(gaps);
       expect(c?.bars.every((v, i) => gaps.includes(DAYS[i] as string) || v > 0)).toBe(true);
     }
@@ -153,6 +166,7 @@ describe('the monitor pictures the last 30 nights', () => {
     // The picture is the same: the two nights are still empty slots.
     const [duration] = charts(summary);
     expect(DAYS.filter((_, i) => duration?.bars[i] === 0)).toEqual(['11-24', '11-25', '12-01']);
+    expect(duration?.days.filter((d) => d.includes('✗'))).toEqual([]);
   });
 
   it('a backup at one destination only: the degraded issue shows the charts with tonight’s bar', async () => {
