@@ -21,6 +21,7 @@ import {
 } from '../monitor/view.js';
 import type { Host, SummaryTable } from '../report/host.js';
 import { formatBytes } from '../report/progress.js';
+import { lit } from '../report/status.js';
 import type { Destination } from '../storage/destination.js';
 import { type CommandResult, type Context, withAlerts } from './command.js';
 
@@ -220,19 +221,27 @@ function trendsOf(scans: MonitorView['scans'], now: Date): Trends {
 
 function checksTable(checks: readonly CheckResult[], now: Date): SummaryTable {
   const light = {
-    ok: '🟢 ok',
-    alert: '🔴 alert',
-    skipped: '⚪ skipped',
-    unknown: '⚪ unknown',
+    ok: lit('ok', 'ok'),
+    alert: lit('failed', 'alert'),
+    skipped: lit('skipped', 'skipped'),
+    unknown: lit('skipped', 'unknown'),
   } as const;
   const since = (iso: string | null) =>
     iso === null
       ? ''
       : `${formatTime(iso)} (${formatDuration(now.getTime() - Date.parse(iso))} ago)`;
   return {
-    title: `pg-dr monitor: ${checks.some((c) => c.state === 'alert') ? 'ALERT' : 'ok'}`,
+    title: `pg-dr monitor: ${checks.some((c) => c.state === 'alert') ? lit('failed', 'ALERT') : lit('ok', 'ok')}`,
     header: ['check', 'state', 'detail', 'since'],
-    rows: checks.map((c) => [c.check, light[c.state], c.detail, since(c.since)]),
+    rows: checks.map((c) => [
+      c.check,
+      // A backup at some destinations only: working, but short of what was asked.
+      c.key === 'backup-degraded' && c.state === 'alert'
+        ? lit('degraded', 'degraded')
+        : light[c.state],
+      c.detail,
+      since(c.since),
+    ]),
   };
 }
 
@@ -258,8 +267,8 @@ function nightRows(nights: readonly Night[]): string[][] {
     [
       `missed nights (last ${HISTORY_NIGHTS} days)`,
       missed.length === 0
-        ? '🟢 none'
-        : `🔴 ${missed.length}: ${missed.map((n) => n.day).join(', ')}`,
+        ? lit('ok', 'none')
+        : lit('failed', `${missed.length}: ${missed.map((n) => n.day).join(', ')}`),
     ],
   ];
   const backed = nights.flatMap((n) =>

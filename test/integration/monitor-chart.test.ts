@@ -177,6 +177,10 @@ describe('the monitor pictures the last 30 nights', () => {
     });
     const r = await runMonitor(NOW);
     expect(r.report.checks.find((c) => c.key === 'backup-degraded')?.state).toBe('alert');
+    // Degraded has its own light: orange, not the red of a missing backup.
+    expect(r.summary.rows.find((x) => x[0] === 'newest backup everywhere')?.[1]).toBe(
+      '🟠 degraded',
+    );
     const issue = gh.state.issues.find(
       (i) => i.state === 'open' && /not complete at every destination/.test(i.title),
     );
