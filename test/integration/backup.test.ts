@@ -354,7 +354,7 @@ describe('backup', () => {
     expect(second.tables.map((t) => t.title)).toEqual([
       'pg-dr backup: ok',
       `Changes since ${first.outputs['backup-id']}`,
-      'pg-dr prune: ok',
+      'pg-dr prune: 🟢 ok',
       'Alerts',
     ]);
   });
