@@ -19,8 +19,10 @@ export interface Night {
   } | null;
   /**
    * Why a day has no backup: `missed` (a gap that counts); `today` (its backup may still
-   * come); `before-first` (before the first backup found); `thinned` (older than
-   * `keep-daily`: prune keeps one backup a week there, so an empty day is not a miss).
+   * come); `before-first` (before the first backup found); `thinned` (`keep-daily` days
+   * back or more: prune may have removed its backup, so an empty day is not counted as a
+   * miss. Prune counts only days that have a backup, so the last `keep-daily` calendar days
+   * are always whole, and a miss there is a real one.)
    */
   readonly gap: 'missed' | 'today' | 'before-first' | 'thinned' | null;
 }
