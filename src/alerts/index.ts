@@ -1,4 +1,5 @@
 import type { SummaryTable } from '../report/host.js';
+import { lit } from '../report/status.js';
 import { type AlertFeed, type AlertOutcome, createAlertFeed, disabledFeed } from './feed.js';
 import { apiUrlFromEnv, createGitHubClient, parseRepository } from './github.js';
 
@@ -87,18 +88,18 @@ export function alertsSummary(outcomes: readonly AlertOutcome[]): SummaryTable |
 function describeOutcome(o: AlertOutcome): string {
   switch (o.state) {
     case 'opened':
-      return `opened #${o.issue} ${o.url}`;
+      return lit('failed', `opened #${o.issue} ${o.url}`);
     case 'updated':
-      return `#${o.issue} updated, commented ${o.url}`;
+      return lit('failed', `#${o.issue} updated, commented ${o.url}`);
     case 'unchanged':
-      return `#${o.issue} still open, no news ${o.url}`;
+      return lit('failed', `#${o.issue} still open, no news ${o.url}`);
     case 'closed':
-      return `recovered, closed #${o.issue} ${o.url}`;
+      return lit('ok', `recovered, closed #${o.issue} ${o.url}`);
     case 'none':
-      return 'fine (no open issue)';
+      return lit('ok', 'fine (no open issue)');
     case 'skipped':
-      return `not sent: ${o.reason}`;
+      return lit('skipped', `not sent: ${o.reason}`);
     case 'failed':
-      return `failed: ${o.error}`;
+      return `⚠️ failed: ${o.error}`;
   }
 }

@@ -70,6 +70,12 @@ export interface AlertCondition {
   lastGood?: { id: string; time: string; where: readonly string[] } | null;
   /** What a person should do next, markdown. */
   nextStep: string;
+  /**
+   * The last nights as a picture (markdown pg-dr wrote: mermaid charts of numbers and dates),
+   * shown in the issue body under its own heading. Not part of the fingerprint: a new night
+   * in the chart is no news.
+   */
+  chart?: string;
 }
 
 /** What the feed remembers between runs, in a hidden comment of the issue body. */
@@ -200,6 +206,7 @@ export function renderBody(
     '',
     detail.trim(),
     '',
+    ...(c.chart !== undefined ? ['### Night by night', '', c.chart.trim(), ''] : []),
     '### Since',
     '',
     `${formatTime(state.since)} — ${formatDuration(now.getTime() - Date.parse(state.since))} as of the last check (${formatTime(state.seen)}).`,

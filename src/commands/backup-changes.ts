@@ -120,16 +120,11 @@ export function changesSummary(check: ChangeCheck, maxDropPercent: number): Summ
   if (check.state === 'unknown')
     return {
       title: 'Changes since the previous backup',
-      header: ['', ''],
+      header: ['Compared with', 'the previous backup of this database'],
       rows: [['Not compared', check.why]],
     };
   const c = check.changes;
-  const rows: string[][] = [
-    [
-      'Previous backup',
-      `${c.previous.id}${c.sameCluster === false ? ' (from another cluster: the database moved?)' : ''}`,
-    ],
-  ];
+  const rows: string[][] = [];
   if (c.archive)
     rows.push([
       c.archive.basis === 'archive' ? 'Archive' : 'Stored (compressed)',
@@ -168,5 +163,12 @@ export function changesSummary(check: ChangeCheck, maxDropPercent: number): Summ
           ].join(', ') || 'nothing comparable'
         }`,
   ]);
-  return { title: `Changes since ${c.previous.id}`, header: ['', ''], rows };
+  return {
+    title: `Changes since ${c.previous.id}`,
+    header: [
+      'Compared with',
+      `${c.previous.id}${c.sameCluster === false ? ' (from another cluster: the database moved?)' : ''}`,
+    ],
+    rows,
+  };
 }

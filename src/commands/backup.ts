@@ -35,6 +35,7 @@ import {
 import { type DatabaseTarget, describeTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
 import { formatBytes, formatRate } from '../report/progress.js';
+import { lit } from '../report/status.js';
 import { describeSource, type SourceInfo } from '../source/index.js';
 import type { Destination } from '../storage/destination.js';
 import { VERSION } from '../version.js';
@@ -520,8 +521,7 @@ function backupSummary(
   const ratio =
     db && m.database.archiveBytes ? (m.database.archiveBytes / db.plaintext.bytes).toFixed(2) : '—';
   const rows: string[][] = [
-    ['Backup', m.id],
-    ['Status', status],
+    ['Status', lit(status, status)],
     ['Database', `${m.database.name} (${formatBytes(m.database.sizeBytes)})`],
     ['Server / pg_dump', `${m.database.serverVersion} / ${m.database.pgDumpVersion}`],
     [
@@ -560,7 +560,7 @@ function backupSummary(
         : `❌ ${d.error ?? 'manifest not written'}`,
     ]);
   }
-  return { title: `pg-dr backup: ${status}`, header: ['', ''], rows };
+  return { title: `pg-dr backup: ${lit(status, status)}`, header: ['Backup', m.id], rows };
 }
 
 /** The backup command: backs up, raises or clears its alerts, prunes after it when asked. */

@@ -1,3 +1,4 @@
+import { formatTime } from '../alerts/index.js';
 import type { ListSettings } from '../inputs/parse.js';
 import {
   type BackupAtDestination,
@@ -12,6 +13,7 @@ import { backupIdTime } from '../manifest/id.js';
 import type { Verification } from '../manifest/verification.js';
 import type { Host, SummaryTable } from '../report/host.js';
 import { formatBytes } from '../report/progress.js';
+import { lit } from '../report/status.js';
 import type { Destination } from '../storage/destination.js';
 import type { CommandResult, Context } from './command.js';
 
@@ -130,18 +132,10 @@ function listTable(r: ListReport): SummaryTable {
       : '';
   return {
     title: `pg-dr backups (${r.backups.filter((b) => b.complete).length} complete, ${r.backups.filter((b) => !b.complete).length} incomplete)`,
-    header: [
-      'backup',
-      'time (UTC)',
-      'database',
-      'size',
-      'commit',
-      'destinations',
-      'last verification',
-    ],
+    header: ['backup', 'made', 'database', 'size', 'commit', 'destinations', 'last verification'],
     rows: r.backups.map((b) => [
       b.complete ? b.id : `${b.id} (INCOMPLETE)`,
-      b.createdAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+      formatTime(b.createdAt),
       b.database === null
         ? '—'
         : b.encoding && b.locale
@@ -149,12 +143,14 @@ function listTable(r: ListReport): SummaryTable {
           : `${b.database}${clusterOf(b) ? ` (${clusterOf(b).slice(2)})` : ''}`,
       b.sizeBytes === null ? '—' : formatBytes(b.sizeBytes),
       b.commit?.slice(0, 12) ?? '—',
-      b.destinations.map((d) => `${d.name} ${d.complete ? '✓' : `✗ (${d.problem})`}`).join(', '),
+      b.destinations
+        .map((d) => (d.complete ? lit('ok', d.name) : lit('failed', `${d.name} (${d.problem})`)))
+        .join(', '),
       b.destinations
         .filter((d) => d.lastVerification)
         .map(
           (d) =>
-            `${d.name}: ${d.lastVerification?.ok ? 'ok' : 'FAILED'} ${d.lastVerification?.level} ${d.lastVerification?.at.slice(0, 10)}`,
+            `${d.name}: ${d.lastVerification?.ok ? lit('ok', 'ok') : lit('failed', 'FAILED')} ${d.lastVerification?.level} ${formatTime(d.lastVerification?.at ?? '')}`,
         )
         .join(', ') || 'never',
     ]),

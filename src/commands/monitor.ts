@@ -12,6 +12,7 @@ import { type BackupAtDestination, scanDestination } from '../manifest/catalog.j
 import type { Manifest } from '../manifest/schema.js';
 import { computeTrends, type TrendFigure, type Trends } from '../manifest/trends.js';
 import { CHECKS, type CheckState, type Finding } from '../monitor/checks.js';
+import { HISTORY_NIGHTS, historyChart, type Night, nightlyHistory } from '../monitor/history.js';
 import {
   lastGoodOf,
   latestVerifications,
@@ -20,6 +21,7 @@ import {
 } from '../monitor/view.js';
 import type { Host, SummaryTable } from '../report/host.js';
 import { formatBytes } from '../report/progress.js';
+import { lit } from '../report/status.js';
 import type { Destination } from '../storage/destination.js';
 import { type CommandResult, type Context, withAlerts } from './command.js';
 
@@ -141,7 +143,9 @@ export async function monitor(
   const now = deps.now();
   const view = await readView(settings, deps, now);
   const findings = CHECKS.flatMap((c) => c.evaluate(view, settings, now));
-  const alerts = await tellFeed(deps, findings, lastGoodOf(view.scans));
+  const nights = nightlyHistory(view.scans, now, settings.keepDaily);
+  const chart = historyChart(nights, settings.keepDaily);
+  const alerts = await tellFeed(deps, findings, lastGoodOf(view.scans), chart);
   const open = await deps.feed.open();
   const checks: CheckResult[] = findings.map((f) => ({
     check: f.check,
@@ -160,19 +164,34 @@ export async function monitor(
     trends: trendsOf(view.scans, now),
     alerts,
   };
-  return { report, summary: checksTable(checks, now), trends: trendsTable(report) };
+  return {
+    report,
+    summary: checksTable(checks, now),
+    trends: { ...trendsTable(report, nights), chart },
+  };
 }
+
+/** The alerts whose issues show the nights' chart: the ones about backups not being made. */
+const CHARTED: ReadonlySet<AlertKey> = new Set(['backup-stale', 'backup-degraded']);
 
 /** Raises what is wrong, clears what recovered; a skipped check does neither. The feed never throws. */
 async function tellFeed(
   { host, feed }: MonitorDeps,
   findings: readonly Finding[],
   lastGood: ReturnType<typeof lastGoodOf>,
+  chart: string,
 ): Promise<AlertOutcome[]> {
   const alerts: AlertOutcome[] = [];
   await host.group('Alerts', async () => {
     for (const f of findings) {
-      if (f.state === 'alert') alerts.push(await feed.raise({ ...f.condition, lastGood }));
+      if (f.state === 'alert')
+        alerts.push(
+          await feed.raise({
+            ...f.condition,
+            lastGood,
+            ...(CHARTED.has(f.key) ? { chart } : {}),
+          }),
+        );
       else if (f.state === 'ok') alerts.push(await feed.clear(f.key, f.recovery));
     }
   });
@@ -202,19 +221,27 @@ function trendsOf(scans: MonitorView['scans'], now: Date): Trends {
 
 function checksTable(checks: readonly CheckResult[], now: Date): SummaryTable {
   const light = {
-    ok: '🟢 ok',
-    alert: '🔴 alert',
-    skipped: '⚪ skipped',
-    unknown: '⚪ unknown',
+    ok: lit('ok', 'ok'),
+    alert: lit('failed', 'alert'),
+    skipped: lit('skipped', 'skipped'),
+    unknown: lit('skipped', 'unknown'),
   } as const;
   const since = (iso: string | null) =>
     iso === null
       ? ''
       : `${formatTime(iso)} (${formatDuration(now.getTime() - Date.parse(iso))} ago)`;
   return {
-    title: `pg-dr monitor: ${checks.some((c) => c.state === 'alert') ? 'ALERT' : 'ok'}`,
+    title: `pg-dr monitor: ${checks.some((c) => c.state === 'alert') ? lit('failed', 'ALERT') : lit('ok', 'ok')}`,
     header: ['check', 'state', 'detail', 'since'],
-    rows: checks.map((c) => [c.check, light[c.state], c.detail, since(c.since)]),
+    rows: checks.map((c) => [
+      c.check,
+      // A backup at some destinations only: working, but short of what was asked.
+      c.key === 'backup-degraded' && c.state === 'alert'
+        ? lit('degraded', 'degraded')
+        : light[c.state],
+      c.detail,
+      since(c.since),
+    ]),
   };
 }
 
@@ -227,8 +254,42 @@ function fmt(f: TrendFigure, unit: string, digits = 1): string {
   return `${f.current.toFixed(digits)} ${unit}${change}`;
 }
 
-function trendsTable(r: MonitorReport): SummaryTable {
-  const rows: string[][] = [];
+/** `45 s`, `12 min 3 s`, `2 h 5 min`: a backup's duration. */
+function seconds(s: number): string {
+  if (s < 120) return `${s.toFixed(0)} s`;
+  return s < 7200 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : formatDuration(s * 1000);
+}
+
+/** The nights as rows: how many were missed, and the slowest against the median. */
+function nightRows(nights: readonly Night[]): string[][] {
+  const missed = nights.filter((n) => n.gap === 'missed');
+  const rows = [
+    [
+      `missed nights (last ${HISTORY_NIGHTS} days)`,
+      missed.length === 0
+        ? lit('ok', 'none')
+        : lit('failed', `${missed.length}: ${missed.map((n) => n.day).join(', ')}`),
+    ],
+  ];
+  const backed = nights.flatMap((n) =>
+    n.backup ? [{ day: n.day, s: n.backup.durationSeconds }] : [],
+  );
+  const sorted = backed.map((b) => b.s).sort((a, b) => a - b);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)];
+  const slowest = backed.reduce<(typeof backed)[number] | undefined>(
+    (w, b) => (w === undefined || b.s > w.s ? b : w),
+    undefined,
+  );
+  if (slowest && median)
+    rows.push([
+      `slowest night (last ${HISTORY_NIGHTS} days)`,
+      `${slowest.day}: ${seconds(slowest.s)} (${(slowest.s / median).toFixed(1)}× the median night)`,
+    ]);
+  return rows;
+}
+
+function trendsTable(r: MonitorReport, nights: readonly Night[]): SummaryTable {
+  const rows: string[][] = [...nightRows(nights)];
   for (const [name, s] of Object.entries(r.storage))
     rows.push([
       `storage at ${name}`,

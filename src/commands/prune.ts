@@ -10,6 +10,7 @@ import {
 import { deleteBackup } from '../manifest/delete.js';
 import { backupIdTime, backupPrefix, MANIFEST_NAME } from '../manifest/id.js';
 import type { Host, SummaryTable } from '../report/host.js';
+import { lit } from '../report/status.js';
 import { type PruneCandidate, planPruneByDatabase } from '../retention/plan.js';
 import { describeLock } from '../storage/delete.js';
 import type { Destination } from '../storage/destination.js';
@@ -188,13 +189,13 @@ function pruneSummary(r: PruneReport): SummaryTable {
         b.result === 'deleted' || b.result === 'would delete'
           ? `🗑 ${b.result}`
           : b.result.startsWith('delete failed')
-            ? `❌ ${b.result}`
-            : `✅ ${b.result}`,
+            ? lit('failed', b.result)
+            : lit('ok', b.result),
         b.reasons.join(', '),
       ]);
   }
   return {
-    title: `pg-dr prune${r.dryRun ? ' (dry run)' : ''}: ${r.ok ? 'ok' : 'NOT OK'}`,
+    title: `pg-dr prune${r.dryRun ? ' (dry run)' : ''}: ${r.ok ? lit('ok', 'ok') : lit('failed', 'NOT OK')}`,
     header: ['destination', 'backup', 'result', 'rule'],
     rows,
   };

@@ -1,4 +1,5 @@
 import { mkdir, readdir } from 'node:fs/promises';
+import { formatTime } from '../alerts/index.js';
 import { extractBundle } from '../bundle/index.js';
 import { recipientsOf } from '../crypto/age.js';
 import { InputError } from '../errors.js';
@@ -44,6 +45,7 @@ import type { DatabaseTarget } from '../postgres/url.js';
 import { describeTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
 import { formatBytes, formatRate, startProgress } from '../report/progress.js';
+import { lit } from '../report/status.js';
 import type { Destination } from '../storage/destination.js';
 import type { CommandResult, Context } from './command.js';
 
@@ -541,8 +543,8 @@ function done(
     report,
     manifest,
     summary: {
-      title: `pg-dr restore: ${report.ok ? 'ok' : 'FAILED'}`,
-      header: ['', ''],
+      title: `pg-dr restore: ${report.ok ? lit('ok', 'ok') : lit('failed', 'FAILED')}`,
+      header: ['restore', 'result'],
       rows: restoreRows(settings, manifest, report),
     },
   };
@@ -555,12 +557,15 @@ function restoreRows(
 ): string[][] {
   const { locale } = manifest.database;
   const rows: string[][] = [
-    ['Backup', `${report.backupId} (${manifest.database.name}, made ${manifest.createdAt})`],
+    [
+      'Backup',
+      `${report.backupId} (${manifest.database.name}, made ${formatTime(manifest.createdAt)})`,
+    ],
     ['Target', describeTarget(settings.database)],
-    ['Result', report.ok ? '✅ restored' : '❌ failed'],
+    ['Result', report.ok ? lit('ok', 'restored') : lit('failed', 'failed')],
     ...report.attempts.map((a) => [
       `From ${a.destination}`,
-      a.ok ? '✅ ok' : `❌ ${a.error} (dropped; the target is unchanged)`,
+      a.ok ? lit('ok', 'ok') : lit('failed', `${a.error} (dropped; the target is unchanged)`),
     ]),
     ['Duration', `${report.seconds.toFixed(1)} s`],
     [

@@ -32,6 +32,7 @@ import {
 import { startArchiveList } from '../postgres/restore.js';
 import type { DatabaseTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
+import { lit } from '../report/status.js';
 import { describeSource } from '../source/index.js';
 import type { Destination } from '../storage/destination.js';
 import { VERSION } from '../version.js';
@@ -527,15 +528,18 @@ async function drillFrom(
 
 function verifySummary(r: VerifyReport): SummaryTable {
   return {
-    title: `pg-dr verify (${r.level}): ${r.ok ? 'ok' : 'FAILED'}`,
+    title: `pg-dr verify (${r.level}): ${r.ok ? lit('ok', 'ok') : lit('failed', 'FAILED')}`,
     header: ['backup', 'destination', 'level', 'result', 'duration'],
     rows: r.verifications.map((v) => [
       v.backupId,
       v.destination,
       v.level,
       v.ok
-        ? `✅ ok${v.drill ? ` (restored ${v.drill.tables} tables in ${v.drill.seconds.toFixed(1)} s)` : ''}`
-        : `❌ ${v.error ?? 'failed'}`,
+        ? lit(
+            'ok',
+            `ok${v.drill ? ` (restored ${v.drill.tables} tables in ${v.drill.seconds.toFixed(1)} s)` : ''}`,
+          )
+        : lit('failed', v.error ?? 'failed'),
       `${v.durationSeconds.toFixed(1)} s`,
     ]),
   };

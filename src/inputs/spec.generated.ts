@@ -60,7 +60,7 @@ export const INPUT_SPECS = {
   "restore-temp-dir": { default: "", description: "Restore and drill with `restore-jobs` above 1: folder for the temporary archive file (a private folder `pg-dr-restore-<backup-id>-…` is made in it). Empty: `RUNNER_TEMP`, else the system's temporary folder." },
   "format": { default: "table", description: "List: `table` or `json`." },
   "keep-last": { default: "7", description: "Prune: keep the newest N complete backups." },
-  "keep-daily": { default: "14", description: "Prune: keep the newest backup of each of the last N days (UTC)." },
+  "keep-daily": { default: "14", description: "Prune: keep the newest backup of each of the last N days (UTC). Monitor: nights older than this are not counted as missed in its chart (prune thinned them)." },
   "keep-weekly": { default: "8", description: "Prune: keep the newest backup of each of the last N ISO weeks (UTC)." },
   "keep-monthly": { default: "12", description: "Prune: keep the newest backup of each of the last N months (UTC)." },
   "keep-yearly": { default: "3", description: "Prune: keep the newest backup of each of the last N years (UTC)." },

@@ -5,6 +5,7 @@ import {
   type AlertKind,
   destinationUnreachableKey,
   formatDuration,
+  formatTime,
 } from '../alerts/index.js';
 import { type BackupAtDestination, manifestDisagreement } from '../manifest/catalog.js';
 import { backupIdTime } from '../manifest/id.js';
@@ -260,7 +261,7 @@ const verificationPassed: MonitorCheck = {
       detail: failed
         .map(
           (x) =>
-            `${x.destination}: backup ${x.v.backupId} failed ${x.v.level} verification on ${inert(x.v.startedAt)}: ${inert(x.v.error ?? 'failed')}`,
+            `${x.destination}: backup ${x.v.backupId} failed ${x.v.level} verification on ${inert(formatTime(x.v.startedAt))}: ${inert(x.v.error ?? 'failed')}`,
         )
         .join('\n'),
       figure: failed.length,

@@ -7,6 +7,12 @@ export interface SummaryTable {
   header: readonly string[];
   rows: readonly (readonly string[])[];
   notes?: readonly string[];
+  /**
+   * A picture of the table's figures, shown between the title and the table in the job
+   * summary: markdown pg-dr wrote itself (a mermaid chart of numbers and dates), not
+   * escaped. A terminal shows the table alone.
+   */
+  chart?: string;
 }
 
 /** Everything a command does to the world outside its data: logs, masks, outputs, summary. */
@@ -31,7 +37,9 @@ function escapeCell(s: string): string {
 }
 
 export function tableToMarkdown(t: SummaryTable): string {
-  const lines = [`### ${t.title}`, '', `| ${t.header.map(escapeCell).join(' | ')} |`];
+  const lines = [`### ${t.title}`, ''];
+  if (t.chart !== undefined) lines.push(t.chart, '');
+  lines.push(`| ${t.header.map(escapeCell).join(' | ')} |`);
   lines.push(`|${t.header.map(() => '---').join('|')}|`);
   for (const r of t.rows) lines.push(`| ${r.map(escapeCell).join(' | ')} |`);
   for (const n of t.notes ?? []) lines.push('', inert(n, { bareLinks: 'keep' }));

@@ -20,6 +20,7 @@ import {
   REPO_ROOT,
   requireBuilt,
 } from '../harness/node.js';
+import { nightlyHistory, plantNights } from '../harness/plant.js';
 import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs } from '../harness/run.js';
 import {
@@ -386,5 +387,41 @@ describe.each(BINARIES)('dist/index.js on $label', (node) => {
       expect(r.summary).not.toContain(secret);
       expect(r.outputsText).not.toContain(secret);
     }
+  });
+
+  it('monitor: the job summary draws the last 30 nights as mermaid charts, the missed ones marked', async () => {
+    // A month of nightly backups up to last night, two nights missed a week ago.
+    const now = new Date();
+    const day = (back: number) =>
+      new Date(now.getTime() - back * 24 * 3600 * 1000).toISOString().slice(0, 10);
+    const missed = [day(7), day(6)];
+    const prefix = `e2e-monitor-${node.label}/`;
+    await plantNights(
+      [
+        { server: s3.primary, bucket: PRIMARY_BUCKET },
+        { server: s3.secondary, bucket: SECONDARY_BUCKET },
+      ],
+      prefix,
+      nightlyHistory(now, { missed, slowDay: day(10) }),
+    );
+    const r = await runAction(node, {
+      command: 'monitor',
+      prefix,
+      'github-token': '',
+      ...destinationInputs(s3.primary, s3.secondary),
+    });
+    expect(r.exitCode, r.stdout).toBe(0);
+    // Two charts, drawn by GitHub from the summary's markdown, above the trends table.
+    expect(r.summary.match(/^```mermaid\n%%\{init: .*\}%%\nxychart-beta$/gm)?.length).toBe(2);
+    const labels = missed.map((d) => `"✗${Number(d.slice(8))}"`);
+    for (const l of labels) expect(r.summary).toContain(l);
+    expect(r.summary).toContain(
+      `Missed nights (no complete backup that UTC day): **2**: ${missed.join(', ')}.`,
+    );
+    expect(r.summary.indexOf('```mermaid')).toBeLessThan(r.summary.indexOf('| figure | value |'));
+    // The report (machine output) keeps ISO times; the table shows them to a person.
+    const report = JSON.parse(r.outputs.report as string);
+    const since: (string | null)[] = report.checks.map((c: { since: string | null }) => c.since);
+    expect(since.every((t) => t === null || /^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(t))).toBe(true);
   });
 });

@@ -234,7 +234,7 @@ describe('backup', () => {
 
     // The summary a person reads.
     const summary = r.tables[0];
-    expect(summary?.rows.find((row) => row[0] === 'Backup')?.[1]).toBe(id);
+    expect(summary?.header).toEqual(['Backup', id]);
     expect(summary?.rows.find((row) => row[0] === 'Destination b2')?.[1]).toContain('stored');
   });
 
@@ -352,9 +352,9 @@ describe('backup', () => {
     );
     expect(deleted.result).toBe('deleted');
     expect(second.tables.map((t) => t.title)).toEqual([
-      'pg-dr backup: ok',
+      'pg-dr backup: 🟢 ok',
       `Changes since ${first.outputs['backup-id']}`,
-      'pg-dr prune: ok',
+      'pg-dr prune: 🟢 ok',
       'Alerts',
     ]);
   });

@@ -597,6 +597,13 @@ const CASES: readonly BadInput[] = [
     input: 'backup-workflow',
     expected: /Expected a workflow file name such as dr-backup\.yml/,
   },
+  {
+    command: 'monitor',
+    what: 'a keep-daily (which tells missed nights from thinned ones) that is not a number',
+    set: () => ({ 'keep-daily': '2 weeks' }),
+    input: 'keep-daily',
+    expected: /Invalid 'keep-daily': "2 weeks"\. Expected a whole number ≥ 0\./,
+  },
   // check: every input is optional, but a value given is checked as the command using it does.
   {
     command: 'check',

@@ -524,7 +524,7 @@ describe('list', () => {
     expect(b.destinations.map((d: { name: string }) => d.name)).toEqual(['b2', 'r2']);
     expect(r.tables[0]?.header).toEqual([
       'backup',
-      'time (UTC)',
+      'made',
       'database',
       'size',
       'commit',

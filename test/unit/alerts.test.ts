@@ -345,8 +345,8 @@ describe('outcomes', () => {
       { state: 'failed', key: 'backup-failed', error: 'GitHub API 403 (…).' },
     ]);
     expect(t?.rows).toEqual([
-      ['backup-stale', 'opened #7 https://x/7'],
-      ['backup-failed', 'failed: GitHub API 403 (…).'],
+      ['backup-stale', '🔴 opened #7 https://x/7'],
+      ['backup-failed', '⚠️ failed: GitHub API 403 (…).'],
     ]);
     expect(t?.notes).toEqual([
       "⚠️ Alert `backup-failed` failed: GitHub API 403 (…). The command's own result stands.",

@@ -10,6 +10,8 @@ export interface MonitorSettings extends CommonSettings {
   /** Workflow file whose runs give the success rate; null: that check is skipped. */
   readonly backupWorkflow: string | null;
   readonly minSuccessRate: number;
+  /** `keep-daily`, as prune reads it: older nights hold one backup a week, none missed. */
+  readonly keepDaily: number;
 }
 
 /** `backup-workflow`: a workflow file name or numeric id; null when not set. */
@@ -32,5 +34,6 @@ export function parseMonitor(src: InputSource, common: CommonSettings): MonitorS
     maxVerifyAgeDays: parseWholeNumber(src, 'max-verify-age-days', 1),
     backupWorkflow,
     minSuccessRate: parseFraction(src, 'min-success-rate'),
+    keepDaily: parseWholeNumber(src, 'keep-daily'),
   };
 }
