@@ -32,6 +32,7 @@ import {
 import { startArchiveList } from '../postgres/restore.js';
 import type { DatabaseTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
+import { progressTty, startProgress } from '../report/progress.js';
 import { describeSource } from '../source/index.js';
 import type { Destination } from '../storage/destination.js';
 import { VERSION } from '../version.js';
@@ -126,7 +127,9 @@ export async function verify(settings: VerifySettings, deps: VerifyDeps): Promis
     verifications,
     unreachable: Object.fromEntries(unreachable),
   };
-  const lastGood = report.ok ? undefined : await lastVerified(entries, verifications, settings, deps);
+  const lastGood = report.ok
+    ? undefined
+    : await lastVerified(entries, verifications, settings, deps);
   return { report, summary: verifySummary(report), lastGood };
 }
 
@@ -145,8 +148,15 @@ async function lastVerified(
   deps: VerifyDeps,
 ): Promise<AlertCondition['lastGood']> {
   const passed = verifications.filter((v) => v.ok);
-  const best = passed.map((v) => v.backupId).sort().at(-1);
-  const good = (id: string, where: string[]) => ({ id, time: backupIdTime(id).toISOString(), where });
+  const best = passed
+    .map((v) => v.backupId)
+    .sort()
+    .at(-1);
+  const good = (id: string, where: string[]) => ({
+    id,
+    time: backupIdTime(id).toISOString(),
+    where,
+  });
   if (best !== undefined)
     return good(
       best,
@@ -230,7 +240,7 @@ async function verifyAt(
   let drill: Verification['drill'] = null;
   const byConsumer: string[] = [];
   for (const o of manifest.objects) {
-    const v = await verifyObject({ settings, deps, manifest, dest, folder, drillServer }, o);
+    const v = await verifyWithProgress({ settings, deps, manifest, dest, folder, drillServer }, o);
     objects.push(v.object);
     if (v.failure === 'consumer' && v.object.error) byConsumer.push(v.object.error);
     if (v.archive !== undefined) archive = v.archive;
@@ -291,6 +301,41 @@ interface VerifyAt {
   readonly folder: string;
   /** Where to drill, when this destination is the one drilled from. */
   readonly drillServer: DrillServer | null;
+  /** Bytes of the object read so far, for progress. */
+  readonly onBytes?: (n: number) => void;
+}
+
+/** `verifyObject` with a progress line: the object's bytes read of its size in the manifest. */
+async function verifyWithProgress(
+  at: VerifyAt,
+  o: Manifest['objects'][number],
+): ReturnType<typeof verifyObject> {
+  const { host } = at.deps;
+  let read = 0;
+  const progress = startProgress(
+    host,
+    {
+      label: `verify ${o.name} at ${at.dest.settings.name}`,
+      done: () => read,
+      total: () => ({ bytes: o.encrypted.bytes, estimate: false }),
+      ...(at.drillServer && o.kind === 'database' ? { finishing: 'pg_restore finishing' } : {}),
+    },
+    { tty: progressTty(host) },
+  );
+  try {
+    return await verifyObject(
+      {
+        ...at,
+        deps: { ...at.deps, host: progress.host },
+        onBytes: (n) => {
+          read = n;
+        },
+      },
+      o,
+    );
+  } finally {
+    progress.stop();
+  }
 }
 
 /**
@@ -329,6 +374,7 @@ async function verifyObject(
         : {}),
       signal: deps.signal,
       env: deps.env,
+      ...(at.onBytes ? { onBytes: at.onBytes } : {}),
     }));
   const object = {
     name: o.name,
@@ -393,6 +439,7 @@ async function checkArchive(at: VerifyAt): Promise<{
       at.dest,
       at.folder,
       pgRestore,
+      at.onBytes,
     );
     drill = d.drill;
     if (d.read) return { read: d.read, drill, sink: null, entries: null };
@@ -450,6 +497,7 @@ async function drillFrom(
   dest: Destination,
   folder: string,
   pgRestore: string,
+  onBytes?: (n: number) => void,
 ): Promise<{ read: ReadBackResult | null; drill: Drill }> {
   const t0 = Date.now();
   const failed = (error: string, read: ReadBackResult | null = null) => ({
@@ -477,6 +525,7 @@ async function drillFrom(
       signal: deps.signal,
       env: deps.env,
       log: (l) => deps.host.info(l),
+      ...(onBytes ? { onBytes } : {}),
       jobs: settings.parallel.jobs,
       tempDir: tempSpace(settings.parallel.tempDir, deps.env),
     });
