@@ -7,7 +7,7 @@ import { type Compression, DUMP_EXTENSION, findZstd } from '../compression/index
 import type { Signer } from '../crypto/sshsig.js';
 import { BackupFailed } from '../errors.js';
 import type { BackupSettings } from '../inputs/parse.js';
-import { newestCompleteAt } from '../manifest/catalog.js';
+import { newestCompleteAt, type PrefixNeighbours } from '../manifest/catalog.js';
 import {
   backupIdTime,
   backupPrefix,
@@ -16,6 +16,7 @@ import {
   SIGNATURE_SUFFIX,
 } from '../manifest/id.js';
 import type { Manifest } from '../manifest/schema.js';
+import { liveEstimate } from '../pipeline/estimate.js';
 import { reasonOf, type Stored, type StoreOptions, storeObject } from '../pipeline/store.js';
 import { type ClientInstall, formatServerVersion, toolPath } from '../postgres/binaries.js';
 import { connect, pickClient } from '../postgres/clients.js';
@@ -145,6 +146,7 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
         deps,
         store,
         id,
+        neighbours,
       }),
     );
     const dumpSeconds = (Date.now() - dumpStarted) / 1000;
@@ -312,6 +314,8 @@ async function dumpDatabase(o: {
   deps: BackupDeps;
   store: Store;
   id: string;
+  /** The previous backup, being read: its ratio refines the progress's estimate. */
+  neighbours: Promise<PrefixNeighbours | string>;
 }): Promise<{ stored: Stored; archiveBytes: number | null; tables: TableRowCount[] }> {
   const { session, target, compression } = o;
   const snapshot = await exportSnapshot(session);
@@ -343,6 +347,7 @@ async function dumpDatabase(o: {
       kind: 'database',
       live: o.live,
       expectedBytes: o.facts.server.sizeBytes,
+      total: liveEstimate(o.facts.server.sizeBytes, compression, o.neighbours),
       kill: () => dump.kill(),
     })
     .catch((e: unknown) => {

@@ -44,7 +44,7 @@ import { quoteLiteral } from '../postgres/sql.js';
 import type { DatabaseTarget } from '../postgres/url.js';
 import { describeTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
-import { formatBytes, formatRate, startProgress } from '../report/progress.js';
+import { formatBytes, formatRate, progressTty, startProgress } from '../report/progress.js';
 import { lit } from '../report/status.js';
 import type { Destination } from '../storage/destination.js';
 import type { CommandResult, Context } from './command.js';
@@ -363,12 +363,17 @@ async function restoreWithProgress(
   const { settings, deps } = run;
   const { host } = deps;
   let read = 0;
-  const stop = startProgress(
+  const db = run.manifest.objects.find((o) => o.kind === 'database');
+  const jobs = settings.parallel.jobs;
+  const progress = startProgress(
     host,
-    [{ label: `${dest.settings.name} download`, bytes: () => read }],
     {
-      tty: host.kind === 'cli' ? process.stderr : undefined,
+      label: `restore from ${dest.settings.name}`,
+      done: () => read,
+      total: () => (db ? { bytes: db.encrypted.bytes, estimate: false } : null),
+      finishing: jobs > 1 ? `pg_restore -j ${jobs} restoring` : 'pg_restore finishing',
     },
+    { tty: progressTty(host) },
   );
   try {
     return await restoreInto({
@@ -384,7 +389,7 @@ async function restoreWithProgress(
       input: 'database-url',
       signal: deps.signal,
       env: deps.env,
-      log: (l) => host.info(l),
+      log: (l) => progress.host.info(l),
       onBytes: (n) => {
         read = n;
       },
@@ -392,7 +397,7 @@ async function restoreWithProgress(
       tempDir: tempSpace(settings.parallel.tempDir, deps.env),
     });
   } finally {
-    stop();
+    progress.stop();
   }
 }
 

@@ -32,6 +32,7 @@ import {
 import { startArchiveList } from '../postgres/restore.js';
 import type { DatabaseTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
+import { progressTty, startProgress } from '../report/progress.js';
 import { lit } from '../report/status.js';
 import { describeSource } from '../source/index.js';
 import type { Destination } from '../storage/destination.js';
@@ -240,7 +241,7 @@ async function verifyAt(
   let drill: Verification['drill'] = null;
   const byConsumer: string[] = [];
   for (const o of manifest.objects) {
-    const v = await verifyObject({ settings, deps, manifest, dest, folder, drillServer }, o);
+    const v = await verifyWithProgress({ settings, deps, manifest, dest, folder, drillServer }, o);
     objects.push(v.object);
     if (v.failure === 'consumer' && v.object.error) byConsumer.push(v.object.error);
     if (v.archive !== undefined) archive = v.archive;
@@ -301,6 +302,41 @@ interface VerifyAt {
   readonly folder: string;
   /** Where to drill, when this destination is the one drilled from. */
   readonly drillServer: DrillServer | null;
+  /** Bytes of the object read so far, for progress. */
+  readonly onBytes?: (n: number) => void;
+}
+
+/** `verifyObject` with a progress line: the object's bytes read of its size in the manifest. */
+async function verifyWithProgress(
+  at: VerifyAt,
+  o: Manifest['objects'][number],
+): ReturnType<typeof verifyObject> {
+  const { host } = at.deps;
+  let read = 0;
+  const progress = startProgress(
+    host,
+    {
+      label: `verify ${o.name} at ${at.dest.settings.name}`,
+      done: () => read,
+      total: () => ({ bytes: o.encrypted.bytes, estimate: false }),
+      ...(at.drillServer && o.kind === 'database' ? { finishing: 'pg_restore finishing' } : {}),
+    },
+    { tty: progressTty(host) },
+  );
+  try {
+    return await verifyObject(
+      {
+        ...at,
+        deps: { ...at.deps, host: progress.host },
+        onBytes: (n) => {
+          read = n;
+        },
+      },
+      o,
+    );
+  } finally {
+    progress.stop();
+  }
 }
 
 /**
@@ -339,6 +375,7 @@ async function verifyObject(
         : {}),
       signal: deps.signal,
       env: deps.env,
+      ...(at.onBytes ? { onBytes: at.onBytes } : {}),
     }));
   const object = {
     name: o.name,
@@ -403,6 +440,7 @@ async function checkArchive(at: VerifyAt): Promise<{
       at.dest,
       at.folder,
       pgRestore,
+      at.onBytes,
     );
     drill = d.drill;
     if (d.read) return { read: d.read, drill, sink: null, entries: null };
@@ -460,6 +498,7 @@ async function drillFrom(
   dest: Destination,
   folder: string,
   pgRestore: string,
+  onBytes?: (n: number) => void,
 ): Promise<{ read: ReadBackResult | null; drill: Drill }> {
   const t0 = Date.now();
   const failed = (error: string, read: ReadBackResult | null = null) => ({
@@ -487,6 +526,7 @@ async function drillFrom(
       signal: deps.signal,
       env: deps.env,
       log: (l) => deps.host.info(l),
+      ...(onBytes ? { onBytes } : {}),
       jobs: settings.parallel.jobs,
       tempDir: tempSpace(settings.parallel.tempDir, deps.env),
     });

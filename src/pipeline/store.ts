@@ -5,7 +5,13 @@ import { DigestStream } from '../crypto/digest.js';
 import { BackupFailed } from '../errors.js';
 import type { ObjectEntry } from '../manifest/schema.js';
 import type { Host } from '../report/host.js';
-import { formatBytes, formatRate, startProgress } from '../report/progress.js';
+import {
+  formatBytes,
+  formatRate,
+  progressTty,
+  startProgress,
+  type Total,
+} from '../report/progress.js';
 import type { Destination } from '../storage/destination.js';
 import { chooseUploadShape } from '../storage/part-size.js';
 import { type ReplicaResult, replicate } from '../storage/replicate.js';
@@ -24,6 +30,8 @@ export interface StoreOptions {
   readonly live: readonly Destination[];
   /** About how many bytes are coming (0 when unknown): sizes the upload's parts. */
   readonly expectedBytes: number;
+  /** The stored (encrypted) bytes to come, for the progress line, when they can be told. */
+  readonly total?: () => Total | null;
   readonly host: Host;
   /** Aborted on cancellation or a dropped tunnel: the uploads stop and nothing is stored. */
   readonly signal: AbortSignal;
@@ -67,23 +75,33 @@ export async function storeObject(o: StoreOptions): Promise<Stored> {
     rep.abort(new Error(reasonOf(signal)));
   };
   signal.addEventListener('abort', onAbort, { once: true });
-  const stop = startProgress(
+  const progress = startProgress(
     host,
-    [
-      { label: PRODUCER_LABEL[kind], bytes: () => plain.bytes },
-      ...o.live.map((d) => ({
-        label: d.settings.name,
-        bytes: () => rep.uploadedBytes(d.settings.name),
-      })),
-    ],
-    { tty: host.kind === 'cli' ? process.stderr : undefined },
+    {
+      label: PRODUCER_LABEL[kind],
+      // Acknowledged by the destination furthest on: bytes handed over but still in a part
+      // being sent are not stored yet. One branch cannot run more than the parts in flight
+      // ahead of the other (one stream feeds both), and a destination that fails stops
+      // holding the others back, so the figure goes on.
+      done: () => Math.max(0, ...o.live.map((d) => rep.uploadedBytes(d.settings.name))),
+      total: o.total ?? (() => null),
+      meters: [
+        ...o.live.map((d) => ({
+          label: d.settings.name,
+          bytes: () => rep.uploadedBytes(d.settings.name),
+        })),
+        // What the producer has written so far: it moves before the first part is stored.
+        { label: PRODUCED[kind], bytes: () => plain.bytes },
+      ],
+    },
+    { tty: progressTty(host) },
   );
   const t0 = Date.now();
   let results: ReplicaResult[];
   try {
     results = await rep.results;
   } finally {
-    stop();
+    progress.stop();
     signal.removeEventListener('abort', onAbort);
   }
   await checkProducers(gate, o, kill);
@@ -107,6 +125,12 @@ const PRODUCER_LABEL: Readonly<Record<ObjectEntry['kind'], string>> = {
   database: 'dump',
   config: 'bundle',
   globals: 'globals',
+};
+
+const PRODUCED: Readonly<Record<ObjectEntry['kind'], string>> = {
+  database: 'dumped',
+  config: 'bundled',
+  globals: 'written',
 };
 
 const PRODUCER_NAME: Readonly<Record<ObjectEntry['kind'], string>> = {
