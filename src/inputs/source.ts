@@ -11,7 +11,7 @@ export interface InputSource {
 }
 
 /** Defaults that only make sense on a runner (`${{ github.token }}`) do not apply elsewhere. */
-function specDefault(name: InputName): string {
+export function specDefault(name: InputName): string {
   const d: string = INPUT_SPECS[name].default;
   return d.includes('${{') ? '' : d;
 }

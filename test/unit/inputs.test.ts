@@ -1,7 +1,7 @@
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG_PATHS } from '../../src/bundle/index.js';
-import { InputError } from '../../src/errors.js';
+import { InputError, InputErrors } from '../../src/errors.js';
 import {
   type BackupSettings,
   COMMANDS,
@@ -64,10 +64,12 @@ function parseBackup(over: Partial<Record<InputName, string>> = {}): BackupSetti
   return s;
 }
 
+/** The InputError thrown (the first, when several inputs are bad). */
 function thrown(fn: () => unknown): InputError {
   try {
     fn();
   } catch (e) {
+    if (e instanceof InputErrors) return e.errors[0] as InputError;
     expect(e).toBeInstanceOf(InputError);
     return e as InputError;
   }
@@ -323,6 +325,15 @@ describe('parseSettings: backup', () => {
   });
 
   it('refuses a partially set secondary, naming the missing input', () => {
+    // Every missing one at once, in the order they are read.
+    expect(() =>
+      parseSettings(
+        source({ 'secondary-endpoint': 'https://x.r2.cloudflarestorage.com' }),
+        WORKSPACE_ENV,
+      ),
+    ).toThrow(
+      /^3 inputs are invalid:\n- Missing 'secondary-bucket'.*\n- Missing 'secondary-access-key-id'.*\n- Missing 'secondary-secret-access-key'/,
+    );
     expectError(
       { 'secondary-endpoint': 'https://x.r2.cloudflarestorage.com' },
       'secondary-bucket',
