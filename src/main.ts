@@ -27,7 +27,9 @@ import {
   INPUT_NAMES,
   type InputSource,
 } from './inputs/source.js';
+import { INPUT_SPECS } from './inputs/spec.generated.js';
 import { didYouMean } from './inputs/suggest.js';
+import { inputsOf } from './inputs/usage.js';
 import {
   type DatabaseTarget,
   parseDatabaseUrl,
@@ -52,8 +54,11 @@ export interface RunOptions {
   readonly inputs?: InputSource;
   readonly host?: Host;
   readonly env?: NodeJS.ProcessEnv;
-  /** Told what failed the run, when something did (the CLI picks its exit code by it). */
-  readonly onFailure?: (error: unknown) => void;
+  /**
+   * Told what failed the run, when something did, and whether it was the inputs, before any
+   * work (the CLI exits 2 for those, 1 for the rest).
+   */
+  readonly onFailure?: (error: unknown, atInputs: boolean) => void;
 }
 
 /** The outputs a run set, in order; documents (manifest, report, destinations) as objects. */
@@ -81,9 +86,11 @@ export async function run(options: RunOptions = {}): Promise<RunOutputs> {
   // `on`, not `once`: execa re-raises a signal when it finds itself the only listener.
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  let parsed = false;
   try {
     maskSecrets(inputs, host);
     const settings = parseSettings(inputs, env);
+    parsed = true;
     const issues = alertFeedFromEnv({
       token: settings.githubToken,
       labels: settings.alertLabels,
@@ -100,7 +107,7 @@ export async function run(options: RunOptions = {}): Promise<RunOutputs> {
     await report(settings, result, env, host);
   } catch (e) {
     const message = describeError(e);
-    options.onFailure?.(e);
+    options.onFailure?.(e, !parsed);
     setOutput('status', 'failed');
     if (e instanceof BackupFailed && e.id) setOutput('backup-id', e.id);
     // The CLI prints the error once, on stderr (host.fail); a table repeating it is for the job summary.
@@ -298,13 +305,14 @@ export async function runCli(
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const host = createCliHost(stderr, { verbose: args.verbose, colour, wording: cliWording });
   warnAboutCommandLine(argv, env, host);
+  warnAboutUnused(args, argv, host);
   let usageError = false;
   const outputs = await run({
     inputs: args,
     host,
     env,
-    onFailure: (e) => {
-      usageError = isInputError(e);
+    onFailure: (e, atInputs) => {
+      usageError = atInputs && isInputError(e);
     },
   });
   printResult(args, outputs, host, colourFor(stdout, env));
@@ -331,6 +339,21 @@ function warnAboutCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv, h
     if (key.startsWith('PG_DR_') && !known.has(key))
       host.warning(
         `${key} is set but is not a pg-dr variable: it is ignored.${didYouMean(key, known)}`,
+      );
+}
+
+/** A flag the command does not read is ignored: say so, rather than let it seem to work. */
+function warnAboutUnused(args: CliArgs, argv: readonly string[], host: Host): void {
+  const command = args.get('command').trim();
+  if (!isCommand(command)) return;
+  const used = new Set<string>(inputsOf(command).map((u) => u.name));
+  const given = argv.flatMap((a) =>
+    /^--[a-z]/.test(a) ? [a.slice(2).split('=')[0] as string] : [],
+  );
+  for (const flag of new Set(given))
+    if (flag in INPUT_SPECS && !used.has(flag))
+      host.warning(
+        `--${flag} is not used by ${command}: it is ignored (pg-dr ${command} --help lists its flags).`,
       );
 }
 

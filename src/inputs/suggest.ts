@@ -24,7 +24,7 @@ export function closest(word: string, candidates: Iterable<string>): string | un
   let best: string | undefined;
   let bestDistance = limit + 1;
   for (const c of candidates) {
-    const dist = editDistance(word.toLowerCase(), c);
+    const dist = editDistance(word.toLowerCase(), c.toLowerCase());
     if (dist < bestDistance) {
       best = c;
       bestDistance = dist;
