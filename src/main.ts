@@ -293,7 +293,7 @@ export async function runCli(
       `Unknown command '${command}'.${didYouMean(command, COMMANDS)} Expected one of: ${COMMANDS.join(', ')} (pg-dr --help).`,
     );
   if (args.help) {
-    stdout.write(`${command === undefined ? cliHelp() : commandHelp(command)}\n`);
+    stdout.write(`${command === undefined ? cliHelp() : commandHelp(command, args.verbose)}\n`);
     return 0;
   }
   if (argv.length === 0) {
@@ -335,8 +335,9 @@ function warnAboutCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv, h
       `'--${name}' is a secret given on the command line, where the process list and the shell history show it: set ${envName(name)} instead.`,
     );
   const known = new Set(INPUT_NAMES.map(envName));
+  // PG_DR_TEST_*: the test harness's own settings (test/harness/postgres.ts).
   for (const key of Object.keys(env))
-    if (key.startsWith('PG_DR_') && !known.has(key))
+    if (key.startsWith('PG_DR_') && !key.startsWith('PG_DR_TEST_') && !known.has(key))
       host.warning(
         `${key} is set but is not a pg-dr variable: it is ignored.${didYouMean(key, known)}`,
       );

@@ -35,8 +35,12 @@ const CLI_FLAGS = [
   '  -V, --version    the version of pg-dr',
 ];
 
-/** `pg-dr <command> --help`: only the inputs `command` reads, required first. */
-export function commandHelp(command: Command): string {
+/**
+ * `pg-dr <command> --help`: only the inputs `command` reads, required first, each with the
+ * first sentence of its description (`full`, with --verbose: all of it).
+ */
+export function commandHelp(command: Command, full = false): string {
+  const entry = (u: InputUse) => describe(u, full);
   const own = ownInputs(command);
   const common = commonInputs().filter((u) => u.name !== 'command');
   const required = [...common, ...own].filter((u) => u.required);
@@ -55,11 +59,12 @@ export function commandHelp(command: Command): string {
     ...common.filter((u) => !u.required).flatMap(entry),
     '',
     ...CLI_FLAGS,
+    ...(full ? [] : ['', `pg-dr ${command} --help --verbose describes each flag in full.`]),
   ].join('\n');
 }
 
-/** `--name  PG_DR_NAME  (default: x)`, then the description, wrapped. */
-function entry(u: InputUse): string[] {
+/** `--name  PG_DR_NAME  (default: x)`, then the description (or its first sentence), wrapped. */
+function describe(u: InputUse, full: boolean): string[] {
   const def = specDefault(u.name).trim().split('\n').join(', ');
   const facts = [
     u.note === '' ? '' : plain(u.note),
@@ -67,7 +72,14 @@ function entry(u: InputUse): string[] {
     (SECRET_INPUTS as readonly string[]).includes(u.name) ? 'secret: prefer the variable' : '',
   ].filter((f) => f !== '');
   const head = `  --${u.name}  ${envName(u.name)}${facts.length ? `  (${facts.join('; ')})` : ''}`;
-  return [head, ...wrap(plain(u.text), 6)];
+  const text = full ? u.text : firstSentence(u.text);
+  return [head, ...wrap(plain(text), 6)];
+}
+
+/** Up to the first full stop that ends a sentence (`e.g. x` does not). */
+function firstSentence(text: string): string {
+  const m = /\.\s+(?=[A-Z])/.exec(text);
+  return m ? text.slice(0, m.index + 1) : text;
 }
 
 /** Markdown as a terminal shows it: no backticks or bold marks. */

@@ -671,6 +671,12 @@ describe('input names', () => {
       '  --prefix  PG_DR_PREFIX  (default: disaster_recovery/)',
     );
     expect(commandHelp('restore')).not.toContain('--keep-daily');
+    // The first sentence of each description; --verbose gives all of it.
+    expect(commandHelp('restore')).not.toContain('the file is removed afterwards');
+    expect(commandHelp('restore', true)).toContain('the file is removed afterwards');
+    expect(commandHelp('restore', true).split('\n').length).toBeGreaterThan(
+      commandHelp('restore').split('\n').length,
+    );
   });
 
   it('every secret input exists, and every input described as secret is one', () => {
