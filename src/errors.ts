@@ -30,3 +30,18 @@ export class BackupFailed extends UserError {
     this.name = 'BackupFailed';
   }
 }
+
+/** Several bad inputs of one run, reported together: each names its input. */
+export class InputErrors extends UserError {
+  constructor(readonly errors: readonly InputError[]) {
+    super(
+      `${errors.length} inputs are invalid:\n${errors.map((e) => `- ${e.message}`).join('\n')}`,
+    );
+    this.name = 'InputErrors';
+  }
+}
+
+/** A bad input (one or several): the user's usage, not the run, failed. */
+export function isInputError(e: unknown): e is InputError | InputErrors {
+  return e instanceof InputError || e instanceof InputErrors;
+}

@@ -8,9 +8,28 @@ import {
   outputText,
 } from './commands/command.js';
 import { dispatch } from './commands/index.js';
-import { BackupFailed } from './errors.js';
-import { parseSettings, SECRET_INPUTS, type Settings, type SshSettings } from './inputs/parse.js';
-import { actionInputSource, cliHelp, cliInputSource, type InputSource } from './inputs/source.js';
+import { BackupFailed, isInputError } from './errors.js';
+import { cliWording } from './inputs/cli-wording.js';
+import { envName } from './inputs/env-file.js';
+import { cliHelp, commandHelp } from './inputs/help.js';
+import {
+  COMMANDS,
+  type Command,
+  parseSettings,
+  SECRET_INPUTS,
+  type Settings,
+  type SshSettings,
+} from './inputs/parse.js';
+import {
+  actionInputSource,
+  type CliArgs,
+  cliInputSource,
+  INPUT_NAMES,
+  type InputSource,
+} from './inputs/source.js';
+import { INPUT_SPECS } from './inputs/spec.generated.js';
+import { didYouMean } from './inputs/suggest.js';
+import { inputsOf } from './inputs/usage.js';
 import {
   type DatabaseTarget,
   parseDatabaseUrl,
@@ -18,15 +37,28 @@ import {
   viaLocalPort,
 } from './postgres/url.js';
 import { uploadAudit } from './report/artifact.js';
-import { createActionHost, createCliHost, type Host, tableToText } from './report/host.js';
+import { colourFor, paint } from './report/colour.js';
+import {
+  createActionHost,
+  createCliHost,
+  type Host,
+  tableToText,
+  withoutDetails,
+} from './report/host.js';
 import { describeSource } from './source/index.js';
 import { createDestination } from './storage/destination.js';
 import { openTunnel } from './tunnel/index.js';
+import { VERSION } from './version.js';
 
 export interface RunOptions {
   readonly inputs?: InputSource;
   readonly host?: Host;
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Told what failed the run, when something did, and whether it was the inputs, before any
+   * work (the CLI exits 2 for those, 1 for the rest).
+   */
+  readonly onFailure?: (error: unknown, atInputs: boolean) => void;
 }
 
 /** The outputs a run set, in order; documents (manifest, report, destinations) as objects. */
@@ -54,9 +86,11 @@ export async function run(options: RunOptions = {}): Promise<RunOutputs> {
   // `on`, not `once`: execa re-raises a signal when it finds itself the only listener.
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  let parsed = false;
   try {
     maskSecrets(inputs, host);
     const settings = parseSettings(inputs, env);
+    parsed = true;
     const issues = alertFeedFromEnv({
       token: settings.githubToken,
       labels: settings.alertLabels,
@@ -73,20 +107,23 @@ export async function run(options: RunOptions = {}): Promise<RunOutputs> {
     await report(settings, result, env, host);
   } catch (e) {
     const message = describeError(e);
+    options.onFailure?.(e, !parsed);
     setOutput('status', 'failed');
     if (e instanceof BackupFailed && e.id) setOutput('backup-id', e.id);
-    await host
-      .summary([
-        {
-          title: `pg-dr ${safeCommand(inputs)}: failed`,
-          header: ['', ''],
-          rows: [
-            ['Status', '❌ failed'],
-            ['Error', message],
-          ],
-        },
-      ])
-      .catch(() => undefined);
+    // The CLI prints the error once, on stderr (host.fail); a table repeating it is for the job summary.
+    if (host.kind === 'action')
+      await host
+        .summary([
+          {
+            title: `pg-dr ${safeCommand(inputs)}: failed`,
+            header: ['', ''],
+            rows: [
+              ['Status', '❌ failed'],
+              ['Error', message],
+            ],
+          },
+        ])
+        .catch(() => undefined);
     host.fail(message);
   } finally {
     process.off('SIGTERM', onSignal);
@@ -232,44 +269,115 @@ export async function runCli(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
-  let inputs: ReturnType<typeof cliInputSource>;
-  try {
-    inputs = cliInputSource(argv, env);
-  } catch (e) {
-    process.stderr.write(`error: ${(e as Error).message}\n`);
+  const { stdout, stderr } = process;
+  const colour = colourFor(stderr, env);
+  // Exit 2: the command line itself is wrong (an unknown command or flag, a bad input).
+  const usage = (message: string) => {
+    const line = `error: ${cliWording(message)}\n`;
+    stderr.write(colour ? paint(line) : line);
     return 2;
+  };
+  let args: CliArgs;
+  try {
+    args = cliInputSource(argv, env);
+  } catch (e) {
+    return usage(describeError(e));
   }
-  if (inputs.help) {
-    process.stdout.write(`${cliHelp()}\n`);
+  if (args.version) {
+    stdout.write(`pg-dr ${VERSION}\n`);
+    return 0;
+  }
+  const command = args.command;
+  if (command !== undefined && !isCommand(command))
+    return usage(
+      `Unknown command '${command}'.${didYouMean(command, COMMANDS)} Expected one of: ${COMMANDS.join(', ')} (pg-dr --help).`,
+    );
+  if (args.help) {
+    stdout.write(`${command === undefined ? cliHelp() : commandHelp(command, args.verbose)}\n`);
     return 0;
   }
   if (argv.length === 0) {
-    process.stderr.write(`${cliHelp()}\n`);
+    stderr.write(`${cliHelp()}\n`);
     return 2;
   }
   // The lock file pins an SDK that supports Node 20; its notice about future releases is noise here.
   env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const host = createCliHost();
+  const host = createCliHost(stderr, { verbose: args.verbose, colour, wording: cliWording });
+  warnAboutCommandLine(argv, env, host);
+  warnAboutUnused(args, argv, host);
+  let usageError = false;
+  const outputs = await run({
+    inputs: args,
+    host,
+    env,
+    onFailure: (e, atInputs) => {
+      usageError = atInputs && isInputError(e);
+    },
+  });
+  printResult(args, outputs, host, colourFor(stdout, env));
+  if (host.failed === undefined) return 0;
+  return usageError ? 2 : 1;
+}
+
+function isCommand(word: string): word is Command {
+  return (COMMANDS as readonly string[]).includes(word);
+}
+
+/** A secret given as a flag, and a PG_DR_ variable that is no input (a typo): warned about. */
+function warnAboutCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv, host: Host): void {
   // A secret given as a flag is in the process list and the shell history: say so.
   const flagged = SECRET_INPUTS.filter((name) =>
     argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`)),
   );
   for (const name of flagged)
     host.warning(
-      `'--${name}' is a secret given on the command line, where the process list and the shell history show it: set PG_DR_${name.toUpperCase().replace(/-/g, '_')} instead.`,
+      `'--${name}' is a secret given on the command line, where the process list and the shell history show it: set ${envName(name)} instead.`,
     );
-  const outputs = await run({ inputs, host, env });
-  const json = inputs.get('format').trim() === 'json';
-  if (json) {
+  const known = new Set(INPUT_NAMES.map(envName));
+  // PG_DR_TEST_*: the test harness's own settings (test/harness/postgres.ts).
+  for (const key of Object.keys(env))
+    if (key.startsWith('PG_DR_') && !key.startsWith('PG_DR_TEST_') && !known.has(key))
+      host.warning(
+        `${key} is set but is not a pg-dr variable: it is ignored.${didYouMean(key, known)}`,
+      );
+}
+
+/** A flag the command does not read is ignored: say so, rather than let it seem to work. */
+function warnAboutUnused(args: CliArgs, argv: readonly string[], host: Host): void {
+  const command = args.get('command').trim();
+  if (!isCommand(command)) return;
+  const used = new Set<string>(inputsOf(command).map((u) => u.name));
+  const given = argv.flatMap((a) =>
+    /^--[a-z]/.test(a) ? [a.slice(2).split('=')[0] as string] : [],
+  );
+  for (const flag of new Set(given))
+    if (flag in INPUT_SPECS && !used.has(flag))
+      host.warning(
+        `--${flag} is not used by ${command}: it is ignored (pg-dr ${command} --help lists its flags).`,
+      );
+}
+
+/** The result on stdout: one JSON document with --format json, else the tables (details with --verbose). */
+function printResult(
+  args: CliArgs,
+  outputs: RunOutputs,
+  host: ReturnType<typeof createCliHost>,
+  colour: boolean,
+): void {
+  if (args.get('format').trim() === 'json') {
     const doc: Record<string, unknown> = { ok: host.failed === undefined };
     for (const [k, v] of outputs) doc[k] = v;
     if (host.failed) doc.error = host.failed;
     // stdout carries the same masks as stderr: a secret echoed by a store or a child in an
     // error or a report never reaches it.
     process.stdout.write(host.redact(`${JSON.stringify(doc, null, 2)}\n`));
-  } else {
-    for (const t of host.tables) process.stdout.write(host.redact(`${tableToText(t)}\n`));
+    return;
   }
-  return host.failed === undefined ? 0 : 1;
+  for (const t of host.tables) {
+    const shown = args.verbose ? t : withoutDetails(t);
+    if (!shown) continue;
+    const text = host.redact(`${tableToText(shown)}\n`);
+    process.stdout.write(colour ? paint(text) : text);
+  }
 }

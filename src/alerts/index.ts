@@ -78,11 +78,14 @@ export function alertFeedFromEnv(opts: AlertFeedFromEnvOptions): AlertFeed {
 /** A job-summary table of what the alert feed did; null when it did nothing. */
 export function alertsSummary(outcomes: readonly AlertOutcome[]): SummaryTable | null {
   if (outcomes.length === 0) return null;
-  const rows = outcomes.map((o) => [o.key, describeOutcome(o)]);
+  const row = (o: AlertOutcome) => [o.key, describeOutcome(o)];
+  // Unsent alerts (no github-token, as on a laptop) are detail: the CLI shows them with --verbose.
+  const rows = outcomes.filter((o) => o.state !== 'skipped').map(row);
+  const details = outcomes.filter((o) => o.state === 'skipped').map(row);
   const notes = outcomes
     .filter((o) => o.state === 'failed')
     .map((o) => `⚠️ Alert \`${o.key}\` failed: ${o.error} The command's own result stands.`);
-  return { title: 'Alerts', header: ['Alert', 'Issue'], rows, notes };
+  return { title: 'Alerts', header: ['Alert', 'Issue'], rows, details, notes };
 }
 
 function describeOutcome(o: AlertOutcome): string {

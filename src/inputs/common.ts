@@ -1,11 +1,9 @@
 import { isAbsolute } from 'node:path';
-import type { Signer, TrustedSigner } from '../crypto/sshsig.js';
+import type { TrustedSigner } from '../crypto/sshsig.js';
 import { InputError } from '../errors.js';
-import type { PgClientSettings } from '../postgres/clients.js';
 import type { DestinationSettings } from '../storage/settings.js';
-import { parsePgClients } from './database.js';
 import { parseDestinations } from './destinations.js';
-import { parseSigner, parseTrusted } from './keys.js';
+import { parseTrusted } from './keys.js';
 import {
   hasControlCharacters,
   parseCommaList,
@@ -59,12 +57,8 @@ export interface CommonSettings {
   readonly alertWebhookUrl: string | null;
   /** Where config-paths globs are resolved: GITHUB_WORKSPACE, else the current directory. */
   readonly workspace: string;
-  /** Where PostgreSQL client programs come from. */
-  readonly pgClients: PgClientSettings;
   /** Days to keep the audit artifact; null = the repository's default. */
   readonly artifactRetentionDays: number | null;
-  /** Signs the manifests and verification records this run writes (`signing-key`); null: unsigned. */
-  readonly signer: Signer | null;
   /**
    * Public keys whose signatures make a backup or a record trusted (`trusted-signers`);
    * null: nothing is authenticated (as before signatures existed).
@@ -103,9 +97,7 @@ export function parseCommon(src: InputSource, env: NodeJS.ProcessEnv): CommonSet
     alertMentions,
     alertWebhookUrl,
     workspace,
-    pgClients: parsePgClients(src),
     artifactRetentionDays: parseRetentionDays(src),
-    signer: parseSigner(src),
     trusted: parseTrusted(src),
   };
 }

@@ -1,5 +1,7 @@
 import { InputError } from '../errors.js';
+import { envName, readEnvFile } from './env-file.js';
 import { INPUT_SPECS } from './spec.generated.js';
+import { didYouMean } from './suggest.js';
 
 export type InputName = keyof typeof INPUT_SPECS;
 export const INPUT_NAMES = Object.keys(INPUT_SPECS) as InputName[];
@@ -11,7 +13,7 @@ export interface InputSource {
 }
 
 /** Defaults that only make sense on a runner (`${{ github.token }}`) do not apply elsewhere. */
-function specDefault(name: InputName): string {
+export function specDefault(name: InputName): string {
   const d: string = INPUT_SPECS[name].default;
   return d.includes('${{') ? '' : d;
 }
@@ -31,82 +33,104 @@ export function actionInputSource(env: NodeJS.ProcessEnv = process.env): InputSo
   };
 }
 
-/** `--name value`, `--name=value` or a bare `--name` (= "true"), then PG_DR_<NAME>, then the default. */
+/** What the command line asked for, besides the inputs. */
+export interface CliArgs extends InputSource {
+  /** The first word (`restore`), as typed; undefined when none. */
+  readonly command: string | undefined;
+  /** `--help`, `-h` or `help [command]`. */
+  readonly help: boolean;
+  /** `--version`, `-V` or `version`. */
+  readonly version: boolean;
+  /** `--verbose`, `-v`: also the lines only a reader looking for detail wants. */
+  readonly verbose: boolean;
+}
+
+/** Flags of the CLI itself, not inputs. */
+const SWITCHES = ['help', 'version', 'verbose'] as const;
+const CLI_FLAGS = [...SWITCHES, 'env-file'];
+
+/**
+ * `--name value`, `--name=value` or a bare `--name` (= "true"), then PG_DR_<NAME>, then
+ * `--env-file FILE`'s PG_DR_<NAME>, then the default. A misspelt flag is refused with the
+ * nearest one.
+ */
 export function cliInputSource(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
-): InputSource & { command: string | undefined; help: boolean } {
+): CliArgs {
   const given = new Map<InputName, string>();
-  let command: string | undefined;
-  let help = false;
+  const words: string[] = [];
+  const cli = {
+    help: false,
+    version: false,
+    verbose: false,
+    envFile: undefined as string | undefined,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    if (arg === '--help' || arg === '-h') {
-      help = true;
+    const short = { '-h': 'help', '-V': 'version', '-v': 'verbose' }[arg];
+    if (short !== undefined || (SWITCHES as readonly string[]).includes(arg.slice(2))) {
+      cli[(short ?? arg.slice(2)) as (typeof SWITCHES)[number]] = true;
       continue;
     }
     if (!arg.startsWith('--')) {
-      if (command === undefined) {
-        command = arg;
-        continue;
-      }
-      throw new InputError('command', `Unexpected argument "${arg}". Flags start with '--'.`);
+      words.push(arg);
+      continue;
     }
     const eq = arg.indexOf('=');
-    const name = (eq >= 0 ? arg.slice(2, eq) : arg.slice(2)) as InputName;
-    if (!(name in INPUT_SPECS)) {
-      throw new InputError(name, `Unknown flag '--${name}'. Run 'pg-dr --help' for the list.`);
-    }
-    let value: string;
-    if (eq >= 0) value = arg.slice(eq + 1);
-    else {
+    const flag = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
+    const takeValue = (isSwitch: boolean): string => {
+      if (eq >= 0) return arg.slice(eq + 1);
       const next = argv[i + 1];
       // A bare switch (`--force`) means true; it takes a next word only if that is a boolean.
-      const isSwitch = ['true', 'false'].includes(INPUT_SPECS[name].default);
       if (
         next === undefined ||
         next.startsWith('--') ||
         (isSwitch && !/^(true|false)$/i.test(next))
       )
-        value = 'true';
-      else {
-        value = next;
-        i++;
-      }
+        return 'true';
+      i++;
+      return next;
+    };
+    if (flag === 'env-file') {
+      cli.envFile = takeValue(false);
+      continue;
     }
-    given.set(name, value);
+    if (!(flag in INPUT_SPECS))
+      throw new InputError(
+        flag,
+        `Unknown flag '--${flag}'.${didYouMean(flag, [...INPUT_NAMES.filter((n) => n !== 'command'), ...CLI_FLAGS], (f) => `--${f}`)} Run 'pg-dr <command> --help' for its flags.`,
+      );
+    const name = flag as InputName;
+    given.set(name, takeValue(['true', 'false'].includes(INPUT_SPECS[name].default)));
   }
+  if (words[0] === 'help') {
+    cli.help = true;
+    words.shift();
+  } else if (words[0] === 'version') {
+    cli.version = true;
+    words.shift();
+  }
+  const [command, extra] = words;
+  if (extra !== undefined)
+    throw new InputError('command', `Unexpected argument "${extra}". Flags start with '--'.`);
   if (command !== undefined) given.set('command', command);
+  const fromFile =
+    cli.envFile === undefined ? new Map<InputName, string>() : readEnvFile(cli.envFile);
   return {
     command,
-    help,
+    help: cli.help,
+    version: cli.version,
+    verbose: cli.verbose,
     get(name) {
       const flag = given.get(name);
       if (flag !== undefined) return flag;
-      const fromEnv = env[`PG_DR_${name.replace(/-/g, '_').toUpperCase()}`];
+      const fromEnv = env[envName(name)];
       if (fromEnv !== undefined) return fromEnv;
+      const fromEnvFile = fromFile.get(name);
+      if (fromEnvFile !== undefined) return fromEnvFile;
       if (name === 'github-token') return env.GITHUB_TOKEN ?? '';
       return specDefault(name);
     },
   };
-}
-
-export function cliHelp(): string {
-  const lines = [
-    'Usage: pg-dr <command> [--flag value …]',
-    '',
-    'Commands: backup, verify, monitor, restore, list, prune, check',
-    'Every flag can also be set as PG_DR_<FLAG> (e.g. PG_DR_DATABASE_URL).',
-    'The result goes to stdout (one JSON document with --format json); logs go to stderr.',
-    '',
-    'Flags:',
-  ];
-  for (const name of INPUT_NAMES) {
-    if (name === 'command') continue;
-    const spec = INPUT_SPECS[name];
-    const def = specDefault(name);
-    const shown = def === '' ? '' : ` (default: ${def.trim().split('\n').join(', ')})`;
-    lines.push(`  --${name}${shown}`, `      ${spec.description.replace(/`/g, '')}`);
-  }
-  return lines.join('\n');
 }

@@ -52,7 +52,7 @@ export async function uploadAudit(opts: {
   const { env, host } = opts;
   if (env.GITHUB_ACTIONS !== 'true' || !env.ACTIONS_RUNTIME_TOKEN) {
     const reason = 'not running in GitHub Actions';
-    host.info(`Audit artifact skipped: ${reason}.`);
+    host.detail(`Audit artifact skipped: ${reason}.`);
     return { state: 'skipped', reason };
   }
   const entries = Object.entries(opts.files);

@@ -1,4 +1,5 @@
 import * as core from '@actions/core';
+import { paint } from './colour.js';
 import { inert } from './inert.js';
 
 /** A table a person reads at a glance: the job summary (action) or stderr (CLI). */
@@ -6,6 +7,8 @@ export interface SummaryTable {
   title: string;
   header: readonly string[];
   rows: readonly (readonly string[])[];
+  /** Rows after `rows` only a reader asking for detail wants: in the job summary, and on the CLI with `--verbose`. */
+  details?: readonly (readonly string[])[];
   notes?: readonly string[];
   /**
    * A picture of the table's figures, shown between the title and the table in the job
@@ -21,6 +24,8 @@ export interface Host {
   info(message: string): void;
   warning(message: string): void;
   error(message: string): void;
+  /** A line only a reader asking for detail wants: the action logs it, the CLI with `--verbose`. */
+  detail(message: string): void;
   /** Runs `fn` inside a collapsible log group. */
   group<T>(name: string, fn: () => Promise<T>): Promise<T>;
   /** Hides `secret` (and nothing else) from every later log line. */
@@ -41,12 +46,23 @@ export function tableToMarkdown(t: SummaryTable): string {
   if (t.chart !== undefined) lines.push(t.chart, '');
   lines.push(`| ${t.header.map(escapeCell).join(' | ')} |`);
   lines.push(`|${t.header.map(() => '---').join('|')}|`);
-  for (const r of t.rows) lines.push(`| ${r.map(escapeCell).join(' | ')} |`);
+  for (const r of [...t.rows, ...(t.details ?? [])])
+    lines.push(`| ${r.map(escapeCell).join(' | ')} |`);
   for (const n of t.notes ?? []) lines.push('', inert(n, { bareLinks: 'keep' }));
   return `${lines.join('\n')}\n`;
 }
 
-export function tableToText(t: SummaryTable): string {
+/** The table for a quiet reader: without its detail rows; null when those were all it had. */
+export function withoutDetails(t: SummaryTable): SummaryTable | null {
+  if (!t.details?.length) return t;
+  if (t.rows.length === 0) return null;
+  const { details: _, ...rest } = t;
+  return rest;
+}
+
+/** The table as text, detail rows included. */
+export function tableToText(table: SummaryTable): string {
+  const t = { ...table, rows: [...table.rows, ...(table.details ?? [])] };
   const widths = t.header.map((h, i) =>
     Math.max(h.length, ...t.rows.map((r) => (r[i] ?? '').length)),
   );
@@ -99,6 +115,7 @@ export function createActionHost(): Host {
     info: (m) => core.info(m),
     warning: (m) => core.warning(m),
     error: (m) => core.error(m),
+    detail: (m) => core.info(m),
     group: (name, fn) => core.group(name, fn),
     mask: (s) => {
       if (s === '' || masked.has(s)) return;
@@ -118,11 +135,24 @@ export function createActionHost(): Host {
   };
 }
 
+/** How the CLI talks: quiet or verbose, colour, and its own words for inputs. */
+export interface CliHostOptions {
+  /** Also the detail lines (`--verbose`); default: quiet. */
+  readonly verbose?: boolean;
+  /** ANSI colour on the log lines; the caller decides (a TTY, no NO_COLOR). Default: none. */
+  readonly colour?: boolean;
+  /** Rewrites a message for the command line (`set force: true` → `pass --force`). */
+  readonly wording?: (message: string) => string;
+}
+
 /**
  * A terminal or a script: logs and progress on stderr (secrets redacted), the result on
  * stdout, printed by the caller from the collected outputs.
  */
-export function createCliHost(stderr: NodeJS.WritableStream = process.stderr): Host & {
+export function createCliHost(
+  stderr: NodeJS.WritableStream = process.stderr,
+  options: CliHostOptions = {},
+): Host & {
   readonly outputs: Map<string, string>;
   readonly tables: SummaryTable[];
   failed: string | undefined;
@@ -130,8 +160,12 @@ export function createCliHost(stderr: NodeJS.WritableStream = process.stderr): H
   redact(text: string): string;
 } {
   const secrets = new Set<string>();
-  const redact = (m: string) => redactSecrets(m, secrets);
-  const write = (prefix: string, m: string) => stderr.write(`${prefix}${redact(m)}\n`);
+  const wording = options.wording ?? ((m: string) => m);
+  const redact = (m: string) => redactSecrets(wording(m), secrets);
+  const write = (prefix: string, m: string) => {
+    const line = `${prefix}${redact(m)}\n`;
+    stderr.write(options.colour ? paint(line) : line);
+  };
   const host = {
     kind: 'cli' as const,
     outputs: new Map<string, string>(),
@@ -141,6 +175,9 @@ export function createCliHost(stderr: NodeJS.WritableStream = process.stderr): H
     info: (m: string) => write('', m),
     warning: (m: string) => write('warning: ', m),
     error: (m: string) => write('error: ', m),
+    detail: (m: string) => {
+      if (options.verbose) write('', m);
+    },
     async group<T>(name: string, fn: () => Promise<T>): Promise<T> {
       write('▶ ', name);
       return fn();

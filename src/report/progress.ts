@@ -221,6 +221,10 @@ function clearingHost(host: Host, clear: () => void): Host {
       clear();
       host.error(m);
     },
+    detail: (m) => {
+      clear();
+      host.detail(m);
+    },
     group: (name, fn) => host.group(name, fn),
     mask: (s) => host.mask(s),
     setOutput: (n, v) => host.setOutput(n, v),

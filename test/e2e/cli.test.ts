@@ -6,6 +6,7 @@ import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { COMMANDS } from '../../src/inputs/common.js';
 import { parseManifest } from '../../src/manifest/schema.js';
 import { createSeededDatabase, tempDir } from '../harness/fixtures.js';
 import { leasePostgres } from '../harness/lease.js';
@@ -18,6 +19,7 @@ let s3: S3Pair;
 let work: string;
 let workspace: string;
 let recipient: string;
+let identity: string;
 let cliJs: string;
 
 beforeAll(async () => {
@@ -28,7 +30,8 @@ beforeAll(async () => {
   workspace = join(work, 'platform');
   await mkdir(workspace);
   await writeFile(join(workspace, 'docker-compose.yml'), 'services:\n  db:\n    image: postgres\n');
-  recipient = await identityToRecipient(await generateX25519Identity());
+  identity = await generateX25519Identity();
+  recipient = await identityToRecipient(identity);
 });
 
 afterAll(async () => {
@@ -53,6 +56,32 @@ async function cli(args: readonly string[], env: Record<string, string> = {}) {
     stderr: r.stderr,
     context: `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`,
   };
+}
+
+/** The PG_DR_* variables of both destinations, and the prefix. */
+function destinationEnv(prefix: string): Record<string, string> {
+  return {
+    PG_DR_PREFIX: prefix,
+    PG_DR_PRIMARY_NAME: 'b2',
+    PG_DR_PRIMARY_ENDPOINT: s3.primary.endpoint,
+    PG_DR_PRIMARY_BUCKET: PRIMARY_BUCKET,
+    PG_DR_PRIMARY_REGION: 'us-east-1',
+    PG_DR_PRIMARY_ACCESS_KEY_ID: s3.primary.accessKeyId,
+    PG_DR_PRIMARY_SECRET_ACCESS_KEY: s3.primary.secretAccessKey,
+    PG_DR_SECONDARY_NAME: 'r2',
+    PG_DR_SECONDARY_ENDPOINT: s3.secondary.endpoint,
+    PG_DR_SECONDARY_BUCKET: SECONDARY_BUCKET,
+    PG_DR_SECONDARY_ACCESS_KEY_ID: s3.secondary.accessKeyId,
+    PG_DR_SECONDARY_SECRET_ACCESS_KEY: s3.secondary.secretAccessKey,
+  };
+}
+
+async function bucketKeys(): Promise<string[][]> {
+  return [await s3.primary.listKeys(PRIMARY_BUCKET), await s3.secondary.listKeys(SECONDARY_BUCKET)];
+}
+
+function occurrences(text: string, part: string): number {
+  return text.split(part).length - 1;
 }
 
 function passwordForms(): string[] {
@@ -105,17 +134,74 @@ describe('pg-dr CLI (dist/cli/index.js)', () => {
       expect(bad.stdout + bad.stderr).not.toContain(s);
   });
 
-  it('--help lists every flag action.yml declares and exits 0', async () => {
+  it("--help lists the commands, one line each; every flag of action.yml is in some command's help", async () => {
     const r = await cli(['--help']);
     expect(r.exitCode, r.context).toBe(0);
     expect(r.stdout).toContain('Usage: pg-dr');
-    expect(r.stdout).toContain('PG_DR_');
+    for (const c of COMMANDS) expect(r.stdout).toMatch(new RegExp(`^ {2}${c} +\\S`, 'm'));
+    expect(r.stdout).not.toContain('--database-url');
     const yml = parseYaml(await readFile(join(REPO_ROOT, 'action.yml'), 'utf8')) as {
       inputs: Record<string, unknown>;
     };
-    const flags = Object.keys(yml.inputs).filter((n) => n !== 'command');
-    expect(flags).toContain('database-url');
-    for (const flag of flags) expect(r.stdout).toMatch(new RegExp(`^\\s*--${flag}\\b`, 'm'));
+    const helps = await Promise.all(COMMANDS.map((c) => cli([c, '--help'])));
+    const all = helps.map((h) => h.stdout).join('\n');
+    for (const flag of Object.keys(yml.inputs).filter((n) => n !== 'command'))
+      expect(all).toMatch(new RegExp(`^ {2}--${flag} {2}PG_DR_`, 'm'));
+  });
+
+  it('--version and version print the version of package.json', async () => {
+    const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    for (const args of [['--version'], ['version'], ['-V']]) {
+      const r = await cli(args);
+      expect(r.exitCode, r.context).toBe(0);
+      expect(r.stdout).toBe(`pg-dr ${pkg.version}\n`);
+    }
+  });
+
+  it("restore --help lists only restore's inputs, required first, each with flag, variable and default", async () => {
+    const r = await cli(['restore', '--help']);
+    expect(r.exitCode, r.context).toBe(0);
+    const flags = [...r.stdout.matchAll(/^ {2}--([a-z0-9-]+) {2}(PG_DR_[A-Z0-9_]+)/gm)];
+    expect(flags.map((m) => m[1]).slice(0, 6)).toEqual([
+      'primary-endpoint',
+      'primary-bucket',
+      'primary-access-key-id',
+      'primary-secret-access-key',
+      'database-url',
+      'age-identity',
+    ]);
+    for (const m of flags)
+      expect(m[2]).toBe(`PG_DR_${(m[1] as string).replace(/-/g, '_').toUpperCase()}`);
+    expect(r.stdout.indexOf('Required:')).toBeLessThan(r.stdout.indexOf('Options of restore:'));
+    expect(r.stdout).toMatch(/^ {2}--backup-id {2}PG_DR_BACKUP_ID {2}\(default: latest\)$/m);
+    expect(r.stdout).toMatch(/^ {2}--force {2}PG_DR_FORCE {2}\(default: false\)$/m);
+    // Not restore's: backup's, prune's and monitor's own inputs.
+    for (const other of [
+      '--keep-daily',
+      '--compression',
+      '--max-backup-age-hours',
+      '--verify-level',
+    ])
+      expect(r.stdout).not.toContain(other);
+    expect(flags.length).toBeLessThan(50);
+  });
+
+  it('a misspelt command or flag: exit 2, the nearest one suggested, nothing on stdout', async () => {
+    const cmd = await cli(['lst']);
+    expect(cmd.exitCode, cmd.context).toBe(2);
+    expect(cmd.stderr).toContain("Unknown command 'lst'. Did you mean 'list'?");
+    expect(cmd.stdout).toBe('');
+    const flag = await cli(['list', '--databse-url', 'x']);
+    expect(flag.exitCode, flag.context).toBe(2);
+    expect(flag.stderr).toContain("Unknown flag '--databse-url'. Did you mean '--database-url'?");
+    expect(flag.stdout).toBe('');
+    // Far from every command: no guess, the list instead.
+    const far = await cli(['explode']);
+    expect(far.exitCode, far.context).toBe(2);
+    expect(far.stderr).not.toContain('Did you mean');
+    expect(far.stderr).toContain('backup, verify, monitor, restore, list, prune');
   });
 
   it('backup from flags and PG_DR_* variables: one JSON document on stdout, logs on stderr, no secret', async () => {
@@ -189,7 +275,7 @@ describe('pg-dr CLI (dist/cli/index.js)', () => {
     }
   });
 
-  it('a bad input: exit 1, one JSON document with ok false naming the input, nothing stored', async () => {
+  it('a bad input: exit 2, one JSON document with ok false naming the input, nothing stored', async () => {
     const before = [
       await s3.primary.listKeys(PRIMARY_BUCKET),
       await s3.secondary.listKeys(SECONDARY_BUCKET),
@@ -208,12 +294,13 @@ describe('pg-dr CLI (dist/cli/index.js)', () => {
       ],
       { PG_DR_DATABASE_URL: pg.url('app') },
     );
-    expect(r.exitCode, r.context).toBe(1);
+    expect(r.exitCode, r.context).toBe(2);
     const doc = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(doc.ok).toBe(false);
     expect(doc.status).toBe('failed');
-    expect(doc.error).toMatch(/'compression'.*"lz4"/);
-    expect(r.stderr).toMatch(/'compression'/);
+    // In the CLI's words: the flag, not the action input.
+    expect(doc.error).toMatch(/--compression: "lz4"/);
+    expect(r.stderr).toMatch(/--compression/);
     expect([
       await s3.primary.listKeys(PRIMARY_BUCKET),
       await s3.secondary.listKeys(SECONDARY_BUCKET),
@@ -229,5 +316,143 @@ describe('pg-dr CLI (dist/cli/index.js)', () => {
     expect(r.exitCode, r.context).toBe(2);
     expect(r.stderr).toContain('--no-such-flag');
     expect(r.stdout).toBe('');
+  });
+  it('three bad inputs: all reported in one run, each once, exit 2, nothing stored', async () => {
+    const before = await bucketKeys();
+    const r = await cli(
+      [
+        'backup',
+        '--compression',
+        'lz4',
+        '--keep-daily',
+        'abc',
+        '--row-counts',
+        'some',
+        '--prune-after-backup',
+      ],
+      {
+        ...destinationEnv('e2e-cli-three/'),
+        PG_DR_DATABASE_URL: pg.url('app'),
+        PG_DR_AGE_RECIPIENTS: recipient,
+      },
+    );
+    expect(r.exitCode, r.context).toBe(2);
+    const messages = [
+      'Invalid --compression: "lz4". Expected one of: zstd, gzip, none.',
+      'Invalid --row-counts: "some". Expected one of: exact, estimate, off.',
+      'Invalid --keep-daily: "abc". Expected a whole number ≥ 0.',
+    ];
+    expect(r.stderr).toContain('error: 3 inputs are invalid:');
+    // One error print: each message once, in stdout and stderr together.
+    for (const m of messages) expect(occurrences(r.stdout + r.stderr, m), r.context).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(await bucketKeys()).toEqual(before);
+  });
+
+  it('a failed run: exit 1 and its error printed once', async () => {
+    const r = await cli(['restore', '--backup-id', '20200101T000000Z-abcdef'], {
+      ...destinationEnv('e2e-cli/'),
+      PG_DR_DATABASE_URL: pg.url('restored'),
+      PG_DR_AGE_IDENTITY: identity,
+    });
+    expect(r.exitCode, r.context).toBe(1);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('error: '));
+    expect(errors, r.context).toHaveLength(1);
+    const message = (errors[0] as string).slice('error: '.length);
+    expect(message).toContain('20200101T000000Z-abcdef');
+    expect(occurrences(r.stdout + r.stderr, message), r.context).toBe(1);
+  });
+
+  it('messages speak the CLI: --force, not "force: true"', async () => {
+    // `app` has tables: a restore into it is refused before anything is written.
+    const r = await cli(['restore'], {
+      ...destinationEnv('e2e-cli/'),
+      PG_DR_DATABASE_URL: pg.url('app'),
+      PG_DR_AGE_IDENTITY: identity,
+    });
+    expect(r.exitCode, r.context).toBe(1);
+    expect(r.stderr).toContain('pass --force');
+    expect(r.stderr).not.toContain('force: true');
+    expect(r.stderr).not.toContain("'force'");
+  });
+
+  it('--env-file: PG_DR_ lines with comments and quotes; the environment wins; values never shown', async () => {
+    const file = join(work, 'pg-dr.env');
+    const secret = s3.primary.secretAccessKey;
+    await writeFile(
+      file,
+      [
+        '# pg-dr settings for the restore laptop',
+        '',
+        'export PG_DR_PRIMARY_NAME=b2',
+        `PG_DR_PRIMARY_ENDPOINT="${s3.primary.endpoint}"`,
+        `PG_DR_PRIMARY_BUCKET='${PRIMARY_BUCKET}'`,
+        'PG_DR_PRIMARY_REGION=us-east-1   # B2 would say us-west-004',
+        `PG_DR_PRIMARY_ACCESS_KEY_ID=${s3.primary.accessKeyId}`,
+        `PG_DR_PRIMARY_SECRET_ACCESS_KEY="${secret}"`,
+        'PG_DR_PREFIX=e2e-cli/',
+        '',
+      ].join('\n'),
+    );
+    const r = await cli(['list', '--env-file', file, '--format', 'json', '--force']);
+    expect(r.exitCode, r.context).toBe(0);
+    // A flag the command does not read is named, not silently ignored.
+    expect(r.stderr).toContain('warning: --force is not used by list: it is ignored');
+    expect(JSON.stringify(JSON.parse(r.stdout))).toMatch(/\d{8}T\d{6}Z-[0-9a-f]{6}/);
+    expect(r.stdout + r.stderr).not.toContain(secret);
+    // A variable in the environment wins over the file: an empty prefix here lists nothing.
+    const over = await cli(['list', '--env-file', file, '--format', 'json'], {
+      PG_DR_PREFIX: 'e2e-cli-nothing-here/',
+    });
+    expect(over.exitCode, over.context).toBe(0);
+    expect(JSON.stringify(JSON.parse(over.stdout))).not.toMatch(/\d{8}T\d{6}Z-[0-9a-f]{6}/);
+
+    // A misspelt variable: exit 2, the line and the nearest name, never the value.
+    const bad = join(work, 'bad.env');
+    await writeFile(bad, `PG_DR_PREFIX=x/\nPG_DR_DATABSE_URL=postgresql://u:sekrit-pw-77@h/db\n`);
+    const b = await cli(['list', '--env-file', bad]);
+    expect(b.exitCode, b.context).toBe(2);
+    expect(b.stderr).toContain(`--env-file ${bad}, line 2: unknown variable PG_DR_DATABSE_URL.`);
+    expect(b.stderr).toContain("Did you mean 'PG_DR_DATABASE_URL'?");
+    expect(b.stdout + b.stderr).not.toContain('sekrit-pw-77');
+    // A file that does not exist: Node.js itself looks for an `--env-file` anywhere in its
+    // arguments and stops first ("node: <file>: not found", exit 9; nodejs/node#54232).
+    const missing = await cli(['list', '--env-file', join(work, 'no-such.env')]);
+    expect(missing.exitCode, missing.context).not.toBe(0);
+    expect(missing.stderr).toContain('no-such.env');
+  });
+
+  it('quiet by default: the audit-artifact line and unsent alerts only with --verbose', async () => {
+    const env = destinationEnv('e2e-cli/');
+    const quiet = await cli(['monitor'], env);
+    const verbose = await cli(['monitor', '--verbose'], env);
+    for (const r of [quiet, verbose]) expect(r.stdout, r.context).toContain('pg-dr monitor');
+    expect(quiet.stderr, quiet.context).not.toContain('Audit artifact skipped');
+    expect(quiet.stdout, quiet.context).not.toContain('not sent: no github-token');
+    expect(verbose.stderr, verbose.context).toContain(
+      'Audit artifact skipped: not running in GitHub Actions.',
+    );
+    expect(verbose.stdout, verbose.context).toContain('not sent: no github-token');
+    expect(quiet.exitCode).toBe(verbose.exitCode);
+  });
+
+  it('colour on a terminal, none with NO_COLOR, none into a pipe', async () => {
+    const ESC = '\u001b[';
+    const tty = (env: Record<string, string>) =>
+      execa('script', ['-qfec', `'${process.execPath}' '${cliJs}' lst`, '/dev/null'], {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work, TERM: 'xterm', ...env },
+        extendEnv: false,
+        reject: false,
+        timeout: 30_000,
+      });
+    const coloured = await tty({});
+    expect(coloured.stdout).toContain("Did you mean 'list'?");
+    expect(coloured.stdout).toContain(`${ESC}1;31merror:`);
+    const plain = await tty({ NO_COLOR: '1' });
+    expect(plain.stdout).toContain("Did you mean 'list'?");
+    expect(plain.stdout).not.toContain(ESC);
+    const piped = await cli(['lst'], { TERM: 'xterm' });
+    expect(piped.stderr).toContain("Did you mean 'list'?");
+    expect(piped.stderr).not.toContain(ESC);
   });
 });

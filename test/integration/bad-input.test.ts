@@ -825,20 +825,42 @@ const CLI_CASES: readonly {
       '--age-recipients',
       recipient,
     ],
-    exit: 1,
-    expected: /Invalid 'compression': "lz4"\. Expected one of: zstd, gzip, none\./,
+    exit: 2,
+    expected: /Invalid --compression: "lz4"\. Expected one of: zstd, gzip, none\./,
   },
   {
     name: 'prune --keep-daily abc',
     argv: () => ['prune', '--keep-daily', 'abc'],
-    exit: 1,
-    expected: /Invalid 'keep-daily': "abc"\. Expected a whole number ≥ 0\./,
+    exit: 2,
+    expected: /Invalid --keep-daily: "abc"\. Expected a whole number ≥ 0\./,
   },
   {
     name: 'prune --keep-dialy 3 (a misspelt flag)',
     argv: () => ['prune', '--keep-dialy', '3'],
     exit: 2,
-    expected: /Unknown flag '--keep-dialy'/,
+    expected: /Unknown flag '--keep-dialy'\. Did you mean '--keep-daily'\?/,
+  },
+  {
+    name: 'lst (a misspelt command)',
+    argv: () => ['lst'],
+    exit: 2,
+    expected: /Unknown command 'lst'\. Did you mean 'list'\?/,
+  },
+  {
+    name: 'backup with three bad inputs',
+    argv: () => [
+      'backup',
+      '--database-url',
+      pg.url('app'),
+      '--age-recipients',
+      recipient,
+      '--compression=lz4',
+      '--row-counts=some',
+      '--max-row-drop-percent=101',
+    ],
+    exit: 2,
+    expected:
+      /3 inputs are invalid:\n- Invalid --compression: "lz4".*\n- Invalid --row-counts: "some".*\n- Invalid --max-row-drop-percent: "101"/,
   },
 ];
 
@@ -859,7 +881,9 @@ describe('bad input through the CLI', () => {
     );
     expect(r.exitCode, r.stderr).toBe(c.exit);
     expect(r.stderr).toMatch(c.expected);
-    if (c.exit === 1) expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, status: 'failed' });
+    // A bad input value still gives the one JSON document; an unknown command or flag, nothing.
+    if (r.stdout !== '')
+      expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, status: 'failed' });
     expect(await worldState()).toEqual(before);
   });
 });

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { artifactName, uploadAudit } from '../../src/report/artifact.js';
 import { createCliHost } from '../../src/report/host.js';
 
-function host() {
+function host(verbose = true) {
   let log = '';
   const h = createCliHost(
     new Writable({
@@ -16,6 +16,7 @@ function host() {
         cb();
       },
     }),
+    { verbose },
   );
   return { h, log: () => log };
 }
@@ -71,7 +72,7 @@ describe('audit artifact', () => {
     expect(existsSync(seen[0]?.root as string)).toBe(false);
   });
 
-  it('is skipped with one info line outside GitHub Actions', async () => {
+  it('is skipped with one info line outside GitHub Actions (verbose)', async () => {
     const { h, log } = host();
     let called = false;
     const r = await uploadAudit({
@@ -92,6 +93,21 @@ describe('audit artifact', () => {
     expect(log().trim().split('\n')).toEqual([
       'Audit artifact skipped: not running in GitHub Actions.',
     ]);
+  });
+
+  it('outside GitHub Actions, a quiet CLI (the default) says nothing of it', async () => {
+    const { h, log } = host(false);
+    const r = await uploadAudit({
+      command: 'backup',
+      id: null,
+      now: new Date(),
+      files,
+      retentionDays: null,
+      env: {},
+      host: h,
+    });
+    expect(r.state).toBe('skipped');
+    expect(log()).toBe('');
   });
 
   it('a failed upload is a warning, not an exception', async () => {

@@ -1,7 +1,8 @@
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG_PATHS } from '../../src/bundle/index.js';
-import { InputError } from '../../src/errors.js';
+import { InputError, InputErrors } from '../../src/errors.js';
+import { cliHelp, commandHelp } from '../../src/inputs/help.js';
 import {
   type BackupSettings,
   COMMANDS,
@@ -15,13 +16,13 @@ import {
 } from '../../src/inputs/parse.js';
 import {
   actionInputSource,
-  cliHelp,
   cliInputSource,
   INPUT_NAMES,
   type InputName,
   type InputSource,
 } from '../../src/inputs/source.js';
 import { INPUT_SPECS } from '../../src/inputs/spec.generated.js';
+import { inputsOf } from '../../src/inputs/usage.js';
 
 /** Built at run time so no file holds a private-key armour line. */
 const PEM_DASHES = '-'.repeat(5);
@@ -64,10 +65,12 @@ function parseBackup(over: Partial<Record<InputName, string>> = {}): BackupSetti
   return s;
 }
 
+/** The InputError thrown (the first, when several inputs are bad). */
 function thrown(fn: () => unknown): InputError {
   try {
     fn();
   } catch (e) {
+    if (e instanceof InputErrors) return e.errors[0] as InputError;
     expect(e).toBeInstanceOf(InputError);
     return e as InputError;
   }
@@ -323,6 +326,15 @@ describe('parseSettings: backup', () => {
   });
 
   it('refuses a partially set secondary, naming the missing input', () => {
+    // Every missing one at once, in the order they are read.
+    expect(() =>
+      parseSettings(
+        source({ 'secondary-endpoint': 'https://x.r2.cloudflarestorage.com' }),
+        WORKSPACE_ENV,
+      ),
+    ).toThrow(
+      /^3 inputs are invalid:\n- Missing 'secondary-bucket'.*\n- Missing 'secondary-access-key-id'.*\n- Missing 'secondary-secret-access-key'/,
+    );
     expectError(
       { 'secondary-endpoint': 'https://x.r2.cloudflarestorage.com' },
       'secondary-bucket',
@@ -637,14 +649,34 @@ describe('number and boolean inputs', () => {
 });
 
 describe('input names', () => {
-  it('cliHelp lists every input but command, with no runner expression as a default', () => {
+  it('cliHelp lists the commands, one line each, and no input', () => {
     const help = cliHelp();
-    const flags = [...help.matchAll(/^ {2}--([a-z0-9-]+)/gm)].map((m) => m[1]);
-    expect(flags).toEqual(INPUT_NAMES.filter((n) => n !== 'command'));
-    expect(help).not.toContain('--command');
+    for (const c of COMMANDS) expect(help).toMatch(new RegExp(`^ {2}${c} +\\S`, 'm'));
+    expect(help).not.toContain('--database-url');
     expect(help).not.toContain('${{');
-    expect(help).toContain('--prefix (default: disaster_recovery/)');
-    for (const c of COMMANDS) expect(help).toContain(c);
+  });
+
+  it("commandHelp lists exactly the command's inputs, required first, with flag, variable and default", () => {
+    for (const c of COMMANDS) {
+      const help = commandHelp(c);
+      const flags = [...help.matchAll(/^ {2}--([a-z0-9-]+) {2}PG_DR_/gm)].map((m) => m[1]);
+      const uses = inputsOf(c).filter((u) => u.name !== 'command');
+      expect(new Set(flags)).toEqual(new Set(uses.map((u) => u.name)));
+      expect(flags.length).toBe(uses.length);
+      const required = uses.filter((u) => u.required).map((u) => u.name);
+      expect(flags.slice(0, required.length)).toEqual(required);
+      expect(help).not.toContain('${{');
+    }
+    expect(commandHelp('list')).toContain(
+      '  --prefix  PG_DR_PREFIX  (default: disaster_recovery/)',
+    );
+    expect(commandHelp('restore')).not.toContain('--keep-daily');
+    // The first sentence of each description; --verbose gives all of it.
+    expect(commandHelp('restore')).not.toContain('the file is removed afterwards');
+    expect(commandHelp('restore', true)).toContain('the file is removed afterwards');
+    expect(commandHelp('restore', true).split('\n').length).toBeGreaterThan(
+      commandHelp('restore').split('\n').length,
+    );
   });
 
   it('every secret input exists, and every input described as secret is one', () => {

@@ -1,18 +1,24 @@
 import { parseConfigPaths } from '../../bundle/index.js';
 import { COMPRESSIONS, type Compression } from '../../compression/index.js';
 import type { EncryptionSettings } from '../../crypto/age.js';
+import type { Signer } from '../../crypto/sshsig.js';
+import type { PgClientSettings } from '../../postgres/clients.js';
 import type { RowCountMethod } from '../../postgres/snapshot.js';
 import { type DatabaseTarget, parseDatabaseUrl } from '../../postgres/url.js';
 import type { SshSettings } from '../../tunnel/settings.js';
 import type { CommonSettings } from '../common.js';
-import { parseSsh } from '../database.js';
-import { parseEncryption } from '../keys.js';
+import { parsePgClients, parseSsh } from '../database.js';
+import { parseEncryption, parseSigner } from '../keys.js';
 import { parseBoolean, parseOneOf, parseSecretUrl, parseWholeNumber } from '../primitives.js';
 import type { InputSource } from '../source.js';
 import { type PruneRules, parsePruneRules } from './prune.js';
 
 export interface BackupSettings extends CommonSettings {
   readonly command: 'backup';
+  /** Where PostgreSQL client programs come from (`pg-bin-dir`, `install-client`). */
+  readonly pgClients: PgClientSettings;
+  /** Signs the manifests and verification records this run writes (`signing-key`); null: unsigned. */
+  readonly signer: Signer | null;
   /** The database to dump. */
   readonly database: DatabaseTarget;
   readonly ssh: SshSettings | null;
@@ -37,6 +43,8 @@ export function parseBackup(src: InputSource, common: CommonSettings): BackupSet
   return {
     ...common,
     command: 'backup',
+    pgClients: parsePgClients(src),
+    signer: parseSigner(src),
     database: parseDatabaseUrl('database-url', src.get('database-url')),
     ssh: parseSsh(src),
     configPaths: parseConfigPaths(src.get('config-paths')),

@@ -1,10 +1,12 @@
 import type { DecryptionSettings, EncryptionSettings } from '../../crypto/age.js';
+import type { Signer } from '../../crypto/sshsig.js';
+import type { PgClientSettings } from '../../postgres/clients.js';
 import type { RowCountMethod } from '../../postgres/snapshot.js';
 import { type DatabaseTarget, parseDatabaseUrl } from '../../postgres/url.js';
 import type { SshSettings } from '../../tunnel/settings.js';
 import type { CommonSettings } from '../common.js';
-import { parseSsh } from '../database.js';
-import { parseDecryption, parseEncryption } from '../keys.js';
+import { parsePgClients, parseSsh } from '../database.js';
+import { parseDecryption, parseEncryption, parseSigner } from '../keys.js';
 import { parseOneOf, parseSecretUrl } from '../primitives.js';
 import type { InputSource } from '../source.js';
 import { parseBackupWorkflow } from './monitor.js';
@@ -25,6 +27,10 @@ export interface CheckSettings extends CommonSettings {
   readonly heartbeatUrl: string | null;
   /** `backup-workflow`; null when not set. */
   readonly backupWorkflow: string | null;
+  /** `pg-bin-dir` and `install-client`: the clients a backup would pick. */
+  readonly pgClients: PgClientSettings;
+  /** `signing-key`; null when not set. */
+  readonly signer: Signer | null;
 }
 
 const ROW_COUNTS: readonly RowCountMethod[] = ['exact', 'estimate', 'off'];
@@ -42,5 +48,7 @@ export function parseCheck(src: InputSource, common: CommonSettings): CheckSetti
     rowCounts: parseOneOf(src, 'row-counts', ROW_COUNTS),
     heartbeatUrl: parseSecretUrl(src, 'heartbeat-url', 'https://hc-ping.com/<uuid>'),
     backupWorkflow: parseBackupWorkflow(src),
+    pgClients: parsePgClients(src),
+    signer: parseSigner(src),
   };
 }

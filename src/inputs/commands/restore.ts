@@ -1,18 +1,21 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { DecryptionSettings } from '../../crypto/age.js';
 import { InputError } from '../../errors.js';
+import type { PgClientSettings } from '../../postgres/clients.js';
 import { OWNERSHIPS, type Ownership } from '../../postgres/rebuild.js';
 import { type DatabaseTarget, parseDatabaseUrl } from '../../postgres/url.js';
 import type { SshSettings } from '../../tunnel/settings.js';
 import { type BackupSelector, parseBackupSelector, parseSourceDatabase } from '../backup-id.js';
 import type { CommonSettings } from '../common.js';
-import { parseSsh } from '../database.js';
+import { parsePgClients, parseSsh } from '../database.js';
 import { parseDecryption } from '../keys.js';
 import { hasControlCharacters, parseBoolean, parseOneOf, parseWholeNumber } from '../primitives.js';
 import type { InputSource } from '../source.js';
 
 export interface RestoreSettings extends CommonSettings {
   readonly command: 'restore';
+  /** Where PostgreSQL client programs come from (`pg-bin-dir`, `install-client`). */
+  readonly pgClients: PgClientSettings;
   readonly backup: Exclude<BackupSelector, 'recent'>;
   /** `source-database`: whose backups `latest` chooses among; null: see restore's findBackup. */
   readonly sourceDatabase: string | null;
@@ -71,6 +74,7 @@ export function parseRestore(src: InputSource, common: CommonSettings): RestoreS
   return {
     ...common,
     command: 'restore',
+    pgClients: parsePgClients(src),
     backup: parseBackupSelector(src, false),
     sourceDatabase: parseSourceDatabase(src),
     restoreFrom,

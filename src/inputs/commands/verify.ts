@@ -1,18 +1,24 @@
 import type { DecryptionSettings } from '../../crypto/age.js';
+import type { Signer } from '../../crypto/sshsig.js';
 import { InputError } from '../../errors.js';
 import { VERIFY_LEVELS, type VerifyLevel } from '../../manifest/verification.js';
+import type { PgClientSettings } from '../../postgres/clients.js';
 import { type DatabaseTarget, parseDatabaseUrl } from '../../postgres/url.js';
 import type { SshSettings } from '../../tunnel/settings.js';
 import { type BackupSelector, parseBackupSelector, parseSourceDatabase } from '../backup-id.js';
 import type { CommonSettings } from '../common.js';
-import { parseSsh } from '../database.js';
-import { parseDecryption } from '../keys.js';
+import { parsePgClients, parseSsh } from '../database.js';
+import { parseDecryption, parseSigner } from '../keys.js';
 import { parseOneOf } from '../primitives.js';
 import type { InputSource } from '../source.js';
 import { type ParallelRestore, parseParallelRestore } from './restore.js';
 
 export interface VerifySettings extends CommonSettings {
   readonly command: 'verify';
+  /** Where PostgreSQL client programs come from (`pg-bin-dir`, `install-client`). */
+  readonly pgClients: PgClientSettings;
+  /** Signs the manifests and verification records this run writes (`signing-key`); null: unsigned. */
+  readonly signer: Signer | null;
   readonly backup: BackupSelector;
   /** `source-database`: whose backups `latest`/`recent` choose among; null: each database's. */
   readonly sourceDatabase: string | null;
@@ -40,6 +46,8 @@ export function parseVerify(src: InputSource, common: CommonSettings): VerifySet
   return {
     ...common,
     command: 'verify',
+    pgClients: parsePgClients(src),
+    signer: parseSigner(src),
     backup: parseBackupSelector(src, true),
     sourceDatabase: parseSourceDatabase(src),
     level,
