@@ -114,7 +114,8 @@ describe('pg-dr CLI (dist/cli/index.js)', () => {
     expect(good.exitCode, good.context).toBe(0);
     expect(good.stdout).toMatch(/^pg-dr check: ✓ no check failed/);
     expect(good.stdout).toMatch(/^✓ +b2: write, read and delete a 5,243,904-byte probe/m);
-    expect(good.stdout).toMatch(/^⚪ +heartbeat \('heartbeat-url'\) +'heartbeat-url' is not set/m);
+    // In the CLI's words: the flag, not the action's input.
+    expect(good.stdout).toMatch(/^⚪ +heartbeat \(--heartbeat-url\) +--heartbeat-url is not set/m);
     expect(workflowCommands(good.stdout + good.stderr)).toEqual([]);
 
     const wrong = new URL(pg.url('app'));

@@ -58,6 +58,14 @@ describe('the npm package', () => {
     const help = await execa(bin, ['--help'], { cwd: home, reject: false });
     expect(help.exitCode).toBe(0);
     expect(help.stdout).toMatch(/^Usage: pg-dr <command>/);
+    const { version } = (await import('../../package.json', { with: { type: 'json' } })).default;
+    const v = await execa(bin, ['--version'], { cwd: home, reject: false });
+    expect(v.exitCode).toBe(0);
+    expect(v.stdout.trim()).toBe(`pg-dr ${version}`);
+    const backupHelp = await execa(bin, ['backup', '--help'], { cwd: home, reject: false });
+    expect(backupHelp.exitCode).toBe(0);
+    expect(backupHelp.stdout).toMatch(/^Usage: pg-dr backup /);
+    expect(backupHelp.stdout).toMatch(/^Required:\n {2}--primary-endpoint/m);
     // A real run of the installed CLI: a usage error names the input and exits non-zero.
     const bad = await execa(bin, ['list', '--prefix=../x'], { cwd: home, reject: false });
     expect(bad.exitCode).not.toBe(0);
