@@ -45,6 +45,7 @@ import {
   tableToText,
   withoutDetails,
 } from './report/host.js';
+import { lit } from './report/status.js';
 import { describeSource } from './source/index.js';
 import { createDestination } from './storage/destination.js';
 import { openTunnel } from './tunnel/index.js';
@@ -115,12 +116,9 @@ export async function run(options: RunOptions = {}): Promise<RunOutputs> {
       await host
         .summary([
           {
-            title: `pg-dr ${safeCommand(inputs)}: failed`,
-            header: ['', ''],
-            rows: [
-              ['Status', '❌ failed'],
-              ['Error', message],
-            ],
+            title: `pg-dr ${safeCommand(inputs)}: ${lit('failed', 'failed')}`,
+            header: ['Status', lit('failed', 'failed')],
+            rows: [['Error', message]],
           },
         ])
         .catch(() => undefined);
@@ -156,7 +154,7 @@ async function report(
             ...result.tables,
             {
               title: 'Audit artifact',
-              header: ['', ''],
+              header: ['Audit artifact', 'why'],
               rows: [['⚠️ not uploaded', audit.error]],
             },
           ]
