@@ -190,7 +190,8 @@ export async function prefixNeighbours(
   const committed = newestFirst(folders.keys())
     .filter((id) => id !== opts.exclude && folders.get(id)?.manifest)
     .slice(0, opts.maxReads ?? 10);
-  const read = await mapLimit(committed, 4, (id) =>
+  // Two at a time: this runs beside a dump, and a planted manifest may be MAX_MANIFEST_BYTES.
+  const read = await mapLimit(committed, 2, (id) =>
     readFolder(dest, prefix, id, folders.get(id) as ListedFolder, opts.now, opts.trusted),
   );
   const manifests = read.flatMap((b) => (b.problem === null && b.manifest ? [b.manifest] : []));
