@@ -20,17 +20,12 @@ import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createAlertFeed, createGitHubClient } from '../src/alerts/index.js';
 import { withAlerts } from '../src/commands/command.js';
-import { monitor } from '../src/commands/monitor.js';
-import { type MonitorSettings, parseSettings } from '../src/inputs/parse.js';
-import { cliInputSource } from '../src/inputs/source.js';
-import { createCliHost, tableToMarkdown } from '../src/report/host.js';
-import { createDestination } from '../src/storage/destination.js';
+import { tableToMarkdown } from '../src/report/host.js';
 import { startGitHubApi } from '../test/harness/github-api.js';
+import { monitorAt, monitorSettings } from '../test/harness/monitor.js';
 import { nightlyHistory, plantNights, plantVerification } from '../test/harness/plant.js';
 import { destinationInputs } from '../test/harness/run.js';
 import { startS3Pair } from '../test/harness/s3.js';
@@ -87,35 +82,15 @@ async function render(): Promise<{ summary: string; issue: { title: string; body
       [s3.secondary, 'pgdr-secondary'],
     ] as const)
       await plantVerification(server, bucket, PREFIX, newest, '2026-11-30T03:10:00.000Z', true);
-    const argv = Object.entries({
-      command: 'monitor',
+    const settings = monitorSettings({
       prefix: PREFIX,
       ...destinationInputs(s3.primary, s3.secondary),
-    }).map(([k, v]) => `--${k}=${v}`);
-    const settings = parseSettings(cliInputSource(argv, {}), {}) as MonitorSettings;
-    const host = createCliHost(new Writable({ write: (_c, _e, cb) => cb() }));
-    const client = createGitHubClient({
+    });
+    const r = await monitorAt(settings, {
+      at: NOW,
+      apiUrl: gh.url,
       token,
-      baseUrl: gh.url,
-      retries: 1,
-      retryBaseMs: 1,
-      paceWrites: false,
-    });
-    const feed = createAlertFeed({
-      client,
-      owner: 'acme',
-      repo: 'platform',
-      labels: ['disaster-recovery'],
       runUrl: 'https://github.com/acme/platform/actions/runs/12345',
-      now: () => NOW,
-      log: (w) => host.warning(w),
-    });
-    const r = await monitor(settings, {
-      host,
-      destinations: settings.destinations.map((d) => createDestination(d)),
-      now: () => NOW,
-      feed,
-      runs: null,
     });
     const summary = withAlerts([r.summary, r.trends], r.report.alerts)
       .map(tableToMarkdown)

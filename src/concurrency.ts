@@ -27,3 +27,12 @@ export async function mapLimit<T, R>(
   if (failed !== null) throw (failed as { error: unknown }).error;
   return results;
 }
+
+/** `work`'s result, or `late()` once `ms` have passed without one (the work is not stopped). */
+export async function withinOr<T, L>(work: Promise<T>, ms: number, late: () => L): Promise<T | L> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<L>((resolve) => {
+    timer = setTimeout(() => resolve(late()), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}

@@ -253,8 +253,9 @@ const firstFive = (names: readonly string[]) =>
   `${names.slice(0, 5).join(', ')}${names.length > 5 ? ` and ${names.length - 5} more` : ''}`;
 
 async function privilegeRows(session: Session): Promise<CheckRow[]> {
+  // Quoted as SQL needs it (%I): the fixes below are statements a person copies.
   const [{ user } = { user: '' }] = await session.rows<{ user: string }>(
-    'SELECT current_user AS "user"',
+    `SELECT pg_catalog.format('%I', current_user) AS "user"`,
   );
   const denied = (await session.rows<{ name: string }>(UNREADABLE_SQL)).map((r) => r.name);
   const [{ n: los } = { n: 0 }] = await session.rows<{ n: number }>(UNREADABLE_LO_SQL);

@@ -4,6 +4,7 @@
  * previous manifest is read while the dump runs; the comparison itself is
  * manifest/changes.ts.
  */
+import { withinOr } from '../concurrency.js';
 import type { TrustedSigner } from '../crypto/sshsig.js';
 import {
   type DatabaseIdentity,
@@ -50,18 +51,15 @@ export async function readNeighbours(
 }
 
 /** The read's result, or why there is none once `waitMs` has passed. */
-export async function settle(
+export function settle(
   reading: Promise<PrefixNeighbours | string>,
   waitMs: number,
 ): Promise<PrefixNeighbours | string> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<string>((resolve) => {
-    timer = setTimeout(
-      () => resolve(`the earlier backups were not read within ${waitMs / 1000} s`),
-      waitMs,
-    );
-  });
-  return Promise.race([reading, late]).finally(() => clearTimeout(timer));
+  return withinOr(
+    reading,
+    waitMs,
+    () => `the earlier backups were not read within ${waitMs / 1000} s`,
+  );
 }
 
 /** This backup compared with the previous one of its database, when there is one. */

@@ -4,6 +4,7 @@ import { Heartbeat } from '../alerts/heartbeat.js';
 import type { AlertCondition, AlertOutcome } from '../alerts/index.js';
 import { collectConfigFiles, createBundleStream } from '../bundle/index.js';
 import { type Compression, DUMP_EXTENSION, findZstd } from '../compression/index.js';
+import { withinOr } from '../concurrency.js';
 import type { Signer } from '../crypto/sshsig.js';
 import { BackupFailed } from '../errors.js';
 import type { BackupSettings } from '../inputs/parse.js';
@@ -669,22 +670,19 @@ async function lastGoodBackup(
   destinations: readonly Destination[],
 ): Promise<AlertCondition['lastGood']> {
   const now = new Date();
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<null>((resolve) => {
-    timer = setTimeout(() => resolve(null), LAST_GOOD_TIMEOUT_MS);
-  });
   // Per destination: the newest complete id, 'none', or null when it cannot be told.
-  const found = await Promise.all(
+  const found: (string | null)[] = await Promise.all(
     destinations.map((d) =>
-      Promise.race([
+      withinOr(
         newestCompleteAt(d, settings.prefix, now, settings.trusted).then(
           (b) => (b === undefined ? null : (b?.id ?? 'none')),
           () => null,
         ),
-        timeout,
-      ]),
+        LAST_GOOD_TIMEOUT_MS,
+        () => null,
+      ),
     ),
-  ).finally(() => clearTimeout(timer));
+  );
   const ids = found.filter((id): id is string => id !== null && id !== 'none').sort();
   const best = ids.at(-1);
   if (best === undefined) return found.every((id) => id === 'none') ? null : undefined;

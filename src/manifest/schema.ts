@@ -72,8 +72,15 @@ export const Manifest = z.object({
         locale: z.string().nullable(),
       })
       .optional(),
-    /** The cluster's system identifier (pg_control_system()), when the backup role may read it. */
-    systemIdentifier: z.string().nullable().optional(),
+    /**
+     * The cluster's system identifier (pg_control_system()), when the backup role may read it:
+     * digits only, so a planted value cannot carry text into a warning or a table.
+     */
+    systemIdentifier: z
+      .string()
+      .regex(/^\d{1,20}$/)
+      .nullable()
+      .optional(),
   }),
   /** What `globals.sql` holds (absent in backups made before pg-dr backed up roles). */
   globals: z

@@ -144,16 +144,7 @@ export function planPrune(input: PruneInput): PrunePlan {
       ? { id: e.id, action: 'keep', reasons }
       : { id: e.id, action: 'delete', reasons: ['no keep rule matches'] };
   });
-  const deletions = decisions.filter((d) => d.action === 'delete').length;
-  const max = input.maxDeletions;
-  if (max !== undefined && deletions > max)
-    return {
-      refused: `this run would delete ${deletions} backups, more than max-deletions (${max}): nothing is deleted. If that is expected (a first prune, a shorter policy), raise max-deletions for one run; if not, something else wrote into the bucket`,
-      decisions: decisions.map((d) =>
-        d.action === 'delete' ? { id: d.id, action: 'keep', reasons: ['over max-deletions'] } : d,
-      ),
-    };
-  return { refused: null, decisions };
+  return overMaxDeletions(decisions, input.maxDeletions) ?? { refused: null, decisions };
 }
 
 /**
@@ -183,14 +174,25 @@ export function planPruneByDatabase(input: PruneInput): PrunePlan {
       decisions.push({ ...d, reasons: [...d.reasons, `database ${JSON.stringify(name)}`] });
   }
   decisions.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  return (
+    overMaxDeletions(decisions, input.maxDeletions) ?? {
+      refused: refusals.length > 0 ? refusals.join('; ') : null,
+      decisions,
+    }
+  );
+}
+
+/** The plan when `decisions` delete more than `max` backups (none is then deleted); null when within it. */
+function overMaxDeletions(
+  decisions: readonly PruneDecision[],
+  max: number | undefined,
+): PrunePlan | null {
   const deletions = decisions.filter((d) => d.action === 'delete').length;
-  const max = input.maxDeletions;
-  if (max !== undefined && deletions > max)
-    return {
-      refused: `this run would delete ${deletions} backups, more than max-deletions (${max}): nothing is deleted. If that is expected (a first prune, a shorter policy), raise max-deletions for one run; if not, something else wrote into the bucket`,
-      decisions: decisions.map((d) =>
-        d.action === 'delete' ? { id: d.id, action: 'keep', reasons: ['over max-deletions'] } : d,
-      ),
-    };
-  return { refused: refusals.length > 0 ? refusals.join('; ') : null, decisions };
+  if (max === undefined || deletions <= max) return null;
+  return {
+    refused: `this run would delete ${deletions} backups, more than max-deletions (${max}): nothing is deleted. If that is expected (a first prune, a shorter policy), raise max-deletions for one run; if not, something else wrote into the bucket`,
+    decisions: decisions.map((d) =>
+      d.action === 'delete' ? { id: d.id, action: 'keep', reasons: ['over max-deletions'] } : d,
+    ),
+  };
 }

@@ -98,17 +98,7 @@ describe('pg-dr CLI (dist/cli/index.js)', () => {
     const env = {
       PG_DR_DATABASE_URL: pg.url('app'),
       PG_DR_AGE_RECIPIENTS: recipient,
-      PG_DR_PRIMARY_NAME: 'b2',
-      PG_DR_PRIMARY_ENDPOINT: s3.primary.endpoint,
-      PG_DR_PRIMARY_BUCKET: PRIMARY_BUCKET,
-      PG_DR_PRIMARY_REGION: 'us-east-1',
-      PG_DR_PRIMARY_ACCESS_KEY_ID: s3.primary.accessKeyId,
-      PG_DR_PRIMARY_SECRET_ACCESS_KEY: s3.primary.secretAccessKey,
-      PG_DR_SECONDARY_NAME: 'r2',
-      PG_DR_SECONDARY_ENDPOINT: s3.secondary.endpoint,
-      PG_DR_SECONDARY_BUCKET: SECONDARY_BUCKET,
-      PG_DR_SECONDARY_ACCESS_KEY_ID: s3.secondary.accessKeyId,
-      PG_DR_SECONDARY_SECRET_ACCESS_KEY: s3.secondary.secretAccessKey,
+      ...destinationEnv('check/'),
     };
     const good = await cli(['check'], env);
     expect(good.exitCode, good.context).toBe(0);

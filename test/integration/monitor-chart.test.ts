@@ -1,13 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAlertFeed, createGitHubClient } from '../../src/alerts/index.js';
-import { monitor } from '../../src/commands/monitor.js';
-import { type MonitorSettings, parseSettings } from '../../src/inputs/parse.js';
-import { cliInputSource } from '../../src/inputs/source.js';
-import { createCliHost, tableToMarkdown } from '../../src/report/host.js';
-import { createDestination } from '../../src/storage/destination.js';
+import type { MonitorSettings } from '../../src/inputs/parse.js';
+import { tableToMarkdown } from '../../src/report/host.js';
 import { type FakeGitHubApi, startGitHubApi } from '../harness/github-api.js';
+import { monitorAt, monitorSettings } from '../harness/monitor.js';
 import { nightlyHistory, plantComplete, plantNights } from '../harness/plant.js';
 import { destinationInputs } from '../harness/run.js';
 import { type S3Pair, startS3Pair } from '../harness/s3.js';
@@ -41,46 +37,15 @@ afterAll(async () => {
 });
 
 function settings(extra: Record<string, string> = {}): MonitorSettings {
-  const argv = Object.entries({
-    command: 'monitor',
+  return monitorSettings({
     prefix: PREFIX,
     ...destinationInputs(s3.primary, s3.secondary),
     ...extra,
-  }).map(([k, v]) => `--${k}=${v}`);
-  return parseSettings(cliInputSource(argv, {}), {}) as MonitorSettings;
+  });
 }
 
-async function runMonitor(at: Date, s = settings()) {
-  const host = createCliHost(
-    new Writable({
-      write(_c, _e, cb) {
-        cb();
-      },
-    }),
-  );
-  const client = createGitHubClient({
-    token,
-    baseUrl: gh.url,
-    retries: 1,
-    retryBaseMs: 1,
-    paceWrites: false,
-  });
-  const feed = createAlertFeed({
-    client,
-    owner: 'acme',
-    repo: 'platform',
-    labels: ['disaster-recovery'],
-    runUrl: null,
-    now: () => at,
-    log: (w) => host.warning(w),
-  });
-  return monitor(s, {
-    host,
-    destinations: s.destinations.map((d) => createDestination(d)),
-    now: () => at,
-    feed,
-    runs: null,
-  });
+function runMonitor(at: Date, s = settings()) {
+  return monitorAt(s, { at, apiUrl: gh.url, token });
 }
 
 /** Every mermaid xychart in some markdown: its title, x-axis labels and bar values. */

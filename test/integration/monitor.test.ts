@@ -1,17 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAlertFeed, createGitHubClient, formatTime } from '../../src/alerts/index.js';
-import { monitor } from '../../src/commands/monitor.js';
-import { type MonitorSettings, parseSettings } from '../../src/inputs/parse.js';
-import { cliInputSource } from '../../src/inputs/source.js';
+import { formatTime } from '../../src/alerts/index.js';
+import type { MonitorSettings } from '../../src/inputs/parse.js';
 import { backupIdTime } from '../../src/manifest/id.js';
-import { createCliHost } from '../../src/report/host.js';
-import { createDestination } from '../../src/storage/destination.js';
 import { createSeededDatabase } from '../harness/fixtures.js';
 import { type FakeGitHubApi, startGitHubApi } from '../harness/github-api.js';
 import { leasePostgres } from '../harness/lease.js';
+import { monitorAt, monitorSettings as settingsFor } from '../harness/monitor.js';
 import type { PgCluster } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { type S3Pair, startS3Pair } from '../harness/s3.js';
@@ -36,49 +32,26 @@ afterAll(async () => {
 const ghEnv = () => ({ GITHUB_REPOSITORY: 'acme/platform', GITHUB_API_URL: gh.url });
 
 function monitorSettings(extra: Record<string, string> = {}): MonitorSettings {
-  const argv = Object.entries({
-    command: 'monitor',
-    ...destinationInputs(s3.primary, s3.secondary),
-    ...extra,
-  }).map(([k, v]) => `--${k}=${v}`);
-  return parseSettings(cliInputSource(argv, {}), {}) as MonitorSettings;
+  return settingsFor({ ...destinationInputs(s3.primary, s3.secondary), ...extra });
 }
 
+/** A backup of `app` whose alerts go to the local GitHub API. */
+const backupWithAlerts = () => ({
+  command: 'backup',
+  'database-url': pg.url('app'),
+  'age-recipients': recipient,
+  'github-token': token,
+  ...destinationInputs(s3.primary, s3.secondary),
+});
+
 /** The monitor command at a chosen time, with the real feed against the local GitHub API. */
-async function runMonitor(at: Date, settings = monitorSettings()) {
-  let log = '';
-  const host = createCliHost(
-    new Writable({
-      write(c, _e, cb) {
-        log += String(c);
-        cb();
-      },
-    }),
-  );
-  const client = createGitHubClient({
+function runMonitor(at: Date, settings = monitorSettings()) {
+  return monitorAt(settings, {
+    at,
+    apiUrl: gh.url,
     token,
-    baseUrl: gh.url,
-    retries: 1,
-    retryBaseMs: 1,
-    paceWrites: false,
-  });
-  const feed = createAlertFeed({
-    client,
-    owner: 'acme',
-    repo: 'platform',
-    labels: ['disaster-recovery'],
     runUrl: 'https://github.example/acme/platform/actions/runs/1',
-    now: () => at,
-    log: (w) => host.warning(w),
   });
-  const r = await monitor(settings, {
-    host,
-    destinations: settings.destinations.map((d) => createDestination(d)),
-    now: () => at,
-    feed,
-    runs: null,
-  });
-  return { ...r, log };
 }
 
 describe('monitor and the alert feed', () => {
@@ -192,16 +165,7 @@ describe('monitor and the alert feed', () => {
   it('GitHub answering 403 or 500 changes nothing about the command’s own result', async () => {
     gh.failNext(403, Number.POSITIVE_INFINITY);
     try {
-      const r = await runPgDr(
-        {
-          command: 'backup',
-          'database-url': pg.url('app'),
-          'age-recipients': recipient,
-          'github-token': token,
-          ...destinationInputs(s3.primary, s3.secondary),
-        },
-        ghEnv(),
-      );
+      const r = await runPgDr(backupWithAlerts(), ghEnv());
       expect(r.failed).toBeUndefined();
       expect(r.outputs.status).toBe('ok');
       expect(r.log).toMatch(/warning: .*403/);
@@ -327,16 +291,7 @@ describe('monitor and the alert feed', () => {
     gh.failNext(200, Number.POSITIVE_INFINITY, undefined, { delayMs: 120_000 });
     const before = gh.requests.length;
     try {
-      const run = await runPgDr(
-        {
-          command: 'backup',
-          'database-url': pg.url('app'),
-          'age-recipients': recipient,
-          'github-token': token,
-          ...destinationInputs(s3.primary, s3.secondary),
-        },
-        ghEnv(),
-      );
+      const run = await runPgDr(backupWithAlerts(), ghEnv());
       expect(run.failed).toBeUndefined();
       expect(run.outputs.status).toBe('ok');
       const told = warningsOf(run.log).filter((w) => /GitHub/.test(w));
@@ -351,13 +306,7 @@ describe('monitor and the alert feed', () => {
   }, 60_000);
 
   it('a total GitHub outage costs a backup one retry budget (default back-off); the backup stands', async () => {
-    const down = await underOutage({
-      command: 'backup',
-      'database-url': pg.url('app'),
-      'age-recipients': recipient,
-      'github-token': token,
-      ...destinationInputs(s3.primary, s3.secondary),
-    });
+    const down = await underOutage(backupWithAlerts());
     expectOneRetryBudget(down);
     expect(down.failed).toBeUndefined();
     expect(down.outputs.status).toBe('ok');

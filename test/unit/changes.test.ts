@@ -8,7 +8,7 @@ import {
 } from '../../src/manifest/catalog.js';
 import { compareBackups } from '../../src/manifest/changes.js';
 import { MANIFEST_NAME } from '../../src/manifest/id.js';
-import type { Manifest } from '../../src/manifest/schema.js';
+import { type Manifest, parseManifest } from '../../src/manifest/schema.js';
 import { type PruneCandidate, planPruneByDatabase } from '../../src/retention/plan.js';
 import { memoryDestination } from '../harness/memory-destination.js';
 import { plantedManifest } from '../harness/plant.js';
@@ -167,6 +167,15 @@ function holding(manifests: readonly Manifest[]) {
   }
   return destination;
 }
+
+describe('the cluster a manifest names', () => {
+  it('is digits only: a planted identifier with text in it makes the manifest unreadable', () => {
+    const m = backup(A);
+    expect(parseManifest(JSON.stringify(m)).database.systemIdentifier).toBe('7311');
+    const planted = { ...m, database: { ...m.database, systemIdentifier: '1\n::error::x' } };
+    expect(() => parseManifest(JSON.stringify(planted))).toThrow();
+  });
+});
 
 describe('prefixNeighbours and the warning about another set-up', () => {
   const self = { name: 'app', systemIdentifier: '7311' };
