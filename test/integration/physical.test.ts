@@ -400,6 +400,39 @@ describe('backup mode physical refuses', () => {
     ).toEqual(before);
   });
 
+  it("a server whose pg_hba.conf has no replication line: pg_basebackup's own words, and nothing left behind", async () => {
+    const hba = join(source.dataDir, 'pg_hba.conf');
+    const original = await readFile(hba, 'utf8');
+    const without = original
+      .split('\n')
+      .filter((l) => !/^\s*(host|local)\s+replication\b/.test(l))
+      .join('\n');
+    expect(without).not.toBe(original);
+    await writeFile(hba, without);
+    await source.query('postgres', 'SELECT pg_reload_conf()');
+    try {
+      const before = await Promise.all([
+        s3.primary.listKeys(PRIMARY_BUCKET),
+        s3.secondary.listKeys(SECONDARY_BUCKET),
+      ]);
+      const r = await runPgDr(inputs(), env());
+      expect(r.failed).toMatch(
+        /pg_basebackup exited with code 1: .*no pg_hba\.conf entry for replication connection from host "127\.0\.0\.1", user "postgres"/,
+      );
+      expect(r.failed).not.toContain(source.password);
+      // What was stored before pg_basebackup failed (config, globals) is removed again.
+      expect(
+        await Promise.all([
+          s3.primary.listKeys(PRIMARY_BUCKET),
+          s3.secondary.listKeys(SECONDARY_BUCKET),
+        ]),
+      ).toEqual(before);
+    } finally {
+      await writeFile(hba, original);
+      await source.query('postgres', 'SELECT pg_reload_conf()');
+    }
+  });
+
   it('pg_basebackup of another major than the server, naming both', async () => {
     // The real clients on this machine, asked for a server of the next major.
     const major = Number(/^(\d+)/.exec(manifestMajor())?.[1]) + 1;
