@@ -146,6 +146,9 @@ export function startBaseBackup(opts: {
   return { ...running, facts };
 }
 
+/** How long the tar reader may take to finish after the last byte. */
+const TAR_END_MS = 60_000;
+
 /** Reads backup_label and backup_manifest out of a tar given chunk by chunk (gzip or not). */
 function readTarFacts(): { write: (chunk: Buffer) => void; end: () => Promise<BaseBackupFacts> } {
   const files = new Map<string, string>();
@@ -171,7 +174,15 @@ function readTarFacts(): { write: (chunk: Buffer) => void; end: () => Promise<Ba
     },
     async end() {
       parser.end();
-      await ended;
+      // The reader keeps pace with the stream; a reader that never ends must not hang the backup.
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error("pg_basebackup's tar reader did not finish")),
+          TAR_END_MS,
+        );
+      });
+      await Promise.race([ended, stuck]).finally(() => clearTimeout(timer));
       if (failed) throw new Error(`pg_basebackup's tar could not be read: ${failed.message}`);
       const label = files.get('backup_label');
       const manifest = files.get('backup_manifest');

@@ -347,6 +347,32 @@ describe('backup mode physical', () => {
   });
 });
 
+describe('backup mode physical with compression gzip and none', () => {
+  for (const compression of ['gzip', 'none'] as const) {
+    it(`${compression}: the tar (pg_basebackup's own gzip, or none) still yields its LSNs, and holds backup_manifest`, async () => {
+      const r = await runPgDr(inputs({ compression, prefix: `physical-${compression}/` }), env());
+      expect(r.failed, r.log).toBeUndefined();
+      const m = parseManifest(r.outputs.manifest as string);
+      const name = compression === 'gzip' ? 'base.tar.gz.age' : 'base.tar.raw.age';
+      expect(m.objects[0]).toMatchObject({ kind: 'base', name });
+      expect(m.database.compression).toBe(compression);
+      expect(m.physical?.backupLabel).toContain(`LABEL: pg-dr ${r.outputs['backup-id']}`);
+      const stored = await s3.primary.getObject(
+        PRIMARY_BUCKET,
+        `physical-${compression}/${r.outputs['backup-id']}/${name}`,
+      );
+      const age = await execa('age', ['-d', '-i', keyFile], { input: stored, encoding: 'buffer' });
+      const listing = await execa('tar', compression === 'gzip' ? ['-tz'] : ['-t'], {
+        input: age.stdout,
+      });
+      expect(listing.stdout.split('\n')).toEqual(
+        expect.arrayContaining(['backup_label', 'backup_manifest', 'PG_VERSION']),
+      );
+      if (compression === 'none') expect(m.database.archiveBytes).toBe(age.stdout.length);
+    });
+  }
+});
+
 describe('backup mode physical refuses', () => {
   it('a cluster with tablespaces of its own, naming them, before anything is uploaded', async () => {
     const dirs = [join(work, 'ts_a'), join(work, 'ts_b')];
