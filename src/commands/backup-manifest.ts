@@ -2,6 +2,7 @@ import { type Compression, ZSTD_LEVEL } from '../compression/index.js';
 import type { BackupSettings } from '../inputs/parse.js';
 import { Manifest } from '../manifest/schema.js';
 import type { Stored } from '../pipeline/store.js';
+import type { BaseBackupFacts, Tablespace } from '../postgres/basebackup.js';
 import type { Globals } from '../postgres/globals.js';
 import type { ServerInfo, TableRowCount } from '../postgres/snapshot.js';
 import type { SourceInfo } from '../source/index.js';
@@ -23,6 +24,8 @@ export interface ManifestParts {
   readonly archiveBytes: number | null;
   readonly dumpSeconds: number;
   readonly tables: readonly TableRowCount[];
+  /** `mode: physical`: what the base backup's tar said, and the cluster's tablespaces. */
+  readonly physical?: { facts: BaseBackupFacts; tablespaces: readonly Tablespace[] } | null;
   readonly globals: Globals;
   readonly systemIdentifier: string | null;
   /** The config files bundled, relative to the workspace. */
@@ -54,6 +57,19 @@ export function buildManifest(settings: BackupSettings, p: ManifestParts): Manif
           : 'not included: the backup role cannot read pg_authid (not a superuser)',
     },
     config: { files: p.files },
+    mode: settings.mode,
+    ...(p.physical
+      ? {
+          physical: {
+            pgBasebackupVersion: p.pgDumpVersion,
+            timeline: p.physical.facts.timeline,
+            startLsn: p.physical.facts.startLsn,
+            endLsn: p.physical.facts.endLsn,
+            backupLabel: p.physical.facts.backupLabel,
+            tablespaces: p.physical.tablespaces,
+          },
+        }
+      : {}),
     objects: p.objects.map((o) => o.entry),
     encryption:
       settings.encryption.mode === 'recipients'

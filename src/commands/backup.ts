@@ -18,7 +18,8 @@ import {
 } from '../manifest/id.js';
 import type { Manifest } from '../manifest/schema.js';
 import { liveEstimate } from '../pipeline/estimate.js';
-import { reasonOf, type Stored, type StoreOptions, storeObject } from '../pipeline/store.js';
+import { reasonOf, type Stored, storeObject } from '../pipeline/store.js';
+import type { BaseBackupFacts, Tablespace } from '../postgres/basebackup.js';
 import { type ClientInstall, formatServerVersion, toolPath } from '../postgres/binaries.js';
 import { connect, pickClient } from '../postgres/clients.js';
 import { startDump } from '../postgres/dump.js';
@@ -51,6 +52,7 @@ import {
   settle,
 } from './backup-changes.js';
 import { buildManifest } from './backup-manifest.js';
+import { baseBackup, physicalRowCounts, preparePhysical, type Store } from './backup-physical.js';
 import {
   type CommandResult,
   type Context,
@@ -135,25 +137,23 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
     const before = { settings, files, globals, id, folder, live };
     const [config, globalsObject] = await storeBeforeDump(host, store, before);
     const dumpStarted = Date.now();
-    const dumped = await host.group('Dump, compress, encrypt, upload', () =>
-      dumpDatabase({
-        session,
-        target,
-        facts,
-        compression,
-        key: `${folder}database.dump.${DUMP_EXTENSION[compression]}.age`,
-        live: storedAt(live, [config, globalsObject]),
-        settings,
-        deps,
-        store,
-        id,
-        neighbours,
-      }),
-    );
+    const dumped = await copyDatabase({
+      session,
+      target,
+      facts,
+      compression,
+      folder,
+      live: storedAt(live, [config, globalsObject]),
+      settings,
+      deps,
+      store,
+      id,
+      neighbours,
+    });
     const dumpSeconds = (Date.now() - dumpStarted) / 1000;
     await session.exec('COMMIT').catch(() => undefined);
 
-    const manifest = buildManifest(settings, {
+    const manifest = buildManifest(dumped.settings, {
       id,
       started,
       finished: deps.now(),
@@ -164,6 +164,7 @@ export async function backup(settings: BackupSettings, deps: BackupDeps): Promis
       archiveBytes: dumped.archiveBytes,
       dumpSeconds,
       tables: dumped.tables,
+      physical: dumped.physical,
       files,
       objects: [dumped.stored, config, globalsObject],
       destinations: deps.destinations,
@@ -194,6 +195,8 @@ interface ServerInspection {
   readonly client: ClientInstall;
   readonly globals: Globals;
   readonly systemIdentifier: string | null;
+  /** `mode: physical`: the cluster's tablespaces, and about how many bytes it holds. */
+  readonly cluster: { readonly tablespaces: Tablespace[]; readonly bytes: number } | null;
 }
 
 async function inspectServer(
@@ -204,6 +207,7 @@ async function inspectServer(
   const { host } = deps;
   const server = await readServerInfo(session);
   const serverVersion = formatServerVersion(server.versionNum);
+  if (settings.mode === 'physical') return inspectForPhysical(session, server, settings, deps);
   const client = await pickClient(
     'pg_dump',
     serverVersion.major,
@@ -227,7 +231,97 @@ async function inspectServer(
   host.info(
     `Database ${server.database}: encoding ${globals.database.encoding}, ${describeLocale(globals)}; ${globals.roles.length} roles`,
   );
-  return { server, serverVersion: serverVersion.version, client, globals, systemIdentifier };
+  return {
+    server,
+    serverVersion: serverVersion.version,
+    client,
+    globals,
+    systemIdentifier,
+    cluster: null,
+  };
+}
+
+/** What a physical backup checks before it starts: server, tablespaces, pg_basebackup. */
+async function inspectForPhysical(
+  session: Session,
+  server: ServerInfo,
+  settings: BackupSettings,
+  deps: BackupDeps,
+): Promise<ServerInspection> {
+  const v = formatServerVersion(server.versionNum);
+  const { client, tablespaces, clusterBytes } = await preparePhysical(
+    session,
+    { versionNum: server.versionNum, ...v, sizeBytes: server.sizeBytes },
+    settings,
+    deps.env,
+    deps.host,
+  );
+  deps.host.info(
+    `Server ${v.version}, cluster about ${formatBytes(clusterBytes)} (database "${server.database}" ${formatBytes(server.sizeBytes)}); pg_basebackup ${client.version} from ${client.binDir}`,
+  );
+  const globals = await readGlobals(session, server.versionNum);
+  const systemIdentifier = await readSystemIdentifier(session);
+  return {
+    server,
+    serverVersion: v.version,
+    client,
+    globals,
+    systemIdentifier,
+    cluster: { tablespaces, bytes: clusterBytes },
+  };
+}
+
+/** The database's copy: pg_dump (logical), or pg_basebackup of the cluster (physical). */
+async function copyDatabase(o: {
+  session: Session;
+  target: DatabaseTarget;
+  facts: ServerInspection;
+  compression: Compression;
+  folder: string;
+  live: readonly Destination[];
+  settings: BackupSettings;
+  deps: BackupDeps;
+  store: Store;
+  id: string;
+  neighbours: Promise<PrefixNeighbours | string>;
+}): Promise<{
+  stored: Stored;
+  archiveBytes: number | null;
+  tables: TableRowCount[];
+  /** The settings the manifest records (physical: row counts as taken). */
+  settings: BackupSettings;
+  physical: { facts: BaseBackupFacts; tablespaces: Tablespace[] } | null;
+}> {
+  const { host } = o.deps;
+  const ext = DUMP_EXTENSION[o.compression];
+  const cluster = o.facts.cluster;
+  if (cluster === null) {
+    const dumped = await host.group('Dump, compress, encrypt, upload', () =>
+      dumpDatabase({ ...o, key: `${o.folder}database.dump.${ext}.age` }),
+    );
+    return { ...dumped, settings: o.settings, physical: null };
+  }
+  const rowCounts = physicalRowCounts(o.settings.rowCounts);
+  if (rowCounts !== o.settings.rowCounts)
+    host.info(
+      "row-counts: a physical copy has no snapshot a second session could count in; planner estimates are recorded instead ('estimate').",
+    );
+  const based = await host.group('Base backup (pg_basebackup), compress, encrypt, upload', () =>
+    baseBackup({
+      ...o,
+      client: o.facts.client,
+      key: `${o.folder}base.tar.${ext}.age`,
+      sizeBytes: cluster.bytes,
+      rowCounts,
+      env: o.deps.env,
+      host,
+    }),
+  );
+  return {
+    ...based,
+    settings: { ...o.settings, rowCounts },
+    physical: { facts: based.facts, tablespaces: cluster.tablespaces },
+  };
 }
 
 /**
@@ -250,9 +344,6 @@ async function checkLockBudget(
   if (verdict === 'warn') host.warning(message);
   else host.info(message);
 }
-
-/** Stores one object of this backup (its encryption, host and signal given). */
-type Store = (o: Omit<StoreOptions, 'encryption' | 'host' | 'signal'>) => Promise<Stored>;
 
 /** The live destinations where every one of `objects` is stored. */
 function storedAt(live: readonly Destination[], objects: readonly Stored[]): Destination[] {
@@ -523,13 +614,18 @@ function backupSummary(
   status: BackupStatus,
   committed: readonly string[],
 ): SummaryTable {
-  const db = m.objects.find((o) => o.kind === 'database');
+  const db = m.objects.find((o) => o.kind === 'database' || o.kind === 'base');
   const ratio =
     db && m.database.archiveBytes ? (m.database.archiveBytes / db.plaintext.bytes).toFixed(2) : '—';
   const rows: string[][] = [
     ['Status', lit(status, status)],
     ['Database', `${m.database.name} (${formatBytes(m.database.sizeBytes)})`],
-    ['Server / pg_dump', `${m.database.serverVersion} / ${m.database.pgDumpVersion}`],
+    m.physical
+      ? [
+          'Server / pg_basebackup',
+          `${m.database.serverVersion} / ${m.physical.pgBasebackupVersion} (physical: timeline ${m.physical.timeline}, ${m.physical.startLsn} → ${m.physical.endLsn})`,
+        ]
+      : ['Server / pg_dump', `${m.database.serverVersion} / ${m.database.pgDumpVersion}`],
     [
       'Encoding / locale',
       m.database.encoding && m.database.locale
@@ -694,7 +790,7 @@ async function lastGoodBackup(
 }
 
 function backupOutputs(r: BackupResult): Outputs {
-  const db = r.manifest.objects.find((o) => o.kind === 'database');
+  const db = r.manifest.objects.find((o) => o.kind === 'database' || o.kind === 'base');
   return {
     'backup-id': r.id,
     status: r.status,

@@ -10,6 +10,7 @@ import {
   scanAll,
 } from '../manifest/catalog.js';
 import { backupIdTime } from '../manifest/id.js';
+import { isPhysical } from '../manifest/schema.js';
 import type { Verification } from '../manifest/verification.js';
 import type { Host, SummaryTable } from '../report/host.js';
 import { formatBytes } from '../report/progress.js';
@@ -28,6 +29,8 @@ export interface ListedBackup {
   /** Complete at one destination at least: restorable. */
   readonly complete: boolean;
   readonly database: string | null;
+  /** `logical` (pg_dump) or `physical` (pg_basebackup of the cluster); null without a manifest. */
+  readonly kind: 'logical' | 'physical' | null;
   /** The cluster's system identifier, when recorded. */
   readonly cluster: string | null;
   /** The database's encoding and default collation (`icu de-DE`, `libc C.UTF-8`), when recorded. */
@@ -95,6 +98,7 @@ export async function list(
       createdAt: m?.createdAt ?? backupIdTime(e.id).toISOString(),
       complete: e.completeAt.length > 0,
       database: m?.database.name ?? null,
+      kind: m ? (isPhysical(m) ? 'physical' : 'logical') : null,
       cluster: m?.database.systemIdentifier ?? null,
       encoding: m?.database.encoding ?? null,
       locale: m?.database.locale
@@ -132,7 +136,16 @@ function listTable(r: ListReport): SummaryTable {
       : '';
   return {
     title: `pg-dr backups (${r.backups.filter((b) => b.complete).length} complete, ${r.backups.filter((b) => !b.complete).length} incomplete)`,
-    header: ['backup', 'made', 'database', 'size', 'commit', 'destinations', 'last verification'],
+    header: [
+      'backup',
+      'made',
+      'database',
+      'kind',
+      'size',
+      'commit',
+      'destinations',
+      'last verification',
+    ],
     rows: r.backups.map((b) => [
       b.complete ? b.id : `${b.id} (INCOMPLETE)`,
       formatTime(b.createdAt),
@@ -141,6 +154,7 @@ function listTable(r: ListReport): SummaryTable {
         : b.encoding && b.locale
           ? `${b.database} (${b.encoding}, ${b.locale}${clusterOf(b)})`
           : `${b.database}${clusterOf(b) ? ` (${clusterOf(b).slice(2)})` : ''}`,
+      b.kind ?? '—',
       b.sizeBytes === null ? '—' : formatBytes(b.sizeBytes),
       b.commit?.slice(0, 12) ?? '—',
       b.destinations

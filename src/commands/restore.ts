@@ -2,7 +2,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { formatTime } from '../alerts/index.js';
 import { extractBundle } from '../bundle/index.js';
 import { recipientsOf } from '../crypto/age.js';
-import { InputError } from '../errors.js';
+import { InputError, UserError } from '../errors.js';
 import type { RestoreSettings } from '../inputs/parse.js';
 import {
   type CatalogEntry,
@@ -15,7 +15,7 @@ import {
   UNAUTHENTICATED,
 } from '../manifest/catalog.js';
 import { backupPrefix } from '../manifest/id.js';
-import { dumpMajor, type Manifest } from '../manifest/schema.js';
+import { dumpMajor, isPhysical, type Manifest, physicalRefusal } from '../manifest/schema.js';
 import { type ReadBackResult, readObjectInto } from '../pipeline/readback.js';
 import { tempSpace } from '../pipeline/restore-file.js';
 import {
@@ -100,6 +100,7 @@ export async function restore(
   );
 
   // Everything that can refuse the restore is checked before anything is written.
+  if (isPhysical(manifest)) throw new UserError(physicalRefusal(backup.id, 'restore'));
   await checkKey(settings, manifest);
   if (settings.configDir) await checkConfigDir(settings.configDir, settings.force);
   const pgRestore = await pickClient(

@@ -2,7 +2,7 @@ import { verificationFailed } from '../alerts/conditions.js';
 import type { AlertCondition } from '../alerts/index.js';
 import type { DecryptionSettings } from '../crypto/age.js';
 import type { Signer } from '../crypto/sshsig.js';
-import { InputError } from '../errors.js';
+import { InputError, UserError } from '../errors.js';
 import type { VerifySettings } from '../inputs/parse.js';
 import {
   type BackupAtDestination,
@@ -15,7 +15,7 @@ import {
   UNAUTHENTICATED,
 } from '../manifest/catalog.js';
 import { backupIdTime, backupPrefix, SIGNATURE_SUFFIX } from '../manifest/id.js';
-import { dumpMajor, type Manifest } from '../manifest/schema.js';
+import { dumpMajor, isPhysical, type Manifest, physicalRefusal } from '../manifest/schema.js';
 import { type Verification, verificationKey } from '../manifest/verification.js';
 import { type ReadBackResult, readBack, type Sink } from '../pipeline/readback.js';
 import { tempSpace } from '../pipeline/restore-file.js';
@@ -92,6 +92,12 @@ export async function verify(settings: VerifySettings, deps: VerifyDeps): Promis
   );
   for (const [name, why] of unreachable) host.warning(`${name}: cannot list backups: ${why}`);
   const backups = chooseBackups(entries, settings, deps.now());
+  // Until pg-dr restores physical backups, only their checksums are verified.
+  const physical = backups.filter((b) => b.manifest && isPhysical(b.manifest as Manifest));
+  if (settings.level !== 'checksum' && physical.length > 0)
+    throw new UserError(
+      physical.map((b) => physicalRefusal(b.id, `verify at level ${settings.level}`)).join(' '),
+    );
   host.info(`Verifying ${backups.map((b) => b.id).join(', ')} at level ${settings.level}`);
   const drillServer = settings.level === 'restore' ? await checkDrillServer(settings, deps) : null;
 

@@ -59,13 +59,16 @@ export function lostPercent(before: number, after: number): number {
 
 /** The archive sizes to compare, or null when the two were not measured alike. */
 function archiveSizes(prev: Manifest, cur: Manifest): BackupChanges['archive'] {
+  // A pg_dump archive and a cluster's tar (mode physical) measure different things.
+  if ((prev.mode ?? 'logical') !== (cur.mode ?? 'logical')) return null;
   if (prev.database.archiveBytes !== null && cur.database.archiveBytes !== null)
     return {
       before: prev.database.archiveBytes,
       after: cur.database.archiveBytes,
       basis: 'archive',
     };
-  const stored = (m: Manifest) => m.objects.find((o) => o.kind === 'database')?.plaintext.bytes;
+  const stored = (m: Manifest) =>
+    m.objects.find((o) => o.kind === 'database' || o.kind === 'base')?.plaintext.bytes;
   const [before, after] = [stored(prev), stored(cur)];
   const alike =
     prev.database.compression === cur.database.compression &&

@@ -7,8 +7,11 @@ const isoTime = z.iso.datetime();
 export const ObjectEntry = z.object({
   /** File name inside the backup folder, e.g. `database.dump.zst.age`. */
   name: z.string().min(1),
-  /** `globals`: the roles and database properties the database needs (`globals.sql`). */
-  kind: z.enum(['database', 'config', 'globals']),
+  /**
+   * `globals`: the roles and database properties the database needs (`globals.sql`);
+   * `base`: a physical base backup of the whole cluster (pg_basebackup's tar, `mode: physical`).
+   */
+  kind: z.enum(['database', 'config', 'globals', 'base']),
   /** What `age -d` gives back. */
   plaintext: z.object({ bytes, sha256 }),
   /** What is stored at every destination. */
@@ -103,12 +106,42 @@ export const Manifest = z.object({
     z.object({ scheme: z.literal('age'), mode: z.literal('passphrase') }),
   ]),
   destinations: z.array(DestinationEntry).min(1),
+  /** What the backup copies; absent in backups made before pg-dr had modes (all logical). */
+  mode: z.enum(['logical', 'physical']).optional(),
+  /** A physical backup's own facts (`mode: physical`), from its backup_label and backup_manifest. */
+  physical: z
+    .object({
+      /** pg_basebackup's version, e.g. `15.10`. */
+      pgBasebackupVersion: z.string(),
+      /** The timeline the backup ends on. */
+      timeline: z.number().int().positive(),
+      startLsn: z.string().regex(/^[0-9A-F]+\/[0-9A-F]+$/),
+      endLsn: z.string().regex(/^[0-9A-F]+\/[0-9A-F]+$/),
+      /** The backup_label file as the server wrote it. */
+      backupLabel: z.string(),
+      /** Every tablespace of the cluster; `location` '' for pg_default and pg_global. */
+      tablespaces: z.array(z.object({ name: z.string(), location: z.string() })),
+    })
+    .optional(),
   /** The public key whose signature (`manifest.json.sig`) covers these exact bytes, if signed. */
   signedBy: z.string().optional(),
 });
 
 export type Manifest = z.infer<typeof Manifest>;
 export type ObjectEntry = z.infer<typeof ObjectEntry>;
+
+/**
+ * Why `what` (restore, verify at level decrypt/restore) refuses a physical backup until pg-dr
+ * restores them into a data directory: never pg_restore on a tar.
+ */
+export function physicalRefusal(id: string, what: string): string {
+  return `Backup ${id} is a physical backup (pg_basebackup of the whole cluster): pg_restore cannot read it, so pg-dr does not ${what} it. Restoring it with pg-dr comes with data-dir (restore into an empty data directory, checked by pg_verifybackup); meanwhile: the runbook's manual path (docs/runbook.md, "Restore a physical backup by hand": age -d | zstd -d | tar -x, then pg_ctl start). 'verify-level: checksum' verifies it now.`;
+}
+
+/** A physical backup (pg_basebackup of the cluster): restored into a data directory, never by pg_restore. */
+export function isPhysical(m: Manifest): boolean {
+  return m.mode === 'physical' || m.objects.some((o) => o.kind === 'base');
+}
 export type DestinationEntry = z.infer<typeof DestinationEntry>;
 
 /** Parses and checks a manifest read back from a bucket. */

@@ -125,18 +125,21 @@ const PRODUCER_LABEL: Readonly<Record<ObjectEntry['kind'], string>> = {
   database: 'dump',
   config: 'bundle',
   globals: 'globals',
+  base: 'base backup',
 };
 
 const PRODUCED: Readonly<Record<ObjectEntry['kind'], string>> = {
   database: 'dumped',
   config: 'bundled',
   globals: 'written',
+  base: 'copied',
 };
 
 const PRODUCER_NAME: Readonly<Record<ObjectEntry['kind'], string>> = {
   database: 'The dump',
   config: 'The config bundle',
   globals: 'The globals',
+  base: 'The base backup',
 };
 
 /** Throws when the run was cancelled or what wrote the input failed. */

@@ -15,7 +15,7 @@ export interface ClientInstall {
   readonly version: string;
 }
 
-export type ClientTool = 'pg_dump' | 'pg_restore';
+export type ClientTool = 'pg_dump' | 'pg_restore' | 'pg_basebackup';
 
 export function toolPath(install: ClientInstall, tool: ClientTool): string {
   return join(install.binDir, tool);

@@ -61,6 +61,36 @@ export async function pickClient(
   );
 }
 
+/**
+ * Finds `tool` of exactly `major` (a physical copy is only ever started by the server's own
+ * major, so pg-dr takes it with the same); with `install`, installs postgresql-client-<major>
+ * when none is found. The error names the server's version and every client found.
+ */
+export async function pickSameMajor(
+  tool: ClientTool,
+  major: number,
+  serverVersion: string,
+  clients: PgClientSettings,
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+): Promise<ClientInstall> {
+  const find = async () =>
+    (await findClients(tool, clients.binDir, env)).filter((c) => c.major === major);
+  const found = await find();
+  if (found[0]) return found[0];
+  if (willInstall(clients, env) && Number.isInteger(major)) {
+    await installClient(major, log);
+    const installed = (await find())[0];
+    if (installed) return installed;
+  }
+  const all = await findClients(tool, clients.binDir, env);
+  const list = all.length ? all.map((c) => `${c.version} (${c.binDir})`).join(', ') : 'none';
+  throw new ClientVersionError(
+    `No ${tool} of major ${major}: the server runs PostgreSQL ${serverVersion} and a physical backup needs ${tool} of the same major; found ${list}. ` +
+      `Fix: install postgresql-client-${major} (PostgreSQL apt repository) and point 'pg-bin-dir' at its bin directory, or set 'install-client: true'.`,
+  );
+}
+
 /** Opens pg-dr's own session to `target`; a failure names the input. */
 export async function connect(target: DatabaseTarget, input = 'database-url'): Promise<Session> {
   try {

@@ -62,29 +62,43 @@ export function startDump(opts: DumpOptions): RunningDump {
     stderr: 'pipe',
     buffer: { stdout: false, stderr: true },
   });
-  const dumpDone = pgDump.then(
+  return streamOutput(pgDump, 'pg_dump', opts);
+}
+
+/**
+ * A producer's stdout, counted (and shown to `tap`, chunk by chunk) on its way, through zstd
+ * when `compression` is `zstd` (for `gzip` the producer compresses itself).
+ */
+export function streamOutput(
+  producer: ResultPromise,
+  tool: string,
+  opts: Pick<DumpOptions, 'compression' | 'zstd'>,
+  tap: (chunk: Buffer) => void = () => undefined,
+): RunningDump {
+  const producerDone = producer.then(
     () => undefined,
     (e: unknown) => {
-      throw describeExit('pg_dump', e);
+      throw describeExit(tool, e);
     },
   );
+  let raw = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      raw += chunk.length;
+      tap(chunk);
+      cb(null, chunk);
+    },
+  });
 
   if (opts.compression !== 'zstd') {
-    let raw = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _e, cb) {
-        raw += chunk.length;
-        cb(null, chunk);
-      },
-    });
-    const piped = pipeline(pgDump.stdout as NodeJS.ReadableStream, counter).catch(() => {
+    const piped = pipeline(producer.stdout as NodeJS.ReadableStream, counter).catch(() => {
       /* reported by the consumer or the exit code */
     });
     return {
       stream: counter,
       rawBytes: () => (opts.compression === 'none' ? raw : null),
-      done: settleAll([dumpDone, piped]),
-      kill: () => pgDump.kill('SIGTERM'),
+      done: settleAll([producerDone, piped]),
+      kill: () => producer.kill('SIGTERM'),
     };
   }
 
@@ -97,15 +111,8 @@ export function startDump(opts: DumpOptions): RunningDump {
     stderr: 'pipe',
     buffer: { stdout: false, stderr: true },
   });
-  let raw = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      raw += chunk.length;
-      cb(null, chunk);
-    },
-  });
   const feed = pipeline(
-    pgDump.stdout as NodeJS.ReadableStream,
+    producer.stdout as NodeJS.ReadableStream,
     counter,
     zstd.stdin as NodeJS.WritableStream,
   );
@@ -115,13 +122,13 @@ export function startDump(opts: DumpOptions): RunningDump {
       throw describeExit('zstd', e);
     },
   );
-  const done = settleAll([dumpDone, zstdDone, feed.catch(() => undefined)]);
+  const done = settleAll([producerDone, zstdDone, feed.catch(() => undefined)]);
   return {
     stream: zstd.stdout as RunningDump['stream'],
     rawBytes: () => raw,
     done,
     kill() {
-      pgDump.kill('SIGTERM');
+      producer.kill('SIGTERM');
       zstd.kill('SIGTERM');
     },
   };

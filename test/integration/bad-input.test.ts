@@ -312,6 +312,13 @@ const CASES: readonly BadInput[] = [
   },
   {
     command: 'backup',
+    what: 'an unknown mode',
+    set: () => ({ mode: 'incremental' }),
+    input: 'mode',
+    expected: /Invalid 'mode': "incremental"\. Expected one of: logical, physical\./,
+  },
+  {
+    command: 'backup',
     what: 'an unknown row-counts method',
     set: () => ({ 'row-counts': 'approximate' }),
     input: 'row-counts',

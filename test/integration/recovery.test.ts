@@ -516,6 +516,7 @@ describe('list', () => {
     expect(b).toMatchObject({
       complete: true,
       database: 'app',
+      kind: 'logical',
       encoding: 'UTF8',
       locale: 'libc C',
     });
@@ -526,6 +527,7 @@ describe('list', () => {
       'backup',
       'made',
       'database',
+      'kind',
       'size',
       'commit',
       'destinations',

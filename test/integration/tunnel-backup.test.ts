@@ -404,6 +404,35 @@ describe.skipIf(netnsProblem !== null)(
       tunnelSetupMs(r);
       expect(await tableRowCounts(nsPg, 'netrestored')).toEqual(nsSource);
     });
+
+    it('takes a physical backup (pg_basebackup) through the bastion too', async () => {
+      const { ns, nsPg, bastion } = live();
+      const b = await runPgDr(
+        backupInputs(nsPg.url('netapp'), {
+          mode: 'physical',
+          'ssh-host': `${ns.nsAddress}:${bastion.port}`,
+          'ssh-user': bastion.user,
+          'ssh-private-key': bastion.privateKey,
+          'ssh-known-hosts': bastion.knownHosts,
+        }),
+        env(),
+      );
+      expect(b.failed, b.log).toBeUndefined();
+      expect(b.outputs.status).toBe('ok');
+      tunnelSetupMs(b);
+      const manifest = JSON.parse(b.outputs.manifest as string);
+      expect(manifest.mode).toBe('physical');
+      expect(manifest.objects[0]).toMatchObject({ kind: 'base', name: 'base.tar.zst.age' });
+      // pg_basebackup's replication connection reached the server through its own loopback.
+      expect(await nsPg.log()).toMatch(
+        /replication connection authorized: user=postgres application_name=pg-dr/,
+      );
+      const stored = await s3.primary.getObject(
+        PRIMARY_BUCKET,
+        `disaster_recovery/${b.outputs['backup-id']}/base.tar.zst.age`,
+      );
+      expect(stored.length).toBe(manifest.objects[0].encrypted.bytes);
+    });
   },
 );
 if (netnsProblem !== null)

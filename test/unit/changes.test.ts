@@ -122,6 +122,19 @@ describe('compareBackups', () => {
     expect(compareBackups(backup(A, { archive: null }), gz, 50).archive?.basis).toBe('stored');
   });
 
+  it('a logical and a physical backup (pg_dump archive vs cluster tar) are not compared by size', () => {
+    const physical = { ...backup(B, { archive: 400_000 }), mode: 'physical' as const };
+    const c = compareBackups(backup(A, { archive: 1_000_000 }), physical, 50);
+    expect(c.archive).toBeNull();
+    expect(c.reasons).toEqual([]);
+    const both = compareBackups(
+      { ...backup(A, { archive: 1_000_000 }), mode: 'physical' },
+      physical,
+      50,
+    );
+    expect(both.archive).toEqual({ before: 1_000_000, after: 400_000, basis: 'archive' });
+  });
+
   it('row counts taken differently, or not at all, are not compared', () => {
     const mixed = compareBackups(
       backup(A, { rows, method: 'estimate' }),

@@ -2,6 +2,7 @@ import { parseConfigPaths } from '../../bundle/index.js';
 import { COMPRESSIONS, type Compression } from '../../compression/index.js';
 import type { EncryptionSettings } from '../../crypto/age.js';
 import type { Signer } from '../../crypto/sshsig.js';
+import { BACKUP_MODES, type BackupMode } from '../../postgres/basebackup.js';
 import type { PgClientSettings } from '../../postgres/clients.js';
 import type { RowCountMethod } from '../../postgres/snapshot.js';
 import { type DatabaseTarget, parseDatabaseUrl } from '../../postgres/url.js';
@@ -26,6 +27,8 @@ export interface BackupSettings extends CommonSettings {
   readonly configPaths: readonly string[];
   readonly encryption: EncryptionSettings;
   readonly compression: Compression;
+  /** `logical` (pg_dump of the database) or `physical` (pg_basebackup of the cluster). */
+  readonly mode: BackupMode;
   readonly rowCounts: RowCountMethod;
   /** Fail the step when only one destination got the backup. */
   readonly failOnDegraded: boolean;
@@ -50,6 +53,7 @@ export function parseBackup(src: InputSource, common: CommonSettings): BackupSet
     configPaths: parseConfigPaths(src.get('config-paths')),
     encryption: parseEncryption(src),
     compression: parseOneOf(src, 'compression', COMPRESSIONS),
+    mode: parseOneOf(src, 'mode', BACKUP_MODES),
     rowCounts: parseOneOf(src, 'row-counts', ROW_COUNTS),
     failOnDegraded: parseBoolean(src, 'fail-on-degraded'),
     pruneAfter: parseBoolean(src, 'prune-after-backup') ? parsePruneRules(src) : null,
