@@ -209,7 +209,9 @@ function safeCommand(inputs: InputSource): string {
 /** The database a command connects to, and the bastion in front of it, if any. */
 function databaseRoute(settings: Settings): { ssh: SshSettings; target: DatabaseTarget } | null {
   if (settings.command === 'backup' || settings.command === 'restore')
-    return settings.ssh ? { ssh: settings.ssh, target: settings.database } : null;
+    return settings.ssh && settings.database
+      ? { ssh: settings.ssh, target: settings.database }
+      : null;
   if (settings.command === 'verify' && settings.ssh && settings.drill)
     return { ssh: settings.ssh, target: settings.drill };
   return null;

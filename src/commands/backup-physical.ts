@@ -44,7 +44,7 @@ export async function preparePhysical(
   const client = await pickSameMajor(
     'pg_basebackup',
     server.major,
-    server.version,
+    `the server runs PostgreSQL ${server.version}`,
     settings.pgClients,
     env,
     (l) => host.info(l),

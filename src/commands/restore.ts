@@ -1,8 +1,7 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import { formatTime } from '../alerts/index.js';
 import { extractBundle } from '../bundle/index.js';
-import { recipientsOf } from '../crypto/age.js';
-import { InputError, UserError } from '../errors.js';
+import { InputError } from '../errors.js';
 import type { RestoreSettings } from '../inputs/parse.js';
 import {
   type CatalogEntry,
@@ -15,8 +14,8 @@ import {
   UNAUTHENTICATED,
 } from '../manifest/catalog.js';
 import { backupPrefix } from '../manifest/id.js';
-import { dumpMajor, isPhysical, type Manifest, physicalRefusal } from '../manifest/schema.js';
-import { type ReadBackResult, readObjectInto } from '../pipeline/readback.js';
+import { dumpMajor, isPhysical, type Manifest } from '../manifest/schema.js';
+import { readObjectInto } from '../pipeline/readback.js';
 import { tempSpace } from '../pipeline/restore-file.js';
 import {
   compareRowCounts,
@@ -48,6 +47,8 @@ import { formatBytes, formatRate, progressTty, startProgress } from '../report/p
 import { lit } from '../report/status.js';
 import type { Destination } from '../storage/destination.js';
 import type { CommandResult, Context } from './command.js';
+import { checkKey, fallsBack, stamp } from './restore-common.js';
+import { type PhysicalRestoreReport, restorePhysical } from './restore-physical.js';
 
 export interface RestoreDeps {
   readonly host: Host;
@@ -80,6 +81,8 @@ export interface RestoreReport {
   readonly rolesExisting: readonly string[];
   /** What differs from the source, if anything. */
   readonly differences: readonly string[];
+  /** A physical backup's restore into a data directory (then `database` is that folder). */
+  readonly physical?: PhysicalRestoreReport | null;
 }
 
 export interface RestoreResult {
@@ -100,7 +103,19 @@ export async function restore(
   );
 
   // Everything that can refuse the restore is checked before anything is written.
-  if (isPhysical(manifest)) throw new UserError(physicalRefusal(backup.id, 'restore'));
+  if (isPhysical(manifest)) {
+    if (!settings.physical)
+      throw new InputError(
+        'data-dir',
+        `Backup ${backup.id} is a physical backup (pg_basebackup of the whole cluster): it is restored into a data directory, not by pg_restore into 'database-url'. Set 'data-dir' to an empty folder (and start: true to start a server on it).`,
+      );
+    return restorePhysical(settings, settings.physical, deps, backup, manifest);
+  }
+  if (settings.physical || !settings.database)
+    throw new InputError(
+      'data-dir',
+      `Backup ${backup.id} is a logical backup (pg_dump): it is restored into 'database-url', not into a data directory. Clear 'data-dir' and set 'database-url'.`,
+    );
   await checkKey(settings, manifest);
   if (settings.configDir) await checkConfigDir(settings.configDir, settings.force);
   const pgRestore = await pickClient(
@@ -111,7 +126,7 @@ export async function restore(
     deps.env,
     (l) => host.info(l),
   );
-  const t = await checkTarget(settings, deps, manifest);
+  const t = await checkTarget(settings, settings.database, deps, manifest);
   const run: RestoreRun = {
     settings,
     deps,
@@ -183,7 +198,7 @@ async function findBackup(
           completeAt: e.completeAt.filter((n) => n === settings.restoreFrom),
         }));
   const [backup] = pickBackups(
-    ofSourceDatabase(candidates, settings, host),
+    ofSourceDatabase(ofMode(candidates, settings), settings, host),
     settings.backup,
     deps.now(),
   );
@@ -210,8 +225,8 @@ function ofSourceDatabase(
   if (settings.sourceDatabase !== null) return ofDatabase(entries, settings.sourceDatabase);
   const held = databasesHeld(entries);
   if (held.length <= 1) return entries;
-  const target = settings.database.database;
-  if (held.some((h) => h.name === target)) {
+  const target = settings.database?.database;
+  if (target !== undefined && held.some((h) => h.name === target)) {
     host.info(
       `The prefix holds backups of ${held.length} databases; restoring the latest of ${JSON.stringify(target)}, named like the target database (set 'source-database' to choose another).`,
     );
@@ -220,6 +235,27 @@ function ofSourceDatabase(
   throw new NoSuchBackup(
     `The prefix holds backups of ${held.length} databases: ${describeHeld(held)}. Set 'source-database' to the one to restore, or 'backup-id' to a backup.`,
   );
+}
+
+/**
+ * `latest` among physical backups when a data directory is the target, among logical ones
+ * otherwise; none of that kind where the other kind exists is said plainly. An id chooses itself.
+ */
+function ofMode(
+  entries: readonly CatalogEntry[],
+  settings: RestoreSettings,
+): readonly CatalogEntry[] {
+  if (typeof settings.backup === 'object') return entries;
+  const physical = settings.physical !== null;
+  const complete = entries.filter((e) => e.manifest);
+  const kept = complete.filter((e) => isPhysical(e.manifest as Manifest) === physical);
+  if (kept.length === 0 && complete.length > 0)
+    throw new NoSuchBackup(
+      physical
+        ? `No physical backup at the prefix: its ${complete.length} complete backup(s) are logical (pg_dump). Clear 'data-dir' to restore the newest into 'database-url', or take one with mode: physical.`
+        : `No logical backup at the prefix: its ${complete.length} complete backup(s) are physical (pg_basebackup). Set 'data-dir' to restore the newest into a data directory.`,
+    );
+  return kept.length === 0 ? entries : kept;
 }
 
 /** The target server and database, as checked before anything is written. */
@@ -249,15 +285,13 @@ interface RestoreRun {
  */
 async function checkTarget(
   settings: RestoreSettings,
+  database: DatabaseTarget,
   deps: RestoreDeps,
   manifest: Manifest,
 ): Promise<TargetCheck> {
   const { host } = deps;
-  const server = serverAccess(deps.target ?? settings.database, 'database-url', [
-    'postgres',
-    'template1',
-  ]);
-  const name = settings.database.database;
+  const server = serverAccess(deps.target ?? database, 'database-url', ['postgres', 'template1']);
+  const name = database.database;
   const { facts, state, leftovers } = await host.group('Check the target server', async () => {
     const m = await server.maintenance().catch((e: Error) => {
       throw new Error(
@@ -461,42 +495,6 @@ async function restoreConfig(run: RestoreRun, restoredFrom: string): Promise<str
   );
 }
 
-/** `20261130T101500Z`: when the previous database was set aside. */
-function stamp(d: Date): string {
-  return d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}Z$/, 'Z');
-}
-
-/** A missing, truncated or altered object is worth another destination; a wrong key is not. */
-function fallsBack(r: ReadBackResult): boolean {
-  return r.failure !== 'key';
-}
-
-async function checkKey(settings: RestoreSettings, manifest: Manifest): Promise<void> {
-  const enc = manifest.encryption;
-  const dec = settings.decryption;
-  if (enc.mode === 'passphrase' && dec.mode !== 'passphrase')
-    throw new InputError(
-      'passphrase',
-      "This backup was encrypted with a passphrase: set 'passphrase', not 'age-identity'.",
-    );
-  if (enc.mode === 'recipients') {
-    if (dec.mode !== 'identities')
-      throw new InputError(
-        'age-identity',
-        `This backup was encrypted to age public keys (${enc.recipients.join(', ')}): set 'age-identity' to a matching secret key.`,
-      );
-    const mine = await recipientsOf(dec.identities);
-    if (!mine.some((r) => enc.recipients.includes(r)))
-      throw new InputError(
-        'age-identity',
-        `Invalid 'age-identity': its public key${mine.length > 1 ? 's' : ''} (${mine.join(', ')}) match${mine.length > 1 ? '' : 'es'} none of the backup's recipients (${enc.recipients.join(', ')}). Expected the secret key of one of them.`,
-      );
-  }
-}
-
 async function checkConfigDir(dir: string, force: boolean): Promise<void> {
   let entries: string[] = [];
   try {
@@ -567,7 +565,7 @@ function restoreRows(
       'Backup',
       `${report.backupId} (${manifest.database.name}, made ${formatTime(manifest.createdAt)})`,
     ],
-    ['Target', describeTarget(settings.database)],
+    ['Target', settings.database ? describeTarget(settings.database) : '—'],
     ['Result', report.ok ? lit('ok', 'restored') : lit('failed', 'failed')],
     ...report.attempts.map((a) => [
       `From ${a.destination}`,

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { access, constants, readdir } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { access, constants, readdir, realpath } from 'node:fs/promises';
+import { delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { childEnv } from '../child-env.js';
 
@@ -15,10 +15,35 @@ export interface ClientInstall {
   readonly version: string;
 }
 
-export type ClientTool = 'pg_dump' | 'pg_restore' | 'pg_basebackup';
+export type ClientTool =
+  | 'pg_dump'
+  | 'pg_restore'
+  | 'pg_basebackup'
+  | 'pg_verifybackup'
+  | ServerTool;
+
+/** Tools of the server package (postgresql-N), not of the client's: a restored data directory's start. */
+export type ServerTool = 'pg_ctl';
+
+export function isServerTool(tool: ClientTool): tool is ServerTool {
+  return tool === 'pg_ctl';
+}
 
 export function toolPath(install: ClientInstall, tool: ClientTool): string {
   return join(install.binDir, tool);
+}
+
+/**
+ * The folder `tool` really lives in (a PATH entry may hold a symlink to it): where the
+ * programs that come with it are (pg_waldump beside pg_verifybackup, pg_controldata and
+ * postgres beside pg_ctl).
+ */
+export async function realInstall(
+  install: ClientInstall,
+  tool: ClientTool,
+): Promise<ClientInstall> {
+  const real = await realpath(toolPath(install, tool)).catch(() => toolPath(install, tool));
+  return { ...install, binDir: dirname(real) };
 }
 
 /**

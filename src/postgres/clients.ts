@@ -1,5 +1,11 @@
 import { UserError } from '../errors.js';
-import { type ClientInstall, type ClientTool, findClients, selectClient } from './binaries.js';
+import {
+  type ClientInstall,
+  type ClientTool,
+  findClients,
+  isServerTool,
+  selectClient,
+} from './binaries.js';
 import { installClient } from './install.js';
 import type { ServerAccess } from './rebuild.js';
 import { openSession, type Session } from './session.js';
@@ -79,15 +85,15 @@ export async function pickSameMajor(
   const found = await find();
   if (found[0]) return found[0];
   if (willInstall(clients, env) && Number.isInteger(major)) {
-    await installClient(major, log);
+    await installClient(major, log, null, isServerTool(tool));
     const installed = (await find())[0];
     if (installed) return installed;
   }
   const all = await findClients(tool, clients.binDir, env);
   const list = all.length ? all.map((c) => `${c.version} (${c.binDir})`).join(', ') : 'none';
   throw new ClientVersionError(
-    `No ${tool} of major ${major}: the server runs PostgreSQL ${serverVersion} and a physical backup needs ${tool} of the same major; found ${list}. ` +
-      `Fix: install postgresql-client-${major} (PostgreSQL apt repository) and point 'pg-bin-dir' at its bin directory, or set 'install-client: true'.`,
+    `No ${tool} of major ${major}: ${serverVersion} and a physical backup needs ${tool} of the same major; found ${list}. ` +
+      `Fix: install ${isServerTool(tool) ? 'postgresql' : 'postgresql-client'}-${major} (PostgreSQL apt repository) and point 'pg-bin-dir' at its bin directory, or set 'install-client: true'.`,
   );
 }
 

@@ -26,7 +26,11 @@ const SOURCES = '/etc/apt/sources.list.d/pgdg.list';
  * release, update, install. The client lands in /usr/lib/postgresql/<major>/bin, where
  * client discovery looks.
  */
-export function installClientPlan(major: number, ctx: InstallContext): PlannedCommand[] {
+export function installClientPlan(
+  major: number,
+  ctx: InstallContext,
+  server = false,
+): PlannedCommand[] {
   if (!Number.isInteger(major) || major < 10)
     throw new Error(`cannot install a client for major ${major}`);
   if (!/^[a-z]+$/.test(ctx.codename))
@@ -44,6 +48,15 @@ export function installClientPlan(major: number, ctx: InstallContext): PlannedCo
     ]),
     sudo('sh', ['-c', `echo '${source}' > ${SOURCES}`]),
     sudo('apt-get', ['update', '-qq']),
+    // The server package would create and start a cluster of its own: pg-dr wants its binaries only.
+    ...(server
+      ? [
+          sudo('sh', [
+            '-c',
+            "mkdir -p /etc/postgresql-common && { grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf || echo 'create_main_cluster = false' >> /etc/postgresql-common/createcluster.conf; }",
+          ]),
+        ]
+      : []),
     sudo('env', [
       'DEBIAN_FRONTEND=noninteractive',
       'apt-get',
@@ -51,7 +64,7 @@ export function installClientPlan(major: number, ctx: InstallContext): PlannedCo
       '-y',
       '-qq',
       '--no-install-recommends',
-      `postgresql-client-${major}`,
+      server ? `postgresql-${major}` : `postgresql-client-${major}`,
     ]),
   ];
 }
@@ -80,13 +93,14 @@ export async function installClient(
   major: number,
   log: (line: string) => void,
   ctx: InstallContext | null = null,
+  server = false,
 ): Promise<void> {
   const context = ctx ?? (await detectInstallContext());
   if (!context)
     throw new Error(
       "'install-client' needs a Debian or Ubuntu runner with apt-get; install the PostgreSQL client yourself and set 'pg-bin-dir'.",
     );
-  for (const [file, args] of installClientPlan(major, context)) {
+  for (const [file, args] of installClientPlan(major, context, server)) {
     log(`$ ${[file, ...args].join(' ')}`);
     const r = await execa(file, [...args], {
       reject: false,
@@ -102,7 +116,7 @@ export async function installClient(
         .slice(-5)
         .join(' | ');
       throw new Error(
-        `Installing postgresql-client-${major} failed at '${file} ${args[0] ?? ''}': ${tail}`,
+        `Installing ${server ? 'postgresql' : 'postgresql-client'}-${major} failed at '${file} ${args[0] ?? ''}': ${tail}`,
       );
     }
   }

@@ -1,4 +1,4 @@
-import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
@@ -128,6 +128,58 @@ describe('backup mode physical', () => {
   let manifest: ReturnType<typeof parseManifest>;
   let ticks: Tick[];
 
+  /** The restored server at `port` holds every tick committed before the end LSN, no gap, and the seeded tables whole. */
+  async function expectBackAsOfEnd(port: number, how: string): Promise<void> {
+    const p = manifest.physical;
+    if (!p) throw new Error('no physical facts in the manifest');
+    const server = new pg.Client({
+      host: '127.0.0.1',
+      port,
+      user: source.user,
+      password: source.password,
+      database: 'app',
+    });
+    await server.connect();
+    try {
+      const present = new Set(
+        (await server.query<{ n: number }>('SELECT n FROM ticks ORDER BY n')).rows.map((r) => r.n),
+      );
+      const end = lsn(p.endLsn);
+      const committedBeforeEnd = ticks.filter((t) => t.after <= end);
+      expect(committedBeforeEnd.length).toBeGreaterThan(0);
+      // Every row whose commit lies before the end LSN is there.
+      expect(committedBeforeEnd.filter((t) => !present.has(t.n))).toEqual([]);
+      // The writer committed one row at a time: what came back is a prefix, with no gap,
+      // and nothing the writer did not commit.
+      const max = Math.max(...present);
+      expect(present.size).toBe(max);
+      expect(max).toBeLessThanOrEqual(ticks.length);
+      // Rows whose INSERT began after the end LSN can only be there when the WAL files the
+      // backup fetched went on past its end (-X fetch copies whole segments); say how many.
+      const afterEnd = ticks.filter((t) => t.before > end && present.has(t.n)).length;
+      console.log(
+        `physical restore (${how}): ${present.size} ticks back, ${committedBeforeEnd.length} committed before the end LSN, ${afterEnd} begun after it, of ${ticks.length}`,
+      );
+    } finally {
+      await server.end();
+    }
+    // The rest of the database is the source's (nothing else was written to it).
+    const restoredCounts = await tableRowCounts(
+      { ...source, port, query: queryAt(port) } as PgCluster,
+      'app',
+    );
+    const { 'public.ticks': _ticks, ...others } = restoredCounts;
+    expect(others).toEqual(seedCounts);
+  }
+
+  const restoreInputs = (extra: Record<string, string>) => ({
+    command: 'restore',
+    'backup-id': id,
+    'age-identity': identity,
+    ...destinationInputs(s3.primary, s3.secondary),
+    ...extra,
+  });
+
   it('copies a running cluster under write load to both destinations, with its start and end LSN, timeline and backup_label', async () => {
     const client = new pg.Client({ connectionString: source.url('app') });
     await client.connect();
@@ -234,44 +286,88 @@ describe('backup mode physical', () => {
     expect(run.stdout).toContain('base.tar.zst.age: OK');
     expect(run.stdout).toContain('backup successfully verified');
 
-    const server = new pg.Client({
-      host: '127.0.0.1',
-      port,
-      user: source.user,
-      password: source.password,
-      database: 'app',
-    });
-    await server.connect();
-    try {
-      const present = new Set(
-        (await server.query<{ n: number }>('SELECT n FROM ticks ORDER BY n')).rows.map((r) => r.n),
-      );
-      const end = lsn(p.endLsn);
-      const committedBeforeEnd = ticks.filter((t) => t.after <= end);
-      expect(committedBeforeEnd.length).toBeGreaterThan(0);
-      // Every row whose commit lies before the end LSN is there.
-      expect(committedBeforeEnd.filter((t) => !present.has(t.n))).toEqual([]);
-      // The writer committed one row at a time: what came back is a prefix, with no gap,
-      // and nothing the writer did not commit.
-      const max = Math.max(...present);
-      expect(present.size).toBe(max);
-      expect(max).toBeLessThanOrEqual(ticks.length);
-      // Rows whose INSERT began after the end LSN can only be there when the WAL files the
-      // backup fetched went on past its end (-X fetch copies whole segments); say how many.
-      const afterEnd = ticks.filter((t) => t.before > end && present.has(t.n)).length;
-      console.log(
-        `physical restore: ${present.size} ticks back, ${committedBeforeEnd.length} committed before the end LSN, ${afterEnd} begun after it, of ${ticks.length}`,
-      );
-    } finally {
-      await server.end();
-    }
-    // The rest of the database is the source's (nothing else was written to it).
-    const restoredCounts = await tableRowCounts(
-      { ...source, port, query: queryAt(port) } as PgCluster,
-      'app',
+    await expectBackAsOfEnd(port, 'runbook');
+  });
+
+  it('is restored by pg-dr into a data directory, checked by pg_verifybackup, started on the port asked: every row committed before the end LSN, the seeded tables whole', async () => {
+    const parent = join(work, 'pgdr-restored');
+    await mkdir(parent, { recursive: true });
+    const dataDir = join(parent, 'data');
+    restored.push(dataDir);
+    const port = await freePort();
+    const r = await runPgDr(
+      restoreInputs({ 'data-dir': dataDir, start: 'true', port: String(port) }),
     );
-    const { 'public.ticks': _ticks, ...others } = restoredCounts;
-    expect(others).toEqual(seedCounts);
+    expect(r.failed, r.log).toBeUndefined();
+    expect(r.outputs.status).toBe('ok');
+    expect(r.outputs['backup-id']).toBe(id);
+    const report = JSON.parse(r.outputs.report as string);
+    expect(report.physical.verified).toMatchObject({ ok: true, walParsed: true });
+    expect(report.physical.started, JSON.stringify(report.physical.started)).toMatchObject({ port, state: 'in production' });
+    expect(report.physical.files).toBeGreaterThan(900);
+    expect(r.log).toContain('pg_verifybackup: every file matches');
+    expect(await readFile(join(dataDir, 'postgresql.auto.conf'), 'utf8')).toMatch(
+      /^archive_mode = 'off'$/m,
+    );
+    // Nothing of the staging folder is left beside it.
+    expect((await readdir(parent)).filter((f) => f !== 'data')).toEqual([]);
+    await expectBackAsOfEnd(port, 'pg-dr restore');
+  });
+
+  it('into a non-empty data directory only with force, keeping the old one; never under a running server', async () => {
+    const parent = join(work, 'pgdr-force');
+    const dataDir = join(parent, 'data');
+    await mkdir(dataDir, { recursive: true });
+    await writeFile(join(dataDir, 'precious.txt'), 'keep me\n');
+    const refused = await runPgDr(restoreInputs({ 'data-dir': dataDir }));
+    expect(refused.failed).toMatch(
+      /'data-dir' .* is not empty \(1 entries, e\.g\. precious\.txt\)\. .*set force: true/,
+    );
+    expect(await readdir(parent)).toEqual(['data']);
+    const forced = await runPgDr(restoreInputs({ 'data-dir': dataDir, force: 'true' }));
+    expect(forced.failed, forced.log).toBeUndefined();
+    const report = JSON.parse(forced.outputs.report as string);
+    expect(report.physical.previous).toMatch(/\/data_before_\d{8}T\d{6}Z$/);
+    expect(await readFile(join(report.physical.previous, 'precious.txt'), 'utf8')).toBe(
+      'keep me\n',
+    );
+    expect(await readFile(join(dataDir, 'PG_VERSION'), 'utf8')).toBe('15\n');
+    // The source's own data directory, with its server running: refused even with force.
+    const running = await runPgDr(restoreInputs({ 'data-dir': source.dataDir, force: 'true' }));
+    expect(running.failed).toMatch(
+      /A server is running on 'data-dir' .*postmaster\.pid: process \d+/,
+    );
+  });
+
+  it('refuses a stored base backup with one byte changed at both destinations: nothing left, the data directory as it was', async () => {
+    const key = `disaster_recovery/${id}/base.tar.zst.age`;
+    const originals = await Promise.all([
+      s3.primary.getObject(PRIMARY_BUCKET, key),
+      s3.secondary.getObject(SECONDARY_BUCKET, key),
+    ]);
+    const flip = (b: Buffer, at: number) => {
+      const c = Buffer.from(b);
+      c[at] = (c[at] as number) ^ 0x01;
+      return c;
+    };
+    const at = Math.floor((originals[0]?.length ?? 0) * 0.7);
+    await s3.primary.putObject(PRIMARY_BUCKET, key, flip(originals[0] as Buffer, at));
+    await s3.secondary.putObject(SECONDARY_BUCKET, key, flip(originals[1] as Buffer, at));
+    const parent = join(work, 'pgdr-corrupt');
+    const dataDir = join(parent, 'data');
+    await mkdir(dataDir, { recursive: true });
+    try {
+      const r = await runPgDr(restoreInputs({ 'data-dir': dataDir }));
+      expect(r.outputs.status).toBe('failed');
+      const report = JSON.parse(r.outputs.report as string);
+      expect(report.attempts.map((a: { ok: boolean }) => a.ok)).toEqual([false, false]);
+      expect(report.attempts[0].error).toMatch(/base\.tar\.zst\.age/);
+      expect(await readdir(parent)).toEqual(['data']);
+      expect(await readdir(dataDir)).toEqual([]);
+    } finally {
+      await s3.primary.putObject(PRIMARY_BUCKET, key, originals[0] as Buffer);
+      await s3.secondary.putObject(SECONDARY_BUCKET, key, originals[1] as Buffer);
+    }
   });
 
   it('is listed as physical', async () => {
@@ -294,11 +390,8 @@ describe('backup mode physical', () => {
       'age-identity': identity,
       ...destinationInputs(s3.primary, s3.secondary),
     });
-    expect(restore.failed).toMatch(
-      new RegExp(
-        `Backup ${id} is a physical backup .*restoring it with pg-dr comes with data-dir.*meanwhile: the runbook's manual path`,
-        'i',
-      ),
+    expect(restore.failed).toContain(
+      `Backup ${id} is a physical backup (pg_basebackup of the whole cluster): it is restored into a data directory, not by pg_restore into 'database-url'. Set 'data-dir'`,
     );
     expect(restore.log).not.toMatch(/pg_restore:/);
     for (const level of ['decrypt', 'restore']) {
@@ -466,7 +559,7 @@ describe('backup mode physical refuses', () => {
       pickSameMajor(
         'pg_basebackup',
         major,
-        `${major}.2`,
+        `the server runs PostgreSQL ${major}.2`,
         { binDir: '', install: false },
         process.env,
         () => undefined,

@@ -21,8 +21,10 @@ export interface RestoreSettings extends CommonSettings {
   readonly sourceDatabase: string | null;
   /** A destination name, or `any`: each in order, falling back on failure. */
   readonly restoreFrom: string;
-  /** The database restored into. */
-  readonly database: DatabaseTarget;
+  /** The database restored into; null when only a data directory is (`data-dir`, no `database-url`). */
+  readonly database: DatabaseTarget | null;
+  /** A physical backup's restore: the data directory, the start, its port. */
+  readonly physical: PhysicalRestore | null;
   readonly ssh: SshSettings | null;
   /** Where the config bundle is extracted; null = not extracted. */
   readonly configDir: string | null;
@@ -36,6 +38,15 @@ export interface RestoreSettings extends CommonSettings {
   /** End the target's sessions at the switch instead of refusing. */
   readonly terminateConnections: boolean;
   readonly parallel: ParallelRestore;
+}
+
+/** `data-dir`, `start` and `port`. */
+export interface PhysicalRestore {
+  /** Absolute path of the data directory. */
+  readonly dataDir: string;
+  readonly start: boolean;
+  /** null: the restored configuration's. */
+  readonly port: number | null;
 }
 
 /** `restore-jobs` and `restore-temp-dir` (restore and the drill). */
@@ -64,6 +75,7 @@ export function parseParallelRestore(src: InputSource, workspace: string): Paral
 }
 
 export function parseRestore(src: InputSource, common: CommonSettings): RestoreSettings {
+  const physical = parsePhysicalRestore(src, common.workspace);
   const restoreFrom = src.get('restore-from').trim() || 'any';
   const names = common.destinations.map((d) => d.name);
   if (restoreFrom !== 'any' && !names.includes(restoreFrom))
@@ -78,7 +90,11 @@ export function parseRestore(src: InputSource, common: CommonSettings): RestoreS
     backup: parseBackupSelector(src, false),
     sourceDatabase: parseSourceDatabase(src),
     restoreFrom,
-    database: parseDatabaseUrl('database-url', src.get('database-url')),
+    database:
+      physical && src.get('database-url').trim() === ''
+        ? null
+        : parseDatabaseUrl('database-url', src.get('database-url')),
+    physical,
     ssh: parseSsh(src),
     configDir: parseConfigDir(src, common.workspace),
     decryption: parseDecryption(src, true),
@@ -100,4 +116,36 @@ function parseConfigDir(src: InputSource, workspace: string): string | null {
       `Invalid 'config-dir': contains control characters. Expected a folder path.`,
     );
   return isAbsolute(v) ? v : resolve(workspace, v);
+}
+
+/** `data-dir` (resolved against the workspace), `start` and `port`; null without data-dir. */
+function parsePhysicalRestore(src: InputSource, workspace: string): PhysicalRestore | null {
+  const v = src.get('data-dir').trim();
+  const start = parseBoolean(src, 'start');
+  const p = src.get('port').trim();
+  const port = p === '' ? null : parseWholeNumber(src, 'port', 1, { max: 65535 });
+  if (v === '') {
+    if (start)
+      throw new InputError(
+        'start',
+        "Invalid 'start': true without 'data-dir'. A server is started on a physical backup restored into 'data-dir'; set it, or start: false.",
+      );
+    if (port !== null)
+      throw new InputError(
+        'port',
+        `Invalid 'port': "${p}" without 'data-dir' and 'start'. It is the port of the server started on a restored data directory.`,
+      );
+    return null;
+  }
+  if (hasControlCharacters(v))
+    throw new InputError(
+      'data-dir',
+      `Invalid 'data-dir': contains control characters. Expected a folder path.`,
+    );
+  if (port !== null && !start)
+    throw new InputError(
+      'port',
+      `Invalid 'port': "${p}" with start: false. It is the port of the server pg-dr starts; set start: true, or clear it.`,
+    );
+  return { dataDir: isAbsolute(v) ? v : resolve(workspace, v), start, port };
 }

@@ -1,0 +1,318 @@
+import { dirname } from 'node:path';
+import { formatTime } from '../alerts/index.js';
+import type { PhysicalRestore } from '../inputs/commands/restore.js';
+import type { RestoreSettings } from '../inputs/parse.js';
+import type { CatalogEntry } from '../manifest/catalog.js';
+import { backupPrefix } from '../manifest/id.js';
+import type { Manifest } from '../manifest/schema.js';
+import { checkFreeSpace } from '../pipeline/restore-file.js';
+import { extractBase } from '../pipeline/restore-physical.js';
+import { type ClientInstall, realInstall } from '../postgres/binaries.js';
+import { pickSameMajor } from '../postgres/clients.js';
+import {
+  checkDataDir,
+  controlData,
+  type DataDirState,
+  ownDataDir,
+  prepareStart,
+  removeDir,
+  type ServerUser,
+  serverUser,
+  stagingDir,
+  startServer,
+  switchDataDir,
+  verifyBackup,
+} from '../postgres/datadir.js';
+import { formatBytes, formatRate, progressTty, startProgress } from '../report/progress.js';
+import { lit } from '../report/status.js';
+import type { Destination } from '../storage/destination.js';
+import type { RestoreDeps, RestoreReport, RestoreResult } from './restore.js';
+import { checkKey, fallsBack, stamp } from './restore-common.js';
+
+/** What the restore of a physical backup did, for the report. */
+export interface PhysicalRestoreReport {
+  readonly dataDir: string;
+  /** Where the non-empty data directory it replaced is kept (force). */
+  readonly previous: string | null;
+  readonly files: number;
+  /** pg_verifybackup's verdict, and whether it parsed the WAL too. */
+  readonly verified: { ok: boolean; walParsed: boolean; detail: string } | null;
+  /** The server started on it, if start. */
+  readonly started: {
+    readonly port: number | null;
+    readonly seconds: number;
+    readonly state: string;
+    readonly checkpoint: string;
+  } | null;
+  /** What pg-dr changed in the restored files before the start. */
+  readonly changed: readonly string[];
+}
+
+/** The tools a physical restore runs, found (or refused) before anything is written. */
+interface Tools {
+  readonly verifier: ClientInstall;
+  readonly server: ClientInstall | null;
+  readonly user: ServerUser | null;
+}
+
+/**
+ * Restores a physical backup into `data-dir`: extracted into a new folder beside it, checked
+ * by pg_verifybackup, then put in its place; with `start`, a server is started on it.
+ */
+export async function restorePhysical(
+  settings: RestoreSettings,
+  want: PhysicalRestore,
+  deps: RestoreDeps,
+  backup: CatalogEntry,
+  manifest: Manifest,
+): Promise<RestoreResult> {
+  const { host } = deps;
+  // Everything that can refuse the restore is checked before anything is written.
+  await checkKey(settings, manifest);
+  const target = await checkDataDir(want.dataDir, settings.force);
+  const tools = await findTools(settings, want, deps, manifest);
+  await checkFreeSpace({ dir: dirname(want.dataDir), input: 'data-dir' }, tarBytes(manifest));
+  const order = deps.destinations.filter((d) => backup.completeAt.includes(d.settings.name));
+  const folder = backupPrefix(settings.prefix, backup.id);
+  const t0 = Date.now();
+  const attempts: RestoreReport['attempts'][number][] = [];
+  let report: PhysicalRestoreReport | null = null;
+  let from: string | null = null;
+  for (const dest of order) {
+    const r = await host.group(
+      `Restore ${backup.id} from ${dest.settings.name} into ${want.dataDir}`,
+      () => fromDestination(settings, deps, { dest, folder, manifest, target, tools }),
+    );
+    attempts.push({ destination: dest.settings.name, ok: r.ok, error: r.error });
+    if (r.ok) {
+      report = r.report;
+      from = dest.settings.name;
+      break;
+    }
+    host.error(
+      `${dest.settings.name}: the restore FAILED; nothing was left behind, ${want.dataDir} is as it was: ${r.error}`,
+    );
+    if (!r.fallBack || deps.signal.aborted) break;
+  }
+  if (report && want.start && tools.server && tools.user)
+    report = await startOn(report, want, tools.server, tools.user, deps);
+  return physicalDone(settings, manifest, {
+    ok: report !== null,
+    backupId: backup.id,
+    restoredFrom: from,
+    attempts,
+    seconds: (Date.now() - t0) / 1000,
+    tables: 0,
+    mismatches: [],
+    rowCounts: 'not recorded',
+    configFiles: null,
+    database: want.dataDir,
+    previous: report?.previous ?? null,
+    rolesCreated: [],
+    rolesExisting: [],
+    differences: [],
+    physical: report,
+  });
+}
+
+/** pg_verifybackup (and, with start, pg_ctl) of the backup's major; the server's OS user. */
+async function findTools(
+  settings: RestoreSettings,
+  want: PhysicalRestore,
+  deps: RestoreDeps,
+  manifest: Manifest,
+): Promise<Tools> {
+  const major = Math.floor(manifest.database.serverVersionNum / 10000);
+  const why = `backup ${manifest.id} is of PostgreSQL ${manifest.database.serverVersion}`;
+  const log = (l: string) => deps.host.info(l);
+  const verifier = await pickSameMajor(
+    'pg_verifybackup',
+    major,
+    why,
+    settings.pgClients,
+    deps.env,
+    log,
+  );
+  if (!want.start) return { verifier, server: null, user: null };
+  const user = await serverUser('start');
+  const server = await realInstall(
+    await pickSameMajor('pg_ctl', major, why, settings.pgClients, deps.env, log),
+    'pg_ctl',
+  );
+  return { verifier, server, user };
+}
+
+/** The tar's size: what the data directory will take, about. */
+function tarBytes(manifest: Manifest): number {
+  const base = manifest.objects.find((o) => o.kind === 'base');
+  return manifest.database.archiveBytes ?? (base ? base.plaintext.bytes * 4 : 0);
+}
+
+/** One destination's attempt: extract into a new folder, verify it, put it in place. */
+async function fromDestination(
+  settings: RestoreSettings,
+  deps: RestoreDeps,
+  o: {
+    dest: Destination;
+    folder: string;
+    manifest: Manifest;
+    target: DataDirState;
+    tools: Tools;
+  },
+): Promise<
+  | { ok: true; error: null; fallBack: false; report: PhysicalRestoreReport }
+  | { ok: false; error: string; fallBack: boolean; report: null }
+> {
+  const { host } = deps;
+  const staged = await stagingDir(o.target.path);
+  const fail = async (error: string, fallBack: boolean) => {
+    const left = await removeDir(staged);
+    if (left) host.warning(left);
+    return { ok: false as const, error, fallBack, report: null };
+  };
+  const base = o.manifest.objects.find((x) => x.kind === 'base');
+  let read = 0;
+  const progress = startProgress(
+    host,
+    {
+      label: `restore from ${o.dest.settings.name}`,
+      done: () => read,
+      total: () => (base ? { bytes: base.encrypted.bytes, estimate: false } : null),
+      finishing: 'extracting',
+    },
+    { tty: progressTty(host) },
+  );
+  const t0 = Date.now();
+  let extracted: Awaited<ReturnType<typeof extractBase>>;
+  try {
+    extracted = await extractBase({
+      destination: o.dest,
+      folder: o.folder,
+      manifest: o.manifest,
+      decryption: settings.decryption,
+      dir: staged,
+      signal: deps.signal,
+      env: deps.env,
+      onBytes: (n) => {
+        read = n;
+      },
+    });
+  } finally {
+    progress.stop();
+  }
+  if (!extracted.read.ok)
+    return fail(extracted.read.error ?? 'the read failed', fallsBack(extracted.read));
+  const secs = (Date.now() - t0) / 1000;
+  host.info(
+    `${o.dest.settings.name}: ${extracted.files} files extracted from ${formatBytes(read)} in ${secs.toFixed(1)} s (${formatRate(read, secs)})`,
+  );
+  const verified = await verifyBackup(o.tools.verifier.binDir, staged);
+  if (!verified.ok)
+    // The bytes matched the manifest's SHA-256: the other destination holds the same ones.
+    return fail(`pg_verifybackup refused the restored files: ${verified.detail}`, false);
+  host.info(
+    `pg_verifybackup: every file matches the backup's backup_manifest${verified.walParsed ? ', and its WAL parses from the start to the end LSN' : ' (WAL not parsed: pg_waldump, of the server package, is not beside it)'}`,
+  );
+  const previous = await switchDataDir(staged, o.target, stamp(deps.now()));
+  if (previous)
+    host.info(
+      `The data directory it replaced is kept as ${previous}: remove it once you no longer need it.`,
+    );
+  return {
+    ok: true,
+    error: null,
+    fallBack: false,
+    report: {
+      dataDir: o.target.path,
+      previous,
+      files: extracted.files,
+      verified,
+      started: null,
+      changed: [],
+    },
+  };
+}
+
+/** Starts a server on the restored data directory; a failed start is the restore's failure. */
+async function startOn(
+  report: PhysicalRestoreReport,
+  want: PhysicalRestore,
+  server: ClientInstall,
+  user: ServerUser,
+  deps: RestoreDeps,
+): Promise<PhysicalRestoreReport> {
+  return deps.host.group(`Start a server on ${want.dataDir}`, async () => {
+    const opts = { binDir: server.binDir, dir: want.dataDir, user, port: want.port };
+    const changed = await prepareStart(opts);
+    await ownDataDir(user, want.dataDir);
+    for (const c of changed) deps.host.info(`Changed: ${c}`);
+    const seconds = await startServer(opts, START_TIMEOUT_SECONDS);
+    const control = await controlData(server.binDir, want.dataDir);
+    deps.host.info(
+      `The server ${user.switch ? `(OS user ${user.name}) ` : ''}recovered and accepts connections after ${seconds.toFixed(1)} s${want.port !== null ? ` on port ${want.port}` : ''}: ${control?.state ?? 'state unknown'}, checkpoint ${control?.checkpoint ?? '?'}.`,
+    );
+    return {
+      ...report,
+      changed,
+      started: {
+        port: want.port,
+        seconds,
+        state: control?.state ?? '',
+        checkpoint: control?.checkpoint ?? '',
+      },
+    };
+  });
+}
+
+/** How long pg_ctl waits for recovery to end and connections to be accepted. */
+const START_TIMEOUT_SECONDS = 3600;
+
+function physicalDone(
+  settings: RestoreSettings,
+  manifest: Manifest,
+  report: RestoreReport,
+): RestoreResult {
+  const p = report.physical ?? null;
+  const rows: string[][] = [
+    [
+      'Backup',
+      `${report.backupId} (physical, ${manifest.database.serverVersion}, made ${formatTime(manifest.createdAt)})`,
+    ],
+    ['Data directory', settings.physical?.dataDir ?? '—'],
+    ['Result', report.ok ? lit('ok', 'restored') : lit('failed', 'failed')],
+    ...report.attempts.map((a) => [
+      `From ${a.destination}`,
+      a.ok
+        ? lit('ok', 'ok')
+        : lit('failed', `${a.error} (removed; the data directory is unchanged)`),
+    ]),
+    ['Duration', `${report.seconds.toFixed(1)} s`],
+  ];
+  if (p) {
+    rows.push([
+      'Files',
+      `${p.files}; pg_verifybackup ${p.verified?.ok ? 'passed' : 'failed'}${p.verified?.walParsed === false ? ' (WAL not parsed)' : ''}`,
+    ]);
+    rows.push(['Replaced data directory', p.previous ? `kept as ${p.previous}` : 'none']);
+    if (manifest.physical)
+      rows.push([
+        'WAL',
+        `timeline ${manifest.physical.timeline}, ${manifest.physical.startLsn} to ${manifest.physical.endLsn}`,
+      ]);
+    rows.push([
+      'Server',
+      p.started
+        ? `started in ${p.started.seconds.toFixed(1)} s${p.started.port !== null ? ` on port ${p.started.port}` : ''}: ${p.started.state}`
+        : 'not started (start: false)',
+    ]);
+  }
+  return {
+    report,
+    manifest,
+    summary: {
+      title: `pg-dr restore: ${report.ok ? lit('ok', 'ok') : lit('failed', 'FAILED')}`,
+      header: ['restore', 'result'],
+      rows,
+    },
+  };
+}
