@@ -303,7 +303,10 @@ describe('backup mode physical', () => {
     expect(r.outputs['backup-id']).toBe(id);
     const report = JSON.parse(r.outputs.report as string);
     expect(report.physical.verified).toMatchObject({ ok: true, walParsed: true });
-    expect(report.physical.started, JSON.stringify(report.physical.started)).toMatchObject({ port, state: 'in production' });
+    expect(report.physical.started, JSON.stringify(report.physical.started)).toMatchObject({
+      port,
+      state: 'in production',
+    });
     expect(report.physical.files).toBeGreaterThan(900);
     expect(r.log).toContain('pg_verifybackup: every file matches');
     expect(await readFile(join(dataDir, 'postgresql.auto.conf'), 'utf8')).toMatch(
