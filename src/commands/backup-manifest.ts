@@ -25,7 +25,11 @@ export interface ManifestParts {
   readonly dumpSeconds: number;
   readonly tables: readonly TableRowCount[];
   /** `mode: physical`: what the base backup's tar said, and the cluster's tablespaces. */
-  readonly physical?: { facts: BaseBackupFacts; tablespaces: readonly Tablespace[] } | null;
+  readonly physical?: {
+    facts: BaseBackupFacts;
+    tablespaces: readonly Tablespace[];
+    superuser: string | null;
+  } | null;
   readonly globals: Globals;
   readonly systemIdentifier: string | null;
   /** The config files bundled, relative to the workspace. */
@@ -67,6 +71,7 @@ export function buildManifest(settings: BackupSettings, p: ManifestParts): Manif
             endLsn: p.physical.facts.endLsn,
             backupLabel: p.physical.facts.backupLabel,
             tablespaces: p.physical.tablespaces,
+            ...(p.physical.superuser !== null ? { superuser: p.physical.superuser } : {}),
           },
         }
       : {}),

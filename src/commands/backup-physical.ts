@@ -7,6 +7,7 @@ import { liveEstimate } from '../pipeline/estimate.js';
 import type { Stored, StoreOptions } from '../pipeline/store.js';
 import {
   type BaseBackupFacts,
+  bootstrapSuperuser,
   checkPhysicalServer,
   checkReplicationRole,
   checkTablespaces,
@@ -36,7 +37,12 @@ export async function preparePhysical(
   settings: BackupSettings,
   env: NodeJS.ProcessEnv,
   host: Host,
-): Promise<{ client: ClientInstall; tablespaces: Tablespace[]; clusterBytes: number }> {
+): Promise<{
+  client: ClientInstall;
+  tablespaces: Tablespace[];
+  clusterBytes: number;
+  superuser: string | null;
+}> {
   checkPhysicalServer(server.versionNum, server.version);
   await checkReplicationRole(session);
   const tablespaces = await readTablespaces(session);
@@ -51,7 +57,12 @@ export async function preparePhysical(
   ).catch((e: Error) => {
     throw new BackupFailed(e.message, null);
   });
-  return { client, tablespaces, clusterBytes: await clusterSize(session, server.sizeBytes) };
+  return {
+    client,
+    tablespaces,
+    clusterBytes: await clusterSize(session, server.sizeBytes),
+    superuser: await bootstrapSuperuser(session),
+  };
 }
 
 /**

@@ -196,7 +196,11 @@ interface ServerInspection {
   readonly globals: Globals;
   readonly systemIdentifier: string | null;
   /** `mode: physical`: the cluster's tablespaces, and about how many bytes it holds. */
-  readonly cluster: { readonly tablespaces: Tablespace[]; readonly bytes: number } | null;
+  readonly cluster: {
+    readonly tablespaces: Tablespace[];
+    readonly bytes: number;
+    readonly superuser: string | null;
+  } | null;
 }
 
 async function inspectServer(
@@ -249,7 +253,7 @@ async function inspectForPhysical(
   deps: BackupDeps,
 ): Promise<ServerInspection> {
   const v = formatServerVersion(server.versionNum);
-  const { client, tablespaces, clusterBytes } = await preparePhysical(
+  const { client, tablespaces, clusterBytes, superuser } = await preparePhysical(
     session,
     { versionNum: server.versionNum, ...v, sizeBytes: server.sizeBytes },
     settings,
@@ -267,7 +271,7 @@ async function inspectForPhysical(
     client,
     globals,
     systemIdentifier,
-    cluster: { tablespaces, bytes: clusterBytes },
+    cluster: { tablespaces, bytes: clusterBytes, superuser },
   };
 }
 
@@ -290,7 +294,11 @@ async function copyDatabase(o: {
   tables: TableRowCount[];
   /** The settings the manifest records (physical: row counts as taken). */
   settings: BackupSettings;
-  physical: { facts: BaseBackupFacts; tablespaces: Tablespace[] } | null;
+  physical: {
+    facts: BaseBackupFacts;
+    tablespaces: Tablespace[];
+    superuser: string | null;
+  } | null;
 }> {
   const { host } = o.deps;
   const ext = DUMP_EXTENSION[o.compression];
@@ -320,7 +328,11 @@ async function copyDatabase(o: {
   return {
     ...based,
     settings: { ...o.settings, rowCounts },
-    physical: { facts: based.facts, tablespaces: cluster.tablespaces },
+    physical: {
+      facts: based.facts,
+      tablespaces: cluster.tablespaces,
+      superuser: cluster.superuser,
+    },
   };
 }
 

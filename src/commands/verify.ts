@@ -2,7 +2,7 @@ import { verificationFailed } from '../alerts/conditions.js';
 import type { AlertCondition } from '../alerts/index.js';
 import type { DecryptionSettings } from '../crypto/age.js';
 import type { Signer } from '../crypto/sshsig.js';
-import { InputError, UserError } from '../errors.js';
+import { InputError } from '../errors.js';
 import type { VerifySettings } from '../inputs/parse.js';
 import {
   type BackupAtDestination,
@@ -15,7 +15,7 @@ import {
   UNAUTHENTICATED,
 } from '../manifest/catalog.js';
 import { backupIdTime, backupPrefix, SIGNATURE_SUFFIX } from '../manifest/id.js';
-import { dumpMajor, isPhysical, type Manifest, physicalRefusal } from '../manifest/schema.js';
+import { dumpMajor, isPhysical, type Manifest } from '../manifest/schema.js';
 import { type Verification, verificationKey } from '../manifest/verification.js';
 import { type ReadBackResult, readBack, type Sink } from '../pipeline/readback.js';
 import { tempSpace } from '../pipeline/restore-file.js';
@@ -38,6 +38,7 @@ import { describeSource } from '../source/index.js';
 import type { Destination } from '../storage/destination.js';
 import { VERSION } from '../version.js';
 import { type CommandResult, type Context, withAlerts } from './command.js';
+import { checkBase } from './verify-physical.js';
 
 export interface VerifyDeps {
   readonly host: Host;
@@ -92,14 +93,8 @@ export async function verify(settings: VerifySettings, deps: VerifyDeps): Promis
   );
   for (const [name, why] of unreachable) host.warning(`${name}: cannot list backups: ${why}`);
   const backups = chooseBackups(entries, settings, deps.now());
-  // Until pg-dr restores physical backups, only their checksums are verified.
-  const physical = backups.filter((b) => b.manifest && isPhysical(b.manifest as Manifest));
-  if (settings.level !== 'checksum' && physical.length > 0)
-    throw new UserError(
-      physical.map((b) => physicalRefusal(b.id, `verify at level ${settings.level}`)).join(' '),
-    );
   host.info(`Verifying ${backups.map((b) => b.id).join(', ')} at level ${settings.level}`);
-  const drillServer = settings.level === 'restore' ? await checkDrillServer(settings, deps) : null;
+  const drillServer = await drillServerFor(backups, settings, deps);
 
   const verifications: Verification[] = [];
   for (const backup of backups) {
@@ -116,6 +111,7 @@ export async function verify(settings: VerifySettings, deps: VerifyDeps): Promis
           at,
           unreachable.get(name) ?? null,
           drilled ? null : drillServer,
+          settings.level === 'restore' && !drilled,
         ),
       );
       if (v.drill) drilled = true;
@@ -211,6 +207,7 @@ async function verifyAt(
   at: BackupAtDestination | undefined,
   unreachable: string | null,
   drillServer: DrillServer | null,
+  drillNow: boolean,
 ): Promise<Verification> {
   const started = deps.now();
   const t0 = Date.now();
@@ -247,7 +244,10 @@ async function verifyAt(
   let drill: Verification['drill'] = null;
   const byConsumer: string[] = [];
   for (const o of manifest.objects) {
-    const v = await verifyWithProgress({ settings, deps, manifest, dest, folder, drillServer }, o);
+    const v = await verifyWithProgress(
+      { settings, deps, manifest, dest, folder, drillServer, drillNow },
+      o,
+    );
     objects.push(v.object);
     if (v.failure === 'consumer' && v.object.error) byConsumer.push(v.object.error);
     if (v.archive !== undefined) archive = v.archive;
@@ -306,8 +306,10 @@ interface VerifyAt {
   readonly dest: Destination;
   /** The backup's folder. */
   readonly folder: string;
-  /** Where to drill, when this destination is the one drilled from. */
+  /** Where to drill a logical backup, when this destination is the one drilled from. */
   readonly drillServer: DrillServer | null;
+  /** This destination is the one drilled from (a physical backup's drill needs no server). */
+  readonly drillNow: boolean;
   /** Bytes of the object read so far, for progress. */
   readonly onBytes?: (n: number) => void;
 }
@@ -361,6 +363,7 @@ async function verifyObject(
   drill?: Verification['drill'];
 }> {
   const { settings, deps, manifest } = at;
+  if (settings.level !== 'checksum' && o.kind === 'base') return verifyBase(at, o);
   const archiveCheck =
     settings.level !== 'checksum' && o.kind === 'database' ? await checkArchive(at) : null;
   const r =
@@ -412,6 +415,56 @@ async function verifyObject(
     ...(archive !== undefined ? { archive } : {}),
     ...(archiveCheck.drill !== undefined ? { drill: archiveCheck.drill } : {}),
   };
+}
+
+/** A physical backup's base object: extracted, pg_verifybackup, and at level restore a drill. */
+async function verifyBase(
+  at: VerifyAt,
+  o: Manifest['objects'][number],
+): ReturnType<typeof verifyObject> {
+  const c = await checkBase({
+    settings: at.settings,
+    manifest: at.manifest,
+    dest: at.dest,
+    folder: at.folder,
+    drill: at.drillNow,
+    host: at.deps.host,
+    env: at.deps.env,
+    signal: at.deps.signal,
+    ...(at.onBytes ? { onBytes: at.onBytes } : {}),
+  });
+  const r = c.read;
+  return {
+    object: {
+      name: o.name,
+      ok: r.ok,
+      bytes: r.encrypted?.bytes ?? null,
+      sha256: r.encrypted?.sha256 ?? null,
+      error: r.error,
+    },
+    failure: r.failure,
+    archive: c.archive,
+    ...(c.drill !== undefined ? { drill: c.drill } : {}),
+  };
+}
+
+/**
+ * The drill server of the logical backups to drill (level restore), checked before any work;
+ * null when there are none. Physical backups are drilled on a throwaway server of pg-dr's own.
+ */
+async function drillServerFor(
+  backups: readonly CatalogEntry[],
+  settings: VerifySettings,
+  deps: VerifyDeps,
+): Promise<DrillServer | null> {
+  if (settings.level !== 'restore') return null;
+  if (!backups.some((b) => b.manifest && !isPhysical(b.manifest as Manifest))) return null;
+  if (settings.drill === null)
+    throw new InputError(
+      'drill-database-url',
+      "Missing 'drill-database-url'. Expected the URL of a server for restore drills and a database on it to connect to (each drill creates and drops its own database). Logical backups are drilled there; physical ones on a throwaway server pg-dr starts itself.",
+    );
+  return checkDrillServer(settings, deps);
 }
 
 /**
@@ -583,7 +636,7 @@ function verifySummary(r: VerifyReport): SummaryTable {
       v.ok
         ? lit(
             'ok',
-            `ok${v.drill ? ` (restored ${v.drill.tables} tables in ${v.drill.seconds.toFixed(1)} s)` : ''}`,
+            `ok${v.drill ? ` (${v.drill.proven ? `started a copy: ${v.drill.proven.slice(1).join('; ')}` : `restored ${v.drill.tables} tables`} in ${v.drill.seconds.toFixed(1)} s)` : ''}`,
           )
         : lit('failed', v.error ?? 'failed'),
       `${v.durationSeconds.toFixed(1)} s`,

@@ -121,6 +121,8 @@ export const Manifest = z.object({
       backupLabel: z.string(),
       /** Every tablespace of the cluster; `location` '' for pg_default and pg_global. */
       tablespaces: z.array(z.object({ name: z.string(), location: z.string() })),
+      /** The cluster's bootstrap superuser (oid 10): how a drill enters its throwaway copy. */
+      superuser: z.string().min(1).max(63).optional(),
     })
     .optional(),
   /** The public key whose signature (`manifest.json.sig`) covers these exact bytes, if signed. */
@@ -129,14 +131,6 @@ export const Manifest = z.object({
 
 export type Manifest = z.infer<typeof Manifest>;
 export type ObjectEntry = z.infer<typeof ObjectEntry>;
-
-/**
- * Why `what` (restore, verify at level decrypt/restore) refuses a physical backup until pg-dr
- * restores them into a data directory: never pg_restore on a tar.
- */
-export function physicalRefusal(id: string, what: string): string {
-  return `Backup ${id} is a physical backup (pg_basebackup of the whole cluster): pg_restore cannot read it, so pg-dr does not ${what} it. Restoring it with pg-dr comes with data-dir (restore into an empty data directory, checked by pg_verifybackup); meanwhile: the runbook's manual path (docs/runbook.md, "Restore a physical backup by hand": age -d | zstd -d | tar -x, then pg_ctl start). 'verify-level: checksum' verifies it now.`;
-}
 
 /** A physical backup (pg_basebackup of the cluster): restored into a data directory, never by pg_restore. */
 export function isPhysical(m: Manifest): boolean {

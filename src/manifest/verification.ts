@@ -48,6 +48,8 @@ export const Verification = z.object({
       error: z.string().nullable(),
       /** What the drill's database differs in from the source, if anything. */
       differences: z.array(z.string()).optional(),
+      /** A physical backup's drill: what it proved, and what it did not (row counts). */
+      proven: z.array(z.string()).optional(),
     })
     .nullable(),
   error: z.string().nullable(),

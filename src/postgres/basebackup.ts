@@ -33,6 +33,17 @@ export interface BaseBackupFacts {
   readonly backupLabel: string;
 }
 
+/**
+ * The cluster's bootstrap superuser (the role of oid 10): a copy of the cluster is entered
+ * as it (a drill's throwaway server trusts local connections). Null when unreadable.
+ */
+export async function bootstrapSuperuser(session: Session): Promise<string | null> {
+  const [row] = await session
+    .rows<{ name: string }>('SELECT rolname AS name FROM pg_catalog.pg_roles WHERE oid = 10')
+    .catch(() => []);
+  return row?.name ?? null;
+}
+
 export async function readTablespaces(session: Session): Promise<Tablespace[]> {
   return session.rows<Tablespace>(
     'SELECT spcname AS name, pg_catalog.pg_tablespace_location(oid) AS location FROM pg_catalog.pg_tablespace ORDER BY oid',

@@ -233,13 +233,19 @@ function startSettings(o: StartOptions): string[] {
   if (o.throwaway)
     c.push(
       '-c',
-      "listen_addresses=''",
+      'listen_addresses=',
       '-k',
       o.throwaway.socketDir,
+      // The copy's own rules, whatever the restored configuration points at; and nothing that
+      // reaches out (TLS files it may lack, a log collector hiding the start's errors).
       '-c',
-      'hba_file=pg_hba.conf',
+      `hba_file=${join(o.dir, 'pg_hba.conf')}`,
       '-c',
-      `config_file=${join(o.dir, 'postgresql.conf')}`,
+      `ident_file=${join(o.dir, 'pg_ident.conf')}`,
+      '-c',
+      'ssl=off',
+      '-c',
+      'logging_collector=off',
     );
   return c;
 }

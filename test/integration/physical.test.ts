@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -384,7 +385,7 @@ describe('backup mode physical', () => {
     expect(r.tables[0]?.rows.find((x) => x[0] === id)?.[header.indexOf('kind')]).toBe('physical');
   });
 
-  it('is refused by restore and by verify at level decrypt, pointing at the runbook; verify checksum passes', async () => {
+  it('is refused by restore without data-dir, naming it; verify checksum passes', async () => {
     const target = await source.createDatabase('restore_target');
     const restore = await runPgDr({
       command: 'restore',
@@ -397,18 +398,6 @@ describe('backup mode physical', () => {
       `Backup ${id} is a physical backup (pg_basebackup of the whole cluster): it is restored into a data directory, not by pg_restore into 'database-url'. Set 'data-dir'`,
     );
     expect(restore.log).not.toMatch(/pg_restore:/);
-    for (const level of ['decrypt', 'restore']) {
-      const v = await runPgDr({
-        command: 'verify',
-        'backup-id': id,
-        'verify-level': level,
-        'age-identity': identity,
-        ...(level === 'restore' ? { 'drill-database-url': source.url('postgres') } : {}),
-        ...destinationInputs(s3.primary, s3.secondary),
-      });
-      expect(v.failed).toMatch(new RegExp(`Backup ${id} is a physical backup`));
-      expect(v.failed).toContain(`verify at level ${level}`);
-    }
     const ok = await runPgDr({
       command: 'verify',
       'backup-id': id,
@@ -418,6 +407,108 @@ describe('backup mode physical', () => {
     expect(ok.failed).toBeUndefined();
     expect(ok.outputs.status).toBe('ok');
   });
+
+  it('verifies at level restore without a drill server: pg_verifybackup, a throwaway copy started, every table read, amcheck on heaps and indexes', async () => {
+    const r = await runPgDr({
+      command: 'verify',
+      'backup-id': id,
+      'verify-level': 'restore',
+      'age-identity': identity,
+      ...destinationInputs(s3.primary, s3.secondary),
+    });
+    expect(r.failed, r.log).toBeUndefined();
+    const report = JSON.parse(r.outputs.report as string);
+    const [b2, r2] = report.verifications;
+    expect(b2.archive).toMatchObject({ ok: true, error: null });
+    expect(b2.archive.entries).toBeGreaterThan(900);
+    expect(b2.drill.ok).toBe(true);
+    expect(b2.drill.tables).toBe(Object.keys(seedCounts).length + 1);
+    expect(b2.drill.proven).toEqual(
+      expect.arrayContaining([
+        'pg_verifybackup passed',
+        expect.stringMatching(/^amcheck: \d+ heaps and [1-9]\d* B-tree indexes checked/),
+        'row counts not compared (a physical backup records planner estimates)',
+      ]),
+    );
+    // One drill per backup; the other destination is decrypted and checked by pg_verifybackup.
+    expect(r2.drill).toBeNull();
+    expect(r2.archive.ok).toBe(true);
+    // Nothing is left in the temporary folder.
+    expect(r.log).not.toMatch(/could not be removed|did not stop/);
+  });
+
+  it('refuses a backup whose files were changed inside a well-formed archive: pg_verifybackup, on restore and on verify', async () => {
+    const tampered = await tamperedCopy();
+    const dataDir = join(work, 'pgdr-tampered', 'data');
+    await mkdir(join(work, 'pgdr-tampered'));
+    const restore = await runPgDr({
+      ...restoreInputs({ 'data-dir': dataDir }),
+      prefix: tampered,
+    });
+    expect(restore.outputs.status).toBe('failed');
+    expect(restore.failed).toMatch(/pg_verifybackup refused the restored files: .*PG_VERSION/);
+    await expect(readdir(join(work, 'pgdr-tampered'))).resolves.toEqual([]);
+    const v = await runPgDr({
+      command: 'verify',
+      'backup-id': id,
+      prefix: tampered,
+      'verify-level': 'decrypt',
+      'age-identity': identity,
+      ...destinationInputs(s3.primary, s3.secondary),
+    });
+    expect(v.outputs.status).toBe('failed');
+    expect(v.failed ?? v.log).toMatch(/pg_verifybackup refused the files: .*PG_VERSION/);
+  });
+
+  /**
+   * The backup copied under another prefix with PG_VERSION changed inside its tar, then
+   * re-compressed, re-encrypted to the same key and described by a rewritten manifest: every
+   * checksum pg-dr keeps matches; only pg_verifybackup (backup_manifest) can tell.
+   */
+  async function tamperedCopy(): Promise<string> {
+    const prefix = 'tampered/';
+    const dir = join(work, 'tamper');
+    await mkdir(join(dir, 'tar'), { recursive: true });
+    const from = `disaster_recovery/${id}/`;
+    const stored = await s3.primary.getObject(PRIMARY_BUCKET, `${from}base.tar.zst.age`);
+    const plain = Buffer.from(
+      (await execa('age', ['-d', '-i', keyFile], { input: stored, encoding: 'buffer' })).stdout,
+    );
+    const tar = Buffer.from(
+      (await execa('zstd', ['-dc'], { input: plain, encoding: 'buffer' })).stdout,
+    );
+    await execa('tar', ['-x', '-C', join(dir, 'tar')], { input: tar });
+    await writeFile(join(dir, 'tar', 'PG_VERSION'), '16\n');
+    const retar = Buffer.from(
+      (await execa('tar', ['-c', '-C', join(dir, 'tar'), '.'], { encoding: 'buffer' })).stdout,
+    );
+    const zst = Buffer.from(
+      (await execa('zstd', ['-c', '-3'], { input: retar, encoding: 'buffer' })).stdout,
+    );
+    const enc = Buffer.from(
+      (await execa('age', ['-r', recipient], { input: zst, encoding: 'buffer' })).stdout,
+    );
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    const m = structuredClone(manifest);
+    const base = m.objects.find((o) => o.kind === 'base');
+    if (!base) throw new Error('no base object');
+    base.plaintext = { bytes: zst.length, sha256: sha(zst) };
+    base.encrypted = { bytes: enc.length, sha256: sha(enc) };
+    m.database.archiveBytes = retar.length;
+    for (const d of m.destinations) d.etags = {};
+    const body = `${JSON.stringify(m, null, 2)}\n`;
+    for (const [client, bucket] of [
+      [s3.primary, PRIMARY_BUCKET],
+      [s3.secondary, SECONDARY_BUCKET],
+    ] as const) {
+      for (const o of m.objects) {
+        const bytes = o.kind === 'base' ? enc : await client.getObject(bucket, `${from}${o.name}`);
+        await client.putObject(bucket, `${prefix}${id}/${o.name}`, bytes);
+      }
+      await client.putObject(bucket, `${prefix}${id}/manifest.json`, Buffer.from(body));
+    }
+    return prefix;
+  }
 
   it('fails verify checksum when one byte of the stored base backup changes', async () => {
     const key = `disaster_recovery/${id}/base.tar.zst.age`;

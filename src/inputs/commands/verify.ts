@@ -1,6 +1,5 @@
 import type { DecryptionSettings } from '../../crypto/age.js';
 import type { Signer } from '../../crypto/sshsig.js';
-import { InputError } from '../../errors.js';
 import { VERIFY_LEVELS, type VerifyLevel } from '../../manifest/verification.js';
 import type { PgClientSettings } from '../../postgres/clients.js';
 import { type DatabaseTarget, parseDatabaseUrl } from '../../postgres/url.js';
@@ -38,11 +37,6 @@ export interface VerifySettings extends CommonSettings {
 export function parseVerify(src: InputSource, common: CommonSettings): VerifySettings {
   const level = parseOneOf(src, 'verify-level', VERIFY_LEVELS);
   const drillUrl = src.get('drill-database-url');
-  if (level === 'restore' && drillUrl.trim() === '')
-    throw new InputError(
-      'drill-database-url',
-      "Missing 'drill-database-url'. Expected the URL of a server for restore drills and a database on it to connect to (each drill creates and drops its own database).",
-    );
   return {
     ...common,
     command: 'verify',
@@ -52,7 +46,11 @@ export function parseVerify(src: InputSource, common: CommonSettings): VerifySet
     sourceDatabase: parseSourceDatabase(src),
     level,
     decryption: parseDecryption(src, level !== 'checksum'),
-    drill: level === 'restore' ? parseDatabaseUrl('drill-database-url', drillUrl) : null,
+    // Needed by logical backups' drills only: verify says so when one is to be drilled.
+    drill:
+      level === 'restore' && drillUrl.trim() !== ''
+        ? parseDatabaseUrl('drill-database-url', drillUrl)
+        : null,
     ssh: level === 'restore' ? parseSsh(src) : null,
     parallel: parseParallelRestore(src, common.workspace),
   };
