@@ -1,7 +1,13 @@
-import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { existsSync, realpathSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { formatTime } from '../alerts/index.js';
-import type { PhysicalRestore } from '../inputs/commands/restore.js';
+import { UserError } from '../errors.js';
+import type { PhysicalRestore, RecoveryTarget } from '../inputs/commands/restore.js';
+import { envName } from '../inputs/env-file.js';
 import type { RestoreSettings } from '../inputs/parse.js';
+import type { InputName } from '../inputs/source.js';
 import type { CatalogEntry } from '../manifest/catalog.js';
 import { backupPrefix } from '../manifest/id.js';
 import type { Manifest } from '../manifest/schema.js';
@@ -19,10 +25,17 @@ import {
   type ServerUser,
   serverUser,
   stagingDir,
+  startLog,
   startServer,
   switchDataDir,
   verifyBackup,
 } from '../postgres/datadir.js';
+import {
+  configureRecovery,
+  type RecoveryEnd,
+  readRecoveryEnd,
+  waitForPromotion,
+} from '../postgres/recovery.js';
 import { formatBytes, formatRate, progressTty, startProgress } from '../report/progress.js';
 import { lit } from '../report/status.js';
 import type { Destination } from '../storage/destination.js';
@@ -46,6 +59,12 @@ export interface PhysicalRestoreReport {
   } | null;
   /** What pg-dr changed in the restored files before the start. */
   readonly changed: readonly string[];
+  /** A point-in-time recovery: its target, and where the server stopped and was promoted. */
+  readonly recovery?: {
+    readonly target: string;
+    readonly seconds: number;
+    readonly end: RecoveryEnd;
+  } | null;
 }
 
 /** The tools a physical restore runs, found (or refused) before anything is written. */
@@ -95,7 +114,9 @@ export async function restorePhysical(
     if (!r.fallBack || deps.signal.aborted) break;
   }
   if (report && want.start && tools.server && tools.user)
-    report = await startOn(report, want, tools.server, tools.user, deps);
+    report = want.target
+      ? await recoverOn(report, want, tools.server, tools.user, deps, manifest)
+      : await startOn(report, want, tools.server, tools.user, deps);
   return physicalDone(settings, manifest, {
     ok: report !== null,
     backupId: backup.id,
@@ -262,6 +283,89 @@ async function startOn(
       },
     };
   });
+}
+
+/**
+ * Starts the server in targeted recovery: its restore_command is `pg-dr wal-get` with the
+ * settings in a private env file beside the data directory (removed afterwards), and it is
+ * promoted at the target; reports where it stopped.
+ */
+async function recoverOn(
+  report: PhysicalRestoreReport,
+  want: PhysicalRestore,
+  server: ClientInstall,
+  user: ServerUser,
+  deps: RestoreDeps,
+  manifest: Manifest,
+): Promise<PhysicalRestoreReport> {
+  const target = want.target as RecoveryTarget;
+  const envFile = join(
+    dirname(want.dataDir),
+    `.pg-dr-wal-get-${randomBytes(6).toString('hex')}.env`,
+  );
+  await writeFile(envFile, envFileText(want.walInputs), { mode: 0o600 });
+  try {
+    await ownDataDir(user, envFile);
+    await configureRecovery(want.dataDir, walGetCommand(envFile), target);
+    deps.host.info(
+      `Recovery to ${describeTarget(target)} from backup ${manifest.id} (ends ${manifest.physical?.endLsn ?? '?'}); WAL from pg-dr wal-get`,
+    );
+    const started = await startOn(report, want, server, user, deps);
+    const seconds = await deps.host.group('Replay the WAL to the target, then promote', () =>
+      waitForPromotion({
+        binDir: server.binDir,
+        dir: want.dataDir,
+        log: startLog(want.dataDir),
+        timeoutSeconds: START_TIMEOUT_SECONDS,
+        signal: deps.signal,
+      }),
+    );
+    const end = readRecoveryEnd(await readFile(startLog(want.dataDir), 'utf8').catch(() => ''));
+    deps.host.info(
+      `Promoted after ${seconds.toFixed(1)} s of replay: stopped at ${end.lsn ?? '?'}${end.time ? `, last transaction ${end.time}` : ''}${end.timeline ? `, now on timeline ${end.timeline}` : ''}${end.stopLine ? ` (${end.stopLine})` : ''}`,
+    );
+    return { ...started, recovery: { target: describeTarget(target), seconds, end } };
+  } finally {
+    await rm(envFile, { force: true });
+  }
+}
+
+/** The target as the report says it. */
+function describeTarget(t: RecoveryTarget): string {
+  return t.kind === 'time' ? t.time.toISOString() : t.kind === 'lsn' ? `LSN ${t.lsn}` : 'latest';
+}
+
+/** `PG_DR_NAME="value"` lines, double-quoted with `\`, `"` and newlines escaped. */
+function envFileText(inputs: ReadonlyMap<InputName, string>): string {
+  const lines = [
+    '# pg-dr: the settings restore_command (pg-dr wal-get) reads; removed after recovery',
+  ];
+  for (const [name, value] of inputs)
+    if (value !== '')
+      lines.push(
+        `${envName(name)}="${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`,
+      );
+  return `${lines.join('\n')}\n`;
+}
+
+/** `'node' '…/dist/cli/index.js' wal-get --env-file '…' %f %p`: pg-dr's own CLI, beside this bundle. */
+function walGetCommand(envFile: string): string {
+  const q = (v: string) => {
+    if (v.includes("'")) throw new UserError(`A path in restore_command holds a quote: ${v}`);
+    return `'${v}'`;
+  };
+  return `${[process.execPath, pgDrCli(), 'wal-get', '--env-file', envFile].map(q).join(' ')} %f %p`;
+}
+
+/** The CLI script: this one, or `cli/index.js` beside the action's bundle. */
+function pgDrCli(): string {
+  const self = process.argv[1] ? realpathSync(process.argv[1]) : '';
+  if (/[\\/]cli[\\/]index\.js$/.test(self)) return self;
+  const sibling = join(dirname(self), 'cli', 'index.js');
+  if (existsSync(sibling)) return sibling;
+  throw new UserError(
+    `pg-dr cannot find its own CLI (dist/cli/index.js) for the server's restore_command (running ${self || 'no script'}).`,
+  );
 }
 
 /** How long pg_ctl waits for recovery to end and connections to be accepted. */

@@ -255,7 +255,7 @@ function startSettings(o: StartOptions): string[] {
  * start fails with the end of its log. Returns the seconds it took.
  */
 export async function startServer(o: StartOptions, timeoutSeconds: number): Promise<number> {
-  const log = join(o.dir, 'log', 'pg-dr-start.log');
+  const log = startLog(o.dir);
   await mkdir(dirname(log), { recursive: true });
   await ownDataDir(o.user, dirname(log));
   const t0 = Date.now();
@@ -279,6 +279,11 @@ export async function startServer(o: StartOptions, timeoutSeconds: number): Prom
     );
   }
   return (Date.now() - t0) / 1000;
+}
+
+/** The server log of a start by pg-dr (pg_ctl -l). */
+export function startLog(dir: string): string {
+  return join(dir, 'log', 'pg-dr-start.log');
 }
 
 /** `pg_ctl stop -m fast`; a failure is returned, not thrown (used in clean-up). */

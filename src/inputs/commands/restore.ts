@@ -10,7 +10,7 @@ import type { CommonSettings } from '../common.js';
 import { parsePgClients, parseSsh } from '../database.js';
 import { parseDecryption } from '../keys.js';
 import { hasControlCharacters, parseBoolean, parseOneOf, parseWholeNumber } from '../primitives.js';
-import type { InputSource } from '../source.js';
+import type { InputName, InputSource } from '../source.js';
 
 export interface RestoreSettings extends CommonSettings {
   readonly command: 'restore';
@@ -40,14 +40,49 @@ export interface RestoreSettings extends CommonSettings {
   readonly parallel: ParallelRestore;
 }
 
-/** `data-dir`, `start` and `port`. */
+/** Where a point-in-time recovery stops: a moment, a WAL position, or the end of the WAL shipped. */
+export type RecoveryTarget =
+  | { readonly kind: 'time'; readonly time: Date }
+  | { readonly kind: 'lsn'; readonly lsn: string }
+  | { readonly kind: 'latest' };
+
+/** `data-dir`, `start`, `port` and the recovery target. */
 export interface PhysicalRestore {
   /** Absolute path of the data directory. */
   readonly dataDir: string;
   readonly start: boolean;
   /** null: the restored configuration's. */
   readonly port: number | null;
+  /** null: the backup's own end, no WAL fetched. */
+  readonly target: RecoveryTarget | null;
+  /**
+   * The inputs `pg-dr wal-get` needs (destinations, prefix, trust, key), as given: written into
+   * a private env file its restore_command reads. Empty without a target.
+   */
+  readonly walInputs: ReadonlyMap<InputName, string>;
 }
+
+/** What `pg-dr wal-get` reads: where the WAL is, whom to trust, and the key. */
+const WAL_GET_INPUTS: readonly InputName[] = [
+  'prefix',
+  'primary-name',
+  'primary-endpoint',
+  'primary-region',
+  'primary-bucket',
+  'primary-access-key-id',
+  'primary-secret-access-key',
+  'secondary-name',
+  'secondary-endpoint',
+  'secondary-region',
+  'secondary-bucket',
+  'secondary-access-key-id',
+  'secondary-secret-access-key',
+  'force-path-style',
+  'storage-timeout-seconds',
+  'trusted-signers',
+  'age-identity',
+  'passphrase',
+];
 
 /** `restore-jobs` and `restore-temp-dir` (restore and the drill). */
 export interface ParallelRestore {
@@ -125,6 +160,12 @@ function parsePhysicalRestore(src: InputSource, workspace: string): PhysicalRest
   const p = src.get('port').trim();
   const port = p === '' ? null : parseWholeNumber(src, 'port', 1, { max: 65535 });
   if (v === '') {
+    const target = TARGET_INPUTS.find((n) => src.get(n).trim() !== '');
+    if (target)
+      throw new InputError(
+        target,
+        `'${target}' needs 'data-dir': a point-in-time recovery restores a physical backup into a data directory and replays the WAL there.`,
+      );
     if (start)
       throw new InputError(
         'start',
@@ -147,5 +188,82 @@ function parsePhysicalRestore(src: InputSource, workspace: string): PhysicalRest
       'port',
       `Invalid 'port': "${p}" with start: false. It is the port of the server pg-dr starts; set start: true, or clear it.`,
     );
-  return { dataDir: isAbsolute(v) ? v : resolve(workspace, v), start, port };
+  const target = parseRecoveryTarget(src, start);
+  return {
+    dataDir: isAbsolute(v) ? v : resolve(workspace, v),
+    start,
+    port,
+    target,
+    walInputs: new Map(target ? WAL_GET_INPUTS.map((n) => [n, src.get(n)]) : []),
+  };
+}
+
+const TARGET_INPUTS = ['recovery-target-time', 'recovery-target-lsn', 'recovery-target'] as const;
+
+/** At most one of the three recovery-target inputs; it needs data-dir (checked by the caller) and start. */
+export function parseRecoveryTarget(src: InputSource, start: boolean): RecoveryTarget | null {
+  const set = TARGET_INPUTS.filter((n) => src.get(n).trim() !== '');
+  if (set.length === 0) return null;
+  if (set.length > 1)
+    throw new InputError(
+      set[1] as InputName,
+      `Set one recovery target, not ${set.length}: ${set.map((n) => `'${n}'`).join(' and ')}.`,
+    );
+  const name = set[0] as (typeof TARGET_INPUTS)[number];
+  const v = src.get(name).trim();
+  if (!start)
+    throw new InputError(
+      'start',
+      `'${name}' needs start: true: pg-dr starts the server, which replays the WAL up to the target and is promoted.`,
+    );
+  if (name === 'recovery-target') {
+    if (v !== 'latest') throw new InputError(name, `Invalid '${name}': "${v}". Expected latest.`);
+    return { kind: 'latest' };
+  }
+  if (name === 'recovery-target-lsn') {
+    if (!/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/.test(v))
+      throw new InputError(
+        name,
+        `Invalid '${name}': "${v}". Expected a WAL position like 0/3000148.`,
+      );
+    return { kind: 'lsn', lsn: v.toUpperCase() };
+  }
+  return { kind: 'time', time: parseTargetTime(v) };
+}
+
+/** An ISO 8601 time with its zone (`T` or a space between date and time); no zone is refused. */
+function parseTargetTime(v: string): Date {
+  const m =
+    /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i.exec(
+      v,
+    );
+  const expected =
+    'Expected an ISO 8601 time with its zone, e.g. 2026-11-30T09:35:13Z or 2026-11-30 10:35:13+01:00.';
+  if (!m) {
+    const noZone = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(v);
+    throw new InputError(
+      'recovery-target-time',
+      `Invalid 'recovery-target-time': "${v}". ${noZone ? 'It has no time zone, so the moment is ambiguous: add Z for UTC or an offset. ' : ''}${expected}`,
+    );
+  }
+  const [, y, mo, d, h, mi, sec, frac, zone] = m;
+  let z = (zone as string).toUpperCase();
+  if (z !== 'Z' && !z.includes(':'))
+    z = z.length === 3 ? `${z}:00` : `${z.slice(0, 3)}:${z.slice(3)}`;
+  const iso = `${y}-${mo}-${d}T${h}:${mi}:${sec ?? '00'}${(frac ?? '').slice(0, 4)}${z}`;
+  const t = new Date(iso);
+  const day = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
+  const real = day.getUTCMonth() === Number(mo) - 1 && day.getUTCDate() === Number(d);
+  if (
+    Number.isNaN(t.getTime()) ||
+    !real ||
+    Number(h) > 23 ||
+    Number(mi) > 59 ||
+    Number(sec ?? 0) > 59
+  )
+    throw new InputError(
+      'recovery-target-time',
+      `Invalid 'recovery-target-time': "${v}". ${expected}`,
+    );
+  return t;
 }
