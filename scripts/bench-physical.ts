@@ -217,11 +217,15 @@ async function recoveries(o: {
     (await c.query<{ c: string }>('big', `SELECT count(*)::text AS c FROM public."${big.name}"`))[0]
       ?.c;
   const inLogical = await counted(o.target);
-  const inPhysical = await counted({
-    ...o.source,
-    port,
-    url: (db: string) => o.source.url(db).replace(`:${o.source.port}/`, `:${port}/`),
-  } as PgCluster);
+  // The restored copy answers as the source did: same roles and passwords, another port.
+  const url = new URL(o.source.url('big'));
+  url.port = String(port);
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  const inPhysical = (
+    await client.query<{ c: string }>(`SELECT count(*)::text AS c FROM public."${big.name}"`)
+  ).rows[0]?.c;
+  await client.end();
   const started = physical.report.physical?.started;
   return [
     `- Recovery, logical (\`pg-dr restore\` into a brand-new server: roles, pg_restore, row counts compared, switched in): **${logical.wall.toFixed(1)} s**.`,
