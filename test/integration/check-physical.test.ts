@@ -13,6 +13,7 @@ import pgDriver from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckRow } from '../../src/check/row.js';
 import { createSeededDatabase, tempDir } from '../harness/fixtures.js';
+import { serverBinDir } from '../harness/majors.js';
 import { type PgCluster, startPostgres } from '../harness/postgres.js';
 import { destinationInputs, type RunOutcome, runPgDr } from '../harness/run.js';
 import { type S3Pair, startS3Pair } from '../harness/s3.js';
@@ -302,4 +303,71 @@ describe('check mode physical, each refusal on its own', () => {
     const back = await runPgDr(inputs(), env());
     expect(back.failed, back.log).toBeUndefined();
   }, 120_000);
+});
+
+// The oldest and the newest major pg-dr takes physical backups of, from the embedded server
+// packages (server binaries only: no pg_basebackup of that major on this machine).
+describe.each([13, 18])('check mode physical on PostgreSQL %i', (major) => {
+  let server: PgCluster;
+
+  beforeAll(async () => {
+    server = await startPostgres({
+      name: `check-physical-${major}`,
+      binDir: await serverBinDir(major),
+    });
+    await server.createDatabase('app');
+  }, 120_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("every row ✓ but the clients: no pg_basebackup of the server's major, both named (install-client auto off a GitHub-hosted runner: ✗; on one: ⚠️, the backup installs it)", async () => {
+    const r = await runPgDr(inputs({ 'database-url': server.url('app') }), env());
+    const [clients] = failsOnly(r, /pg_verifybackup/);
+    expect(clients?.detail).toMatch(
+      new RegExp(
+        `^No pg_basebackup of major ${major}: the server runs PostgreSQL ${major}\\.\\d+ and a physical backup needs pg_basebackup of the same major; found 15\\.\\d+ \\(`,
+      ),
+    );
+    expect(clients?.fix).toMatch(new RegExp(`^install postgresql-client-${major} `));
+    for (const name of PHYSICAL.slice(0, -1))
+      expect(row(r, new RegExp(`^${name}$`)).state).toBe('ok');
+    expect(row(r, /replication connection/).detail).toMatch(
+      /IDENTIFY_SYSTEM: system identifier \d+, timeline 1, WAL at [0-9A-F]+\/[0-9A-F]+$/,
+    );
+
+    const hosted = await runPgDr(inputs({ 'database-url': server.url('app') }), {
+      ...env(),
+      RUNNER_ENVIRONMENT: 'github-hosted',
+    });
+    expect(hosted.failed, hosted.log).toBeUndefined();
+    expect(row(hosted, /pg_verifybackup/)).toMatchObject({
+      state: 'warn',
+      detail: `none installed of the server's major ${major}; the backup installs postgresql-client-${major} (install-client: auto)`,
+    });
+  });
+
+  it("a role without REPLICATION: this major's words for the refused WAL sender", async () => {
+    await server.query('postgres', `CREATE ROLE plain_backup LOGIN PASSWORD '${ROLE_PASSWORD}'`);
+    const url = new URL(server.url('app'));
+    url.username = 'plain_backup';
+    url.password = ROLE_PASSWORD;
+    const r = await runPgDr(
+      inputs({ 'database-url': url.toString(), 'install-client': 'false' }),
+      env(),
+    );
+    const [, connection] = failsOnly(
+      r,
+      /has REPLICATION/,
+      /replication connection/,
+      /pg_verifybackup/,
+    );
+    expect(connection?.detail).toMatch(
+      major >= 16
+        ? /FATAL: permission denied to start WAL sender/
+        : /FATAL: must be superuser or replication role to start walsender/,
+    );
+    expect(connection?.fix).toMatch(/^ALTER ROLE plain_backup REPLICATION/);
+  });
 });
