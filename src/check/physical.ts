@@ -205,7 +205,14 @@ async function clientsRow(
   try {
     const found = [];
     for (const tool of ['pg_basebackup', 'pg_verifybackup'] as const) {
-      const c = await pickSameMajor(tool, server.major, server.version, find, env, quiet);
+      const c = await pickSameMajor(
+        tool,
+        server.major,
+        `the server runs PostgreSQL ${server.version}`,
+        find,
+        env,
+        quiet,
+      );
       found.push(`${tool} ${c.version} (${c.binDir})`);
     }
     return ok(PHYSICAL_ROWS.clients, `${found.join(', ')}: the server's major ${server.major}`);
