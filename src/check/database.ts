@@ -2,8 +2,11 @@
  * `check`'s database rows: the connection (through the SSH tunnel when `ssh-host` is set),
  * the server's version and the pg_dump/pg_restore a backup would use, what the role may
  * read (tables, sequences, large objects, row security), the roles the backup records, and
- * the lock budget — read the way the backup reads them, without dumping anything.
+ * the lock budget — read the way the backup reads them, without dumping anything. With
+ * `mode: physical` the rows only pg_dump needs are ⚪ and the physical rows (check/physical.ts)
+ * follow: what a base backup needs, down to a real replication connection.
  */
+import type { BackupMode } from '../postgres/basebackup.js';
 import { type ClientInstall, formatServerVersion } from '../postgres/binaries.js';
 import { type PgClientSettings, pickClient, willInstall } from '../postgres/clients.js';
 import { readGlobals } from '../postgres/globals.js';
@@ -13,6 +16,7 @@ import { COUNT_BATCH, type RowCountMethod, readServerInfo } from '../postgres/sn
 import { type DatabaseTarget, describeTarget, viaLocalPort } from '../postgres/url.js';
 import { openTunnel } from '../tunnel/index.js';
 import type { SshSettings } from '../tunnel/settings.js';
+import { PHYSICAL_ROWS, physicalRows } from './physical.js';
 import { type CheckRow, fail, ok, skipped, warn, within } from './row.js';
 
 export interface DatabaseCheckSettings {
@@ -21,6 +25,8 @@ export interface DatabaseCheckSettings {
   readonly ssh: SshSettings | null;
   readonly pgClients: PgClientSettings;
   readonly rowCounts: RowCountMethod;
+  /** The backup's `mode`: `physical` adds the physical rows and skips those only pg_dump needs. */
+  readonly mode: BackupMode;
 }
 
 /** How long the database rows may take in all (tunnel, connection, clients, catalog reads). */
@@ -35,15 +41,20 @@ const ROWS = {
   locks: 'database: lock budget',
 } as const;
 
+/** The names of the database rows for `mode`, in order. */
+function rowNames(mode: BackupMode): string[] {
+  return [...Object.values(ROWS), ...(mode === 'physical' ? Object.values(PHYSICAL_ROWS) : [])];
+}
+
 /** Every database row. */
 export async function checkDatabase(
   s: DatabaseCheckSettings,
   env: NodeJS.ProcessEnv,
 ): Promise<CheckRow[]> {
   const { database } = s;
-  if (!database) return Object.values(ROWS).map((r) => skipped(r, "'database-url' is not set"));
+  if (!database) return rowNames(s.mode).map((r) => skipped(r, "'database-url' is not set"));
   const after = (why: string) =>
-    Object.values(ROWS)
+    rowNames(s.mode)
       .slice(1)
       .map((r) => skipped(r, `not checked: ${why}`));
   let session: Session | null = null;
@@ -93,7 +104,7 @@ export async function checkDatabase(
         await prev();
       };
       try {
-        return await inspect(open, s, env, `${describeTarget(database)}${via}`);
+        return await inspect(open, s, env, { target, where: `${describeTarget(database)}${via}` });
       } catch (e) {
         return [
           fail(
@@ -141,13 +152,39 @@ async function inspect(
   session: Session,
   s: DatabaseCheckSettings,
   env: NodeJS.ProcessEnv,
-  where: string,
+  at: { target: DatabaseTarget; where: string },
 ): Promise<CheckRow[]> {
+  const { where } = at;
   const server = await readServerInfo(session);
   const version = formatServerVersion(server.versionNum);
-  const rows: CheckRow[] = [
-    ok(ROWS.connection, `${where}: PostgreSQL ${version.version}, database "${server.database}"`),
-  ];
+  const connection = ok(
+    ROWS.connection,
+    `${where}: PostgreSQL ${version.version}, database "${server.database}"`,
+  );
+  if (s.mode === 'physical') {
+    // A physical backup runs no pg_dump, reads no table and takes no lock: those rows do not apply.
+    const notUsed = (name: string) =>
+      skipped(
+        name,
+        'not used by mode physical: pg_basebackup copies the files, pg_dump is not run',
+      );
+    return [
+      connection,
+      notUsed(ROWS.clients),
+      notUsed(ROWS.privileges),
+      notUsed(ROWS.rls),
+      ...(await guarded([ROWS.roles], async () => [await rolesRow(session, server.versionNum)])),
+      notUsed(ROWS.locks),
+      ...(await physicalRows({
+        session,
+        ...at,
+        server: { versionNum: server.versionNum, ...version },
+        clients: s.pgClients,
+        env,
+      })),
+    ];
+  }
+  const rows: CheckRow[] = [connection];
   rows.push(await clientsRow(version, s.pgClients, env));
   rows.push(
     ...(await guarded([ROWS.privileges, ROWS.rls], () => privilegeRows(session))),

@@ -1,7 +1,8 @@
 /**
  * `check` (preflight): validates every input of a set-up without taking a backup — each
  * destination (a probe written, read and deleted the way a backup writes), the database
- * (through the tunnel), the clients, privileges, row security, roles and lock budget, the
+ * (through the tunnel), the clients, privileges, row security, roles and lock budget (with
+ * `mode: physical`: the replication connection, WAL senders, tablespaces, pg_basebackup), the
  * age and signing keys, the GitHub token and workflow, the webhook and the heartbeat — and
  * prints one row per check with the fix for each ✗. The step fails on any ✗.
  */

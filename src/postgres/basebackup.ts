@@ -51,20 +51,27 @@ export async function readTablespaces(session: Session): Promise<Tablespace[]> {
 }
 
 /**
- * A physical backup streams one tar to stdout, which holds one tablespace only: a cluster
- * with tablespaces of its own is refused, naming them, before anything is uploaded.
+ * A physical backup streams one tar to stdout, which holds one tablespace only: what is
+ * wrong with a cluster that has tablespaces of its own (naming them) and the fix; null when
+ * it has none.
  */
-export function checkTablespaces(tablespaces: readonly Tablespace[]): void {
+export function tablespaceRefusal(
+  tablespaces: readonly Tablespace[],
+): { readonly found: string; readonly fix: string } | null {
   const own = tablespaces.filter((t) => t.location !== '');
-  if (own.length === 0) return;
-  throw new BackupFailed(
-    `mode physical backs up clusters without tablespaces of their own; this one has ${own.length}: ${own
+  if (own.length === 0) return null;
+  return {
+    found: `mode physical backs up clusters without tablespaces of their own; this one has ${own.length}: ${own
       .map((t) => `"${t.name}" (${t.location})`)
-      .join(
-        ', ',
-      )}. Move their objects to pg_default (ALTER TABLE … SET TABLESPACE pg_default), or use mode: logical.`,
-    null,
-  );
+      .join(', ')}`,
+    fix: 'Move their objects to pg_default (ALTER TABLE … SET TABLESPACE pg_default), or use mode: logical.',
+  };
+}
+
+/** Refuses a cluster with tablespaces of its own, naming them, before anything is uploaded. */
+export function checkTablespaces(tablespaces: readonly Tablespace[]): void {
+  const refusal = tablespaceRefusal(tablespaces);
+  if (refusal) throw new BackupFailed(`${refusal.found}. ${refusal.fix}`, null);
 }
 
 /** A physical backup needs a server with `backup_manifest` (PostgreSQL 13 or newer). */

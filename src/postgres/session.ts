@@ -44,7 +44,8 @@ const NETWORK: Record<string, string> = {
   EAI_AGAIN: 'Could not translate host name (temporary failure)',
 };
 
-function sqlErrorOf(e: unknown): SqlError {
+/** Any error of node-postgres as a SqlError: the server's words, DETAIL and HINT, and SQLSTATE. */
+export function sqlErrorOf(e: unknown): SqlError {
   const err = e as {
     message?: string;
     code?: string;
@@ -145,12 +146,22 @@ async function checkSessionAttrs(client: pg.Client, wanted: string | undefined):
   if (!ok) throw new SqlError(`the server is not ${wanted} (target_session_attrs)`, null);
 }
 
-export async function openSession(t: DatabaseTarget): Promise<Session> {
+/**
+ * A connected node-postgres client for `target`, with the URL's TLS, timeout and session
+ * parameters as libpq would use them; `replication: 'true'` opens a physical replication
+ * connection (a WAL sender: replication commands only, no SQL, so no target_session_attrs).
+ * Failures are SqlErrors with the server's words and SQLSTATE.
+ */
+export async function connectClient(
+  t: DatabaseTarget,
+  opts: { readonly replication?: 'true' } = {},
+): Promise<pg.Client> {
   if (t.params.gssencmode === 'require')
     throw new SqlError('gssencmode=require is not supported by pg-dr', null);
   const tls = await tlsFor(t);
   const connectTimeout = Number(t.params.connect_timeout ?? '20');
-  const config = (ssl: ConnectionOptions | false): pg.ClientConfig => ({
+  // `replication` is a startup parameter node-postgres sends; its types do not list it.
+  const config = (ssl: ConnectionOptions | false): pg.ClientConfig & { replication?: string } => ({
     host: t.hostaddr ?? t.host,
     port: t.port,
     user: t.user,
@@ -162,6 +173,7 @@ export async function openSession(t: DatabaseTarget): Promise<Session> {
     ...(t.params.channel_binding && t.params.channel_binding !== 'disable'
       ? { enableChannelBinding: true }
       : {}),
+    ...(opts.replication ? { replication: opts.replication } : {}),
     ssl,
   });
   const attempt = async (ssl: ConnectionOptions | false): Promise<pg.Client> => {
@@ -176,7 +188,6 @@ export async function openSession(t: DatabaseTarget): Promise<Session> {
       throw e;
     }
   };
-  let client: pg.Client;
   try {
     const order = tls.plainFirst ? [false, tls.ssl] : [tls.ssl, ...(tls.fallback ? [false] : [])];
     let last: unknown;
@@ -193,11 +204,20 @@ export async function openSession(t: DatabaseTarget): Promise<Session> {
       }
     }
     if (!connected) throw last;
-    client = connected;
-    await checkSessionAttrs(client, t.params.target_session_attrs);
+    const client: pg.Client = connected;
+    if (!opts.replication)
+      await checkSessionAttrs(client, t.params.target_session_attrs).catch(async (e) => {
+        await client.end().catch(() => undefined);
+        throw e;
+      });
+    return client;
   } catch (e) {
     throw sqlErrorOf(e);
   }
+}
+
+export async function openSession(t: DatabaseTarget): Promise<Session> {
+  const client = await connectClient(t);
   // As pg_dump and pg_restore do: a database's or role's own settings (a statement timeout,
   // read-only transactions) must not break what pg-dr runs there.
   await client.query(

@@ -677,6 +677,13 @@ const CASES: readonly BadInput[] = [
   },
   {
     command: 'check',
+    what: 'a mode that is neither logical nor physical',
+    set: () => ({ mode: 'pitr' }),
+    input: 'mode',
+    expected: /Invalid 'mode': "pitr"\. Expected one of: logical, physical\./,
+  },
+  {
+    command: 'check',
     what: 'ssh-user without ssh-host',
     set: () => ({ 'ssh-user': 'me' }),
     input: 'ssh-user',

@@ -1,5 +1,6 @@
 import type { DecryptionSettings, EncryptionSettings } from '../../crypto/age.js';
 import type { Signer } from '../../crypto/sshsig.js';
+import { BACKUP_MODES, type BackupMode } from '../../postgres/basebackup.js';
 import type { PgClientSettings } from '../../postgres/clients.js';
 import type { RowCountMethod } from '../../postgres/snapshot.js';
 import { type DatabaseTarget, parseDatabaseUrl } from '../../postgres/url.js';
@@ -21,6 +22,8 @@ export interface CheckSettings extends CommonSettings {
   readonly encryption: EncryptionSettings | null;
   /** `age-identity`; null when not set (a passphrase decrypts with itself). */
   readonly decryption: DecryptionSettings | null;
+  /** `mode`: the backup's; `physical` adds the rows a base backup needs. */
+  readonly mode: BackupMode;
   /** Decides the lock budget's count batch, as in the backup. */
   readonly rowCounts: RowCountMethod;
   /** `heartbeat-url` (secret); null when not set. */
@@ -45,6 +48,7 @@ export function parseCheck(src: InputSource, common: CommonSettings): CheckSetti
     ssh: parseSsh(src),
     encryption: keys ? parseEncryption(src) : null,
     decryption: src.get('age-identity').trim() === '' ? null : parseDecryption(src, false),
+    mode: parseOneOf(src, 'mode', BACKUP_MODES),
     rowCounts: parseOneOf(src, 'row-counts', ROW_COUNTS),
     heartbeatUrl: parseSecretUrl(src, 'heartbeat-url', 'https://hc-ping.com/<uuid>'),
     backupWorkflow: parseBackupWorkflow(src),
