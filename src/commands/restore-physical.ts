@@ -39,7 +39,13 @@ import {
 import { formatBytes, formatRate, progressTty, startProgress } from '../report/progress.js';
 import { lit } from '../report/status.js';
 import type { Destination } from '../storage/destination.js';
-import type { RestoreDeps, RestoreReport, RestoreResult } from './restore.js';
+import {
+  checkConfigDir,
+  extractConfig,
+  type RestoreDeps,
+  type RestoreReport,
+  type RestoreResult,
+} from './restore.js';
 import { checkKey, fallsBack, stamp } from './restore-common.js';
 
 /** What the restore of a physical backup did, for the report. */
@@ -88,6 +94,7 @@ export async function restorePhysical(
   const { host } = deps;
   // Everything that can refuse the restore is checked before anything is written.
   await checkKey(settings, manifest);
+  if (settings.configDir) await checkConfigDir(settings.configDir, settings.force);
   const target = await checkDataDir(want.dataDir, settings.force);
   const tools = await findTools(settings, want, deps, manifest);
   await checkFreeSpace({ dir: dirname(want.dataDir), input: 'data-dir' }, tarBytes(manifest));
@@ -113,6 +120,8 @@ export async function restorePhysical(
     );
     if (!r.fallBack || deps.signal.aborted) break;
   }
+  const configFiles =
+    from && report ? await configInto(settings, deps, manifest, folder, from) : null;
   if (report && want.start && tools.server && tools.user)
     report = want.target
       ? await recoverOn(report, want, tools.server, tools.user, deps, manifest)
@@ -126,7 +135,7 @@ export async function restorePhysical(
     tables: 0,
     mismatches: [],
     rowCounts: 'not recorded',
-    configFiles: null,
+    configFiles,
     database: want.dataDir,
     previous: report?.previous ?? null,
     rolesCreated: [],
@@ -134,6 +143,22 @@ export async function restorePhysical(
     differences: [],
     physical: report,
   });
+}
+
+/** The config bundle into config-dir, from the destination the base came from; null when not asked. */
+async function configInto(
+  settings: RestoreSettings,
+  deps: RestoreDeps,
+  manifest: Manifest,
+  folder: string,
+  from: string,
+): Promise<string[] | null> {
+  const cfg = manifest.objects.find((o) => o.kind === 'config');
+  const dest = deps.destinations.find((d) => d.settings.name === from);
+  if (!settings.configDir || !cfg || !dest) return null;
+  return deps.host.group(`Extract the config bundle into ${settings.configDir}`, () =>
+    extractConfig(dest, `${folder}${cfg.name}`, cfg, settings),
+  );
 }
 
 /** pg_verifybackup (and, with start, pg_ctl) of the backup's major; the server's OS user. */
@@ -398,6 +423,17 @@ function physicalDone(
       `${p.files}; pg_verifybackup ${p.verified?.ok ? 'passed' : 'failed'}${p.verified?.walParsed === false ? ' (WAL not parsed)' : ''}`,
     ]);
     rows.push(['Replaced data directory', p.previous ? `kept as ${p.previous}` : 'none']);
+    rows.push([
+      'Config files',
+      report.configFiles
+        ? `${report.configFiles.length} extracted into ${settings.configDir}`
+        : 'not extracted',
+    ]);
+    if (p.recovery)
+      rows.push([
+        'Recovery',
+        `to ${p.recovery.target}: stopped at ${p.recovery.end.lsn ?? '?'}${p.recovery.end.time ? `, last transaction ${p.recovery.end.time}` : ''}, promoted${p.recovery.end.timeline ? ` to timeline ${p.recovery.end.timeline}` : ''} after ${p.recovery.seconds.toFixed(1)} s of replay`,
+      ]);
     if (manifest.physical)
       rows.push([
         'WAL',

@@ -495,7 +495,7 @@ async function restoreConfig(run: RestoreRun, restoredFrom: string): Promise<str
   );
 }
 
-async function checkConfigDir(dir: string, force: boolean): Promise<void> {
+export async function checkConfigDir(dir: string, force: boolean): Promise<void> {
   let entries: string[] = [];
   try {
     entries = await readdir(dir);
@@ -515,7 +515,7 @@ async function checkConfigDir(dir: string, force: boolean): Promise<void> {
     );
 }
 
-async function extractConfig(
+export async function extractConfig(
   dest: Destination,
   key: string,
   cfg: Manifest['objects'][number],

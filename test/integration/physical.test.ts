@@ -296,8 +296,14 @@ describe('backup mode physical', () => {
     const dataDir = join(parent, 'data');
     restored.push(dataDir);
     const port = await freePort();
+    const configDir = join(work, 'pgdr-restored-config');
     const r = await runPgDr(
-      restoreInputs({ 'data-dir': dataDir, start: 'true', port: String(port) }),
+      restoreInputs({
+        'data-dir': dataDir,
+        start: 'true',
+        port: String(port),
+        'config-dir': configDir,
+      }),
     );
     expect(r.failed, r.log).toBeUndefined();
     expect(r.outputs.status).toBe('ok');
@@ -309,6 +315,7 @@ describe('backup mode physical', () => {
       state: 'in production',
     });
     expect(report.physical.files).toBeGreaterThan(900);
+    expect(await readFile(join(configDir, 'docker-compose.yml'), 'utf8')).toBe('services: {}\n');
     expect(r.log).toContain('pg_verifybackup: every file matches');
     expect(await readFile(join(dataDir, 'postgresql.auto.conf'), 'utf8')).toMatch(
       /^archive_mode = 'off'$/m,
