@@ -68,12 +68,12 @@ export function nightlyHistory(scans: MonitorView['scans'], now: Date, keepDaily
 }
 
 /** A scale for the y-axis: the values divided by `per`, named `unit`. */
-interface Scale {
+export interface Scale {
   readonly unit: string;
   readonly per: number;
 }
 
-function durationScale(maxSeconds: number): Scale {
+export function durationScale(maxSeconds: number): Scale {
   if (maxSeconds >= 2 * 3600) return { unit: 'hours', per: 3600 };
   if (maxSeconds >= 120) return { unit: 'minutes', per: 60 };
   return { unit: 'seconds', per: 1 };
@@ -128,7 +128,23 @@ function barChart(
   value: (b: NonNullable<Night['backup']>) => number,
   scaleOf: (max: number) => Scale,
 ): string {
-  const raw = nights.map((n) => (n.backup ? value(n.backup) : 0));
+  return mermaidBars(
+    title,
+    `night (UTC), ${nights[0]?.day ?? ''} to ${nights.at(-1)?.day ?? ''}`,
+    nights.map(label),
+    nights.map((n) => (n.backup ? value(n.backup) : 0)),
+    scaleOf,
+  );
+}
+
+/** A mermaid bar chart of `raw` values under `labels`, scaled to a readable unit. */
+export function mermaidBars(
+  title: string,
+  xAxis: string,
+  labels: readonly string[],
+  raw: readonly number[],
+  scaleOf: (max: number) => Scale,
+): string {
   const scale = scaleOf(Math.max(0, ...raw));
   const bars = raw.map((v) => round(v / scale.per));
   return [
@@ -136,7 +152,7 @@ function barChart(
     CHART_CONFIG,
     'xychart-beta',
     `  title "${title} (${scale.unit})"`,
-    `  x-axis "night (UTC), ${nights[0]?.day ?? ''} to ${nights.at(-1)?.day ?? ''}" [${nights.map(label).join(', ')}]`,
+    `  x-axis "${xAxis}" [${labels.join(', ')}]`,
     `  y-axis "${scale.unit}" 0 --> ${axisTop(Math.max(0, ...bars))}`,
     `  bar [${bars.join(', ')}]`,
     '```',
