@@ -44,7 +44,7 @@ const NETWORK: Record<string, string> = {
   EAI_AGAIN: 'Could not translate host name (temporary failure)',
 };
 
-function sqlErrorOf(e: unknown): SqlError {
+export function sqlErrorOf(e: unknown): SqlError {
   const err = e as {
     message?: string;
     code?: string;
@@ -145,7 +145,11 @@ async function checkSessionAttrs(client: pg.Client, wanted: string | undefined):
   if (!ok) throw new SqlError(`the server is not ${wanted} (target_session_attrs)`, null);
 }
 
-export async function openSession(t: DatabaseTarget): Promise<Session> {
+/**
+ * A connected node-postgres client for `t`, TLS as libpq would choose it; with
+ * `replication`, a physical replication connection (walsender: replication commands only).
+ */
+export async function connectClient(t: DatabaseTarget, replication = false): Promise<pg.Client> {
   if (t.params.gssencmode === 'require')
     throw new SqlError('gssencmode=require is not supported by pg-dr', null);
   const tls = await tlsFor(t);
@@ -162,6 +166,7 @@ export async function openSession(t: DatabaseTarget): Promise<Session> {
     ...(t.params.channel_binding && t.params.channel_binding !== 'disable'
       ? { enableChannelBinding: true }
       : {}),
+    ...(replication ? { replication: 'true' } : {}),
     ssl,
   });
   const attempt = async (ssl: ConnectionOptions | false): Promise<pg.Client> => {
@@ -176,15 +181,12 @@ export async function openSession(t: DatabaseTarget): Promise<Session> {
       throw e;
     }
   };
-  let client: pg.Client;
   try {
     const order = tls.plainFirst ? [false, tls.ssl] : [tls.ssl, ...(tls.fallback ? [false] : [])];
     let last: unknown;
-    let connected: pg.Client | null = null;
     for (const ssl of order) {
       try {
-        connected = await attempt(ssl as ConnectionOptions | false);
-        break;
+        return await attempt(ssl as ConnectionOptions | false);
       } catch (e) {
         last = e;
         // Fall back only when the server refused TLS (or plain), not on a wrong password.
@@ -192,10 +194,18 @@ export async function openSession(t: DatabaseTarget): Promise<Session> {
           break;
       }
     }
-    if (!connected) throw last;
-    client = connected;
+    throw last;
+  } catch (e) {
+    throw sqlErrorOf(e);
+  }
+}
+
+export async function openSession(t: DatabaseTarget): Promise<Session> {
+  const client = await connectClient(t);
+  try {
     await checkSessionAttrs(client, t.params.target_session_attrs);
   } catch (e) {
+    await client.end().catch(() => undefined);
     throw sqlErrorOf(e);
   }
   // As pg_dump and pg_restore do: a database's or role's own settings (a statement timeout,
