@@ -65,6 +65,9 @@ export async function storeObject<K extends StoredKind>(o: StoreOptions<K>): Pro
   encrypted.pipe(cipher);
   encrypted.on('error', (e) => cipher.destroy(e));
   const gate = Promise.all([o.producers, hashing]);
+  // Read by checkProducers once the uploads have settled: a producer failing before then
+  // is no unhandled rejection.
+  gate.catch(() => undefined);
   const rep = replicate(
     cipher,
     o.live,

@@ -240,6 +240,15 @@ describe('wal', () => {
       expect(failed.failed).toContain('the slot was not advanced');
       expect(await slotRestart()).toBe(before);
       expect((await records()).at(-1)?.runId).toBe(second.runId);
+      // Mid-upload: every WAL object refused at both destinations, the run stops there.
+      for (const p of proxies) {
+        p.clearFailures();
+        p.failRequests({ status: 403, match: /\/wal\/00000001\/0000/ });
+      }
+      const cut = await runPgDr(inputs(through), env());
+      expect(cut.failed).toContain('could not be stored anywhere');
+      expect(await slotRestart()).toBe(before);
+      expect((await records()).at(-1)?.runId).toBe(second.runId);
       for (const p of proxies) p.clearFailures();
       const r = await runPgDr(inputs(through), env());
       expect(r.failed, r.log).toBeUndefined();
@@ -294,6 +303,29 @@ describe('wal', () => {
     await expect(readFile(out)).rejects.toThrow();
     await s3.primary.putObject(PRIMARY_BUCKET, key, good);
     await s3.secondary.putObject(SECONDARY_BUCKET, key, good);
+  });
+
+  it('one destination failing: stored at the other, degraded (the step fails unless fail-on-degraded: false), the slot advanced', async () => {
+    const proxy = await startHttpFaultProxy({ target: { port: s3.secondary.port } });
+    try {
+      await writeWal(5);
+      proxy.failRequests({ status: 403, match: /\/wal\// });
+      const r = await runPgDr(
+        inputs(destinationInputs(s3.primary, { ...s3.secondary, endpoint: proxy.endpoint })),
+        env(),
+      );
+      expect(r.outputs.status).toBe('degraded');
+      expect(r.failed).toContain('degraded');
+      expect(r.failed).toContain('fail-on-degraded: false');
+      const next = (await records()).at(-1) as WalRunRecord;
+      expect(next.startLsn).toBe(second.confirmLsn);
+      expect(next.destinations.find((d) => d.name === 'r2')?.ok).toBe(false);
+      expect((await records(SECONDARY_BUCKET)).map((x) => x.runId)).not.toContain(next.runId);
+      expect(await slotRestart()).toBe(next.confirmLsn);
+      second = next;
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('a dropped slot is detected: the run refuses and says a fresh base backup is needed', async () => {
