@@ -1,4 +1,4 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
@@ -9,6 +9,7 @@ import { parseWalRunRecord, type WalRunRecord } from '../../src/wal/record.js';
 import { type HttpFaultProxy, startHttpFaultProxy } from '../harness/faults.js';
 import { ageKeyPair, tempDir } from '../harness/fixtures.js';
 import { REPO_ROOT } from '../harness/node.js';
+import { freePort } from '../harness/ports.js';
 import { type PgCluster, startPostgres } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { PRIMARY_BUCKET, type S3Pair, SECONDARY_BUCKET, startS3Pair } from '../harness/s3.js';
@@ -155,6 +156,8 @@ afterAll(async () => {
 
 describe('wal', () => {
   let second: WalRunRecord;
+  /** The physical base backup the last tests take. */
+  let baseId: string;
 
   it('refuses a missing slot without create-slot, naming the slot and the fix', async () => {
     const r = await runPgDr(inputs(), env());
@@ -355,6 +358,7 @@ describe('wal', () => {
     );
     expect(b.failed, b.log).toBeUndefined();
     const manifest = parseManifest(b.outputs.manifest as string);
+    baseId = manifest.id;
     const slot = await slotRestart();
     expect(slot).not.toBeNull();
     expect(parseLsn(slot as string)).toBeLessThanOrEqual(
@@ -367,5 +371,109 @@ describe('wal', () => {
       parseLsn(manifest.physical?.startLsn as string),
     );
     expect(r.log).toContain(`covered by base backup ${manifest.id}`);
+  });
+  it('PostgreSQL recovers the base backup through wal-get as its restore_command: every row committed before the last run, none after', async () => {
+    await pgc.query('app', 'CREATE TABLE marks (n integer, phase text)');
+    await pgc.query('app', "INSERT INTO marks SELECT g, 'shipped' FROM generate_series(1, 500) g");
+    await writeWal(20);
+    // The harness runs with synchronous_commit off; a committed row is flushed WAL only with it on
+    // (PostgreSQL's default), and wal ships up to the flushed position.
+    await pgc.query(
+      'app',
+      "SET synchronous_commit = on; INSERT INTO marks SELECT g, 'shipped' FROM generate_series(501, 600) g",
+    );
+    const shipped = await runPgDr(inputs(), env());
+    expect(shipped.failed, shipped.log).toBeUndefined();
+    await pgc.query('app', "INSERT INTO marks SELECT g, 'late' FROM generate_series(1, 100) g");
+
+    // The runbook's manual restore of the base backup, then recovery from the archive.
+    const asPostgres = (file: string, args: string[]) =>
+      process.getuid?.() === 0
+        ? execa('runuser', ['-u', 'postgres', '--', file, ...args], { reject: false })
+        : execa(file, args, { reject: false });
+    const root = join(work, 'recovered');
+    const data = join(root, 'data');
+    await chmod(work, 0o711);
+    await mkdir(data, { recursive: true });
+    const tar = await s3.secondary.getObject(
+      SECONDARY_BUCKET,
+      `${PREFIX}${baseId}/base.tar.zst.age`,
+    );
+    await execa('sh', ['-c', `age -d -i "${keyFile}" | zstd -d -q | tar -x -C "${data}"`], {
+      input: tar,
+    });
+    const envFile = join(root, 'pg-dr.env');
+    const settings: Record<string, string> = {
+      prefix: PREFIX,
+      'age-identity': identity,
+      ...destinationInputs(s3.primary, s3.secondary),
+    };
+    await writeFile(
+      envFile,
+      Object.entries(settings)
+        .map(([k, v]) => `PG_DR_${k.toUpperCase().replaceAll('-', '_')}='${v}'`)
+        .join('\n'),
+      { mode: 0o600 },
+    );
+    const port = await freePort();
+    const cli = [
+      process.execPath,
+      join(REPO_ROOT, 'node_modules/tsx/dist/cli.mjs'),
+      join(REPO_ROOT, 'src/cli.ts'),
+    ]
+      .map((a) => `"${a}"`)
+      .join(' ');
+    await appendFile(
+      join(data, 'postgresql.auto.conf'),
+      [
+        `port = ${port}`,
+        "listen_addresses = '127.0.0.1'",
+        `unix_socket_directories = '${root}'`,
+        `restore_command = '${cli} wal-get %f %p --env-file "${envFile}"'`,
+        '',
+      ].join('\n'),
+    );
+    await writeFile(join(data, 'recovery.signal'), '');
+    if (process.getuid?.() === 0) await execa('chown', ['-R', 'postgres:postgres', root]);
+    await chmod(data, 0o700);
+    const pgCtl = join(pgc.binDir, 'pg_ctl');
+    const started = await asPostgres(pgCtl, [
+      '-D',
+      data,
+      '-l',
+      join(root, 'log'),
+      '-w',
+      '-t',
+      '180',
+      'start',
+    ]);
+    const log = () => readFile(join(root, 'log'), 'utf8').catch(() => '');
+    try {
+      expect(started.exitCode, `${started.stderr}\n${await log()}`).toBe(0);
+      const client = new pg.Client({
+        host: '127.0.0.1',
+        port,
+        user: pgc.user,
+        password: pgc.password,
+        database: 'app',
+      });
+      await client.connect();
+      // Recovery ends at the end of the archive, then the server is promoted.
+      for (let i = 0; i < 240; i++) {
+        const r = await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+        if (r.rows[0]?.r === false) break;
+        await new Promise((res) => setTimeout(res, 500));
+      }
+      const rows = await client.query<{ phase: string; n: string }>(
+        'SELECT phase, count(*)::text AS n FROM marks GROUP BY phase ORDER BY phase',
+      );
+      await client.end();
+      expect(rows.rows, await log()).toEqual([{ phase: 'shipped', n: '600' }]);
+      const text = await log();
+      expect(text).toMatch(/restored log file "[0-9A-F]{24}" from archive/);
+      expect(text).not.toMatch(/FATAL/);
+    } finally {
+      await asPostgres(pgCtl, ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    }
   });
 });
