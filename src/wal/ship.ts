@@ -112,6 +112,36 @@ export const SEGMENTS_IN_FLIGHT = 2;
 /** How often the run tells the server it is alive (well under wal_sender_timeout's 60 s default). */
 export const FEEDBACK_INTERVAL_MS = 10_000;
 
+/**
+ * Every {@link FEEDBACK_INTERVAL_MS}: a status update, and a check that the server still
+ * talks (it sends a keepalive at least every wal_sender_timeout / 2, 30 s by default).
+ */
+function startFeedback(
+  reply: () => void,
+  stalled: () => string | null,
+): { heard(): void; onStall(f: (e: Error) => void): void; stop(): void } {
+  let heard = Date.now();
+  let onStall: (e: Error) => void = () => undefined;
+  const timer = setInterval(() => {
+    reply();
+    const why = Date.now() - heard > SILENCE_MS ? stalled() : null;
+    if (why) onStall(new BackupFailed(why, null));
+  }, FEEDBACK_INTERVAL_MS);
+  timer.unref();
+  return {
+    heard: () => {
+      heard = Date.now();
+    },
+    onStall: (f) => {
+      onStall = f;
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** How long the stream may stay silent (no WAL, no keepalive) before the run gives up. */
+export const SILENCE_MS = 120_000;
+
 /** The replication stream once every byte up to the end is stored: confirm, then close. */
 export interface ShippedStream {
   /** The objects stored, in WAL order. */
@@ -174,8 +204,13 @@ export async function shipWal(
   let stored = o.start;
   let current: OpenSegment | null = null;
   const reply = (flush = 0n) => stream.write(statusUpdate({ write: stored, flush, apply: flush }));
-  const timer = setInterval(() => reply(), FEEDBACK_INTERVAL_MS);
-  timer.unref();
+  const watch = startFeedback(
+    () => reply(),
+    () =>
+      cutter.done
+        ? null
+        : `The server sent nothing for ${SILENCE_MS / 1000} s at ${formatLsn(cutter.position)} (of ${formatLsn(o.end)}): the replication connection is stalled. Nothing was confirmed; the next run ships from the same position.`,
+  );
   const open = (segment: bigint): OpenSegment => {
     const seg = openSegment(ctx, cutter, segment);
     const p = seg.stored.then((obj) => {
@@ -197,13 +232,7 @@ export async function shipWal(
       };
       stream.on('error', fail);
       stream.on('end', () => {
-        if (!cutter.done)
-          fail(
-            new BackupFailed(
-              `The server ended the replication stream at ${formatLsn(cutter.position)}, before ${formatLsn(o.end)} (a timeline switch, or the server stopping).`,
-              null,
-            ),
-          );
+        if (!cutter.done) fail(endedEarly(cutter.position, o.end));
       });
       ctx.signal.addEventListener('abort', () => fail(ctx.signal.reason), { once: true });
       const inFlight = () => objects.length - settledCount;
@@ -212,7 +241,9 @@ export async function shipWal(
       const maybeResume = () => {
         if (!draining && inFlight() < SEGMENTS_IN_FLIGHT) stream.resume();
       };
+      watch.onStall(fail);
       const onData = (chunk: Buffer) => {
+        watch.heard();
         try {
           if (cutter.done) return;
           const m = parseReplicationMessage(chunk);
@@ -257,22 +288,29 @@ export async function shipWal(
     return {
       objects: shipped,
       async confirm(lsn) {
-        clearInterval(timer);
+        watch.stop();
         reply(lsn);
         await endStream(stream);
       },
       abandon() {
-        clearInterval(timer);
+        watch.stop();
         stream.destroy();
       },
     };
   } catch (e) {
-    clearInterval(timer);
+    watch.stop();
     current = null;
     stream.destroy();
     await Promise.allSettled(objects);
     throw e;
   }
+}
+
+function endedEarly(at: bigint, end: bigint): BackupFailed {
+  return new BackupFailed(
+    `The server ended the replication stream at ${formatLsn(at)}, before ${formatLsn(end)} (a timeline switch, or the server stopping). Nothing was confirmed; the next run ships from the same position.`,
+    null,
+  );
 }
 
 /** How long the server may take to answer the end of the stream. */
