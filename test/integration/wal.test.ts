@@ -149,7 +149,11 @@ beforeAll(async () => {
   await writeFile(keyFile, `${identity}\n`, { mode: 0o600 });
 });
 
+/** The server recovered from the archive (promoted to timeline 2), once a test started it. */
+let recovered: { port: number; data: string; stop: () => Promise<unknown> } | null = null;
+
 afterAll(async () => {
+  await recovered?.stop();
   await Promise.all([pgc?.stop(), s3?.stop()]);
   if (work) await rm(work, { recursive: true, force: true });
 });
@@ -448,7 +452,12 @@ describe('wal', () => {
       'start',
     ]);
     const log = () => readFile(join(root, 'log'), 'utf8').catch(() => '');
-    try {
+    recovered = {
+      port,
+      data,
+      stop: () => asPostgres(pgCtl, ['-D', data, '-m', 'immediate', '-w', 'stop']),
+    };
+    {
       expect(started.exitCode, `${started.stderr}\n${await log()}`).toBe(0);
       const client = new pg.Client({
         host: '127.0.0.1',
@@ -472,8 +481,47 @@ describe('wal', () => {
       const text = await log();
       expect(text).toMatch(/restored log file "[0-9A-F]{24}" from archive/);
       expect(text).not.toMatch(/FATAL/);
-    } finally {
-      await asPostgres(pgCtl, ['-D', data, '-m', 'immediate', '-w', 'stop']);
     }
+  });
+
+  it('after a promotion (timeline 2): the run says so and, without its slot there, stops; a base backup on the new timeline starts the chain again under wal/00000002/ with the history file', async () => {
+    if (!recovered) throw new Error('the recovered server is not running');
+    const url = pgc.url('app').replace(`:${pgc.port}/`, `:${recovered.port}/`);
+    const refused = await runPgDr(inputs({ 'database-url': url, 'create-slot': 'true' }), env());
+    expect(refused.failed).toContain(`"${SLOT}" is gone`);
+    expect(refused.log).toContain('The server is on timeline 2; the last run shipped timeline 1');
+    const b = await runPgDr(
+      {
+        command: 'backup',
+        mode: 'physical',
+        prefix: PREFIX,
+        'database-url': url,
+        'age-recipients': recipient,
+        'wal-slot': SLOT,
+        'create-slot': 'true',
+        ...destinationInputs(s3.primary, s3.secondary),
+      },
+      env(),
+    );
+    expect(b.failed, b.log).toBeUndefined();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await client.query("SET synchronous_commit = on; INSERT INTO marks VALUES (1, 'timeline 2')");
+    await client.end();
+    const r = await runPgDr(inputs({ 'database-url': url }), env());
+    expect(r.failed, r.log).toBeUndefined();
+    const last = (await records()).at(-1) as WalRunRecord;
+    expect(last.timeline).toBe(2);
+    expect(last.objects[0]).toMatchObject({ kind: 'history', walFile: '00000002.history' });
+    expect(last.objects.slice(1).every((o) => o.walFile.startsWith('00000002'))).toBe(true);
+    const history = join(work, 'history');
+    const got = await walGet('00000002.history', history);
+    expect(got.exitCode, String(got.stderr)).toBe(0);
+    expect(
+      (await readFile(history)).equals(
+        await readFile(join(recovered.data, 'pg_wal', '00000002.history')),
+      ),
+    ).toBe(true);
+    expect((await walGet('00000003.history', history)).exitCode).toBe(1);
   });
 });
