@@ -1,5 +1,6 @@
 import { mapLimit } from '../concurrency.js';
 import type { TrustedSigner } from '../crypto/sshsig.js';
+import { UserError } from '../errors.js';
 import {
   FUTURE_TOLERANCE_MS,
   MAX_RECORD_BYTES,
@@ -15,7 +16,7 @@ import {
   parseWalRunRecord,
   timelinePrefix,
   type WalObject,
-  type WalRunRecord,
+  WalRunRecord,
   walPrefix,
 } from './record.js';
 
@@ -31,6 +32,8 @@ export interface ReadRecord {
 export interface WalRecords {
   readonly records: readonly ReadRecord[];
   readonly ignored: readonly { readonly key: string; readonly why: string }[];
+  /** Ignored records that parse (unsigned, or signed by no trusted key): read, never believed. */
+  readonly untrusted: readonly WalRunRecord[];
 }
 
 interface Listed {
@@ -82,8 +85,9 @@ async function listRecords(
 async function readOne(
   l: Listed,
   trusted: readonly TrustedSigner[] | null,
-): Promise<ReadRecord | string> {
+): Promise<ReadRecord | { why: string; untrusted: WalRunRecord | null }> {
   const whys: string[] = [];
+  let untrusted: WalRunRecord | null = null;
   for (const [d, signed] of l.at) {
     try {
       const body = await readBytes(await d.get(l.key), MAX_RECORD_BYTES);
@@ -91,6 +95,7 @@ async function readOne(
         const bad = await signatureOf(d, l.key, body, signed, trusted);
         if (bad) {
           whys.push(`${d.settings.name}: ${bad}`);
+          untrusted ??= WalRunRecord.safeParse(safeJson(body)).data ?? null;
           continue;
         }
       }
@@ -106,7 +111,15 @@ async function readOne(
       );
     }
   }
-  return whys.join('; ');
+  return { why: whys.join('; '), untrusted };
+}
+
+function safeJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -127,6 +140,7 @@ export async function readWalRecords(
 ): Promise<WalRecords> {
   const { listed, unreadable } = await listRecords(destinations, prefix, opts.timeline ?? null);
   const records: ReadRecord[] = [];
+  const untrusted: WalRunRecord[] = [];
   const ignored = unreadable.map((why) => ({ key: walPrefix(prefix), why }));
   const current = listed.filter((l) => {
     const future = backupIdTime(l.runId).getTime() > opts.now.getTime() + FUTURE_TOLERANCE_MS;
@@ -137,12 +151,15 @@ export async function readWalRecords(
     const batch = current.slice(i, i + READ_CONCURRENCY);
     const read = await mapLimit(batch, READ_CONCURRENCY, (l) => readOne(l, opts.trusted));
     for (const [j, r] of read.entries()) {
-      if (typeof r === 'string') ignored.push({ key: (batch[j] as Listed).key, why: r });
-      else records.push(r);
+      if ('record' in r) records.push(r);
+      else {
+        ignored.push({ key: (batch[j] as Listed).key, why: r.why });
+        if (r.untrusted) untrusted.push(r.untrusted);
+      }
     }
     if (opts.enough?.(records)) break;
   }
-  return { records, ignored };
+  return { records, ignored, untrusted };
 }
 
 /** The newest trusted record of the cluster (the last run's end), or null when there is none. */
@@ -193,7 +210,7 @@ export async function findWalFile(
     file.kind === 'segment' &&
     opts.segmentStartOf !== undefined &&
     parseLsn(r.record.endLsn) <= opts.segmentStartOf(r.record.segmentBytes);
-  const { records } = await readWalRecords(destinations, prefix, {
+  const { records, untrusted } = await readWalRecords(destinations, prefix, {
     now: opts.now,
     trusted: opts.trusted,
     timeline: file.timeline,
@@ -208,7 +225,15 @@ export async function findWalFile(
     .filter((h) => h.o.kind === 'partial')
     .sort((a, b) => (parseLsn(b.o.endLsn ?? '0/0') > parseLsn(a.o.endLsn ?? '0/0') ? 1 : -1));
   const first = complete[0] ?? partials[0];
-  if (!first) return null;
+  if (!first) {
+    const planted = untrusted.filter((r) => r.objects.some((o) => o.walFile === file.name));
+    // Not "missing": PostgreSQL would end recovery there. The user decides what to trust.
+    if (planted.length > 0)
+      throw new UserError(
+        `${file.name} is listed only by run records that are not trusted (${planted.map((r) => r.runId).join(', ')}: unsigned, or signed by a key not in trusted-signers): refused. If those runs are yours, add their key to trusted-signers.`,
+      );
+    return null;
+  }
   return {
     timeline: file.timeline,
     object: first.o,

@@ -13,6 +13,7 @@ import { freePort } from '../harness/ports.js';
 import { type PgCluster, startPostgres } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
 import { PRIMARY_BUCKET, type S3Pair, SECONDARY_BUCKET, startS3Pair } from '../harness/s3.js';
+import { ed25519KeyPair } from '../harness/ssh-keys.js';
 import { requireBinary } from '../harness/tools.js';
 
 /**
@@ -523,5 +524,39 @@ describe('wal', () => {
       ),
     ).toBe(true);
     expect((await walGet('00000003.history', history)).exitCode).toBe(1);
+  });
+  it('signed records: with trusted-signers wal-get takes a signed run’s WAL, and refuses (126, not "missing") a file only unsigned records list', async () => {
+    if (!recovered) throw new Error('the recovered server is not running');
+    const keys = ed25519KeyPair(work, 'wal-signer');
+    const trust = { 'trusted-signers': keys.publicKey };
+    const url = pgc.url('app').replace(`:${pgc.port}/`, `:${recovered.port}/`);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await client.query(
+      "SET synchronous_commit = on; INSERT INTO marks SELECT g, 'signed' FROM generate_series(1, 20000) g",
+    );
+    await client.end();
+    const r = await runPgDr(
+      inputs({ 'database-url': url, 'signing-key': keys.privateKey, ...trust }),
+      env(),
+    );
+    expect(r.failed, r.log).toBeUndefined();
+    // The earlier, unsigned records are not believed, and said so.
+    expect(r.log).toMatch(/Ignored .*runs\/.*\.json: .*no signature/);
+    const signed = (await records()).at(-1) as WalRunRecord;
+    expect(signed.signedBy?.split(' ').slice(0, 2)).toEqual(keys.publicKey.split(' ').slice(0, 2));
+    const key = `${PREFIX}wal/00000002/runs/${signed.runId}.json`;
+    expect(await s3.primary.listKeys(PRIMARY_BUCKET, key)).toEqual([key, `${key}.sig`]);
+    const out = join(work, 'signed-wal');
+    const wanted = signed.objects.find(
+      (o) => o.kind !== 'history',
+    ) as WalRunRecord['objects'][number];
+    const got = await walGet(wanted.walFile, out, trust);
+    expect(got.exitCode, String(got.stderr)).toBe(0);
+    const unsignedOnly = await walGet('000000010000000000000003', out, trust);
+    expect(unsignedOnly.exitCode).toBe(126);
+    expect(String(unsignedOnly.stderr)).toContain(
+      'listed only by run records that are not trusted',
+    );
   });
 });
