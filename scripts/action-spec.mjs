@@ -23,13 +23,15 @@ export function loadActionSpec(path = 'action.yml') {
 /** The commands, as the `command` input's description names them in backticks, in order. */
 function commandNames(inputs) {
   const command = inputs.find((i) => i.name === 'command');
-  const names = [...(command?.description ?? '').matchAll(/`([a-z]+)`/g)].map((m) => m[1]);
+  const names = [...(command?.description ?? '').matchAll(/`([a-z]+(?:-[a-z]+)*)`/g)].map(
+    (m) => m[1],
+  );
   if (names.length === 0)
     throw new Error("action.yml: the 'command' input's description names no `command`.");
   return names;
 }
 
-const ENTRY = String.raw`\*\*([a-z ]+)\*\*(?: \(([^()]*)\))?`;
+const ENTRY = String.raw`\*\*([a-z -]+)\*\*(?: \(([^()]*)\))?`;
 const PREFIX = new RegExp(`^(${ENTRY}(?:, ${ENTRY})*): `);
 
 /**

@@ -50,6 +50,7 @@ import { describeSource } from './source/index.js';
 import { createDestination } from './storage/destination.js';
 import { openTunnel } from './tunnel/index.js';
 import { VERSION } from './version.js';
+import { WAL_GET_FAILED_EXIT, WalFileMissing } from './wal/fetch.js';
 
 export interface RunOptions {
   readonly inputs?: InputSource;
@@ -208,7 +209,7 @@ function safeCommand(inputs: InputSource): string {
 
 /** The database a command connects to, and the bastion in front of it, if any. */
 function databaseRoute(settings: Settings): { ssh: SshSettings; target: DatabaseTarget } | null {
-  if (settings.command === 'backup' || settings.command === 'restore')
+  if (settings.command === 'backup' || settings.command === 'restore' || settings.command === 'wal')
     return settings.ssh && settings.database
       ? { ssh: settings.ssh, target: settings.database }
       : null;
@@ -307,16 +308,20 @@ export async function runCli(
   warnAboutCommandLine(argv, env, host);
   warnAboutUnused(args, argv, host);
   let usageError = false;
+  let missingWal = false;
   const outputs = await run({
     inputs: args,
     host,
     env,
     onFailure: (e, atInputs) => {
       usageError = atInputs && isInputError(e);
+      missingWal = e instanceof WalFileMissing;
     },
   });
   printResult(args, outputs, host, colourFor(stdout, env));
   if (host.failed === undefined) return 0;
+  // restore_command: exit 1 only for a file not in the archive (PostgreSQL's end of WAL).
+  if (command === 'wal-get') return missingWal ? 1 : WAL_GET_FAILED_EXIT;
   return usageError ? 2 : 1;
 }
 

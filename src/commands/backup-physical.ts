@@ -19,6 +19,7 @@ import {
 import type { ClientInstall } from '../postgres/binaries.js';
 import { pickSameMajor } from '../postgres/clients.js';
 import type { Session } from '../postgres/session.js';
+import { createPhysicalSlot, readSlot } from '../postgres/slots.js';
 import { countRows, type RowCountMethod, type TableRowCount } from '../postgres/snapshot.js';
 import type { DatabaseTarget } from '../postgres/url.js';
 import type { Host } from '../report/host.js';
@@ -57,12 +58,49 @@ export async function preparePhysical(
   ).catch((e: Error) => {
     throw new BackupFailed(e.message, null);
   });
+  await keepWalFromHere(session, server.versionNum, settings, host);
   return {
     client,
     tablespaces,
     clusterBytes: await clusterSize(session, server.sizeBytes),
     superuser: await bootstrapSuperuser(session),
   };
+}
+
+/**
+ * With `wal-slot`: the slot exists before pg_basebackup starts (created here with
+ * `create-slot: true`), so the server keeps the WAL from the base backup's start until the
+ * first `wal` run ships it, whatever checkpoints happen in between. pg_basebackup's own
+ * `-S`/`-C` cannot do it here: they need `-X stream`, which tar on stdout does not allow.
+ */
+export async function keepWalFromHere(
+  session: Session,
+  versionNum: number,
+  settings: BackupSettings,
+  host: Host,
+): Promise<void> {
+  const name = settings.walSlot;
+  if (name === null) return;
+  const slot = await readSlot(session, name, versionNum);
+  if (!slot) {
+    if (!settings.createSlot)
+      throw new BackupFailed(
+        `The replication slot "${name}" (wal-slot) does not exist. Fix: set create-slot: true (the backup creates it before it starts), or create it: SELECT pg_create_physical_replication_slot('${name}', true).`,
+        null,
+      );
+    await createPhysicalSlot(session, name);
+    const made = await readSlot(session, name, versionNum);
+    host.info(
+      `Created the replication slot "${name}" at ${made?.restartLsn ?? '?'}: the WAL from this backup's start is kept until wal ships it.`,
+    );
+    return;
+  }
+  if (slot.type !== 'physical' || slot.walStatus === 'lost' || slot.restartLsn === null)
+    throw new BackupFailed(
+      `The replication slot "${name}" (wal-slot) cannot keep this backup's WAL: ${slot.type !== 'physical' ? `it is a ${slot.type} slot` : slot.walStatus === 'lost' ? 'the server invalidated it (wal_status lost)' : 'it reserves no WAL'}. Fix: SELECT pg_drop_replication_slot('${name}'), then back up with create-slot: true${slot.type !== 'physical' ? ' (or choose another wal-slot name)' : ''}.`,
+      null,
+    );
+  host.info(`The replication slot "${name}" keeps the WAL from ${slot.restartLsn} on.`);
 }
 
 /**

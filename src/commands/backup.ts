@@ -511,9 +511,9 @@ export function describeLocale(g: Pick<Globals, 'database'>): string {
     : `locale ${d.localeProvider} ${d.locale ?? '?'} (${libc})`;
 }
 
-/** The destinations that answered, and why the others did not. */
-async function checkDestinations(
-  deps: BackupDeps,
+/** The destinations that answered, and why the others did not (backup and wal). */
+export async function checkDestinations(
+  deps: Pick<BackupDeps, 'destinations' | 'host'>,
 ): Promise<{ live: Destination[]; unreachable: Map<Destination, string> }> {
   const live: Destination[] = [];
   const unreachable = new Map<Destination, string>();

@@ -7,6 +7,8 @@ import { runMonitor } from './monitor.js';
 import { runPrune } from './prune.js';
 import { runRestore } from './restore.js';
 import { runVerify } from './verify.js';
+import { runWal } from './wal.js';
+import { runWalGet } from './wal-get.js';
 
 /** Every command, by name: adding one is its file, a row here, and its inputs in action.yml. */
 export const HANDLERS: Handlers = {
@@ -17,6 +19,8 @@ export const HANDLERS: Handlers = {
   prune: runPrune,
   monitor: runMonitor,
   check: runCheck,
+  wal: runWal,
+  'wal-get': runWalGet,
 };
 
 /** Runs the command the settings name. */

@@ -21,6 +21,8 @@ export const COMMANDS = [
   'list',
   'prune',
   'check',
+  'wal',
+  'wal-get',
 ] as const;
 export type Command = (typeof COMMANDS)[number];
 

@@ -10,6 +10,8 @@ import { type MonitorSettings, parseMonitor } from './commands/monitor.js';
 import { type PruneSettings, parsePrune } from './commands/prune.js';
 import { parseRestore, type RestoreSettings } from './commands/restore.js';
 import { parseVerify, type VerifySettings } from './commands/verify.js';
+import { parseWal, type WalSettings } from './commands/wal.js';
+import { parseWalGet, type WalGetSettings } from './commands/wal-get.js';
 import { type Command, type CommonSettings, parseCommon } from './common.js';
 import { type InputName, type InputSource, specDefault } from './source.js';
 import { INPUT_SPECS } from './spec.generated.js';
@@ -23,6 +25,8 @@ export type { MonitorSettings } from './commands/monitor.js';
 export { type PruneRules, type PruneSettings, parsePruneRules } from './commands/prune.js';
 export type { RestoreSettings } from './commands/restore.js';
 export type { VerifySettings } from './commands/verify.js';
+export type { WalSettings } from './commands/wal.js';
+export type { WalGetSettings } from './commands/wal-get.js';
 export {
   COMMANDS,
   type Command,
@@ -39,7 +43,9 @@ export type Settings =
   | ListSettings
   | PruneSettings
   | MonitorSettings
-  | CheckSettings;
+  | CheckSettings
+  | WalSettings
+  | WalGetSettings;
 
 /** Reads a command's own inputs, once the common ones are read. */
 type CommandParser<K extends Command> = (
@@ -56,6 +62,8 @@ const PARSERS: { readonly [K in Command]: CommandParser<K> } = {
   list: parseList,
   prune: parsePrune,
   check: parseCheck,
+  wal: parseWal,
+  'wal-get': parseWalGet,
 };
 
 function parseOnce(src: InputSource, env: NodeJS.ProcessEnv): Settings {

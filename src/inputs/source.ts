@@ -111,7 +111,14 @@ export function cliInputSource(
     cli.version = true;
     words.shift();
   }
-  const [command, extra] = words;
+  const [command, ...rest] = words;
+  // `pg-dr wal-get %f %p`: PostgreSQL's restore_command gives the file and the path as words.
+  if (command === 'wal-get') {
+    const [file, path] = rest.splice(0, 2);
+    if (file !== undefined) given.set('wal-file', file);
+    if (path !== undefined) given.set('wal-path', path);
+  }
+  const extra = rest[0];
   if (extra !== undefined)
     throw new InputError('command', `Unexpected argument "${extra}". Flags start with '--'.`);
   if (command !== undefined) given.set('command', command);

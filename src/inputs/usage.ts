@@ -26,6 +26,8 @@ export const COMMAND_SUMMARIES: { readonly [K in Command]: string } = {
   list: 'list the backups, newest first',
   prune: 'delete old backups by the retention rules, within safety rails',
   check: 'validate every input of a set-up without taking a backup: ✓/✗ with the fix for each ✗',
+  wal: 'ship the WAL written since the last run (replication slot), then stop',
+  'wal-get': "fetch one WAL file for PostgreSQL: restore_command = 'pg-dr wal-get %f %p'",
 };
 
 const isRequired = (note: string) => note === 'required' || note.startsWith('required,');

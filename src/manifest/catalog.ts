@@ -63,7 +63,7 @@ export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 export const MAX_RECORD_BYTES = 1024 * 1024;
 
 /** The stream's bytes; stops reading and fails once it passes `max`. */
-async function readBytes(stream: Readable, max: number): Promise<Buffer> {
+export async function readBytes(stream: Readable, max: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of stream) {
@@ -79,7 +79,7 @@ async function readBytes(stream: Readable, max: number): Promise<Buffer> {
 }
 
 /** The signature of `key`'s exact bytes, checked against the trusted keys. */
-async function signatureOf(
+export async function signatureOf(
   dest: Destination,
   key: string,
   body: Buffer,

@@ -16,15 +16,18 @@ import type { Destination } from '../storage/destination.js';
 import { chooseUploadShape } from '../storage/part-size.js';
 import { type ReplicaResult, replicate } from '../storage/replicate.js';
 
+/** What a stored object is: one of a backup's objects, or a WAL file (the `wal` command). */
+export type StoredKind = ObjectEntry['kind'] | 'wal';
+
 /** One object to store: where its bytes come from, and where they go. */
-export interface StoreOptions {
+export interface StoreOptions<K extends StoredKind = ObjectEntry['kind']> {
   /** The plaintext. */
   readonly input: Readable;
   /** Settles when whatever writes `input` has finished; rejects when it failed. */
   readonly producers: Promise<void>;
   /** The object's key; its last part is its name in the manifest. */
   readonly key: string;
-  readonly kind: ObjectEntry['kind'];
+  readonly kind: K;
   readonly encryption: EncryptionSettings;
   /** The destinations to store it at (the others are already out of this backup). */
   readonly live: readonly Destination[];
@@ -40,8 +43,8 @@ export interface StoreOptions {
 }
 
 /** An object stored at one destination at least: its manifest entry, and each destination's result. */
-export interface Stored {
-  readonly entry: ObjectEntry;
+export interface Stored<K extends StoredKind = ObjectEntry['kind']> {
+  readonly entry: Omit<ObjectEntry, 'kind'> & { readonly kind: K };
   readonly results: readonly ReplicaResult[];
 }
 
@@ -50,7 +53,7 @@ export interface Stored {
  * way. Throws BackupFailed when it is stored nowhere, the producers failed, or the run was
  * cancelled.
  */
-export async function storeObject(o: StoreOptions): Promise<Stored> {
+export async function storeObject<K extends StoredKind>(o: StoreOptions<K>): Promise<Stored<K>> {
   const { host, signal, key, kind } = o;
   const kill = o.kill ?? (() => undefined);
   const name = key.slice(key.lastIndexOf('/') + 1);
@@ -62,6 +65,9 @@ export async function storeObject(o: StoreOptions): Promise<Stored> {
   encrypted.pipe(cipher);
   encrypted.on('error', (e) => cipher.destroy(e));
   const gate = Promise.all([o.producers, hashing]);
+  // Read by checkProducers once the uploads have settled: a producer failing before then
+  // is no unhandled rejection.
+  gate.catch(() => undefined);
   const rep = replicate(
     cipher,
     o.live,
@@ -121,21 +127,24 @@ export async function storeObject(o: StoreOptions): Promise<Stored> {
   };
 }
 
-const PRODUCER_LABEL: Readonly<Record<ObjectEntry['kind'], string>> = {
+const PRODUCER_LABEL: Readonly<Record<StoredKind, string>> = {
+  wal: 'WAL',
   database: 'dump',
   config: 'bundle',
   globals: 'globals',
   base: 'base backup',
 };
 
-const PRODUCED: Readonly<Record<ObjectEntry['kind'], string>> = {
+const PRODUCED: Readonly<Record<StoredKind, string>> = {
+  wal: 'received',
   database: 'dumped',
   config: 'bundled',
   globals: 'written',
   base: 'copied',
 };
 
-const PRODUCER_NAME: Readonly<Record<ObjectEntry['kind'], string>> = {
+const PRODUCER_NAME: Readonly<Record<StoredKind, string>> = {
+  wal: 'The WAL stream',
   database: 'The dump',
   config: 'The config bundle',
   globals: 'The globals',
@@ -145,7 +154,7 @@ const PRODUCER_NAME: Readonly<Record<ObjectEntry['kind'], string>> = {
 /** Throws when the run was cancelled or what wrote the input failed. */
 async function checkProducers(
   gate: Promise<unknown>,
-  o: StoreOptions,
+  o: StoreOptions<StoredKind>,
   kill: () => void,
 ): Promise<void> {
   const producerError = await gate.then(

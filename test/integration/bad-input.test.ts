@@ -88,6 +88,19 @@ const BASE = {
   prune: () => ({ command: 'prune', ...destinations() }),
   monitor: () => ({ command: 'monitor', ...destinations() }),
   check: () => ({ command: 'check', ...destinations() }),
+  wal: () => ({
+    command: 'wal',
+    'database-url': pg.url('app'),
+    'age-recipients': recipient,
+    ...destinations(),
+  }),
+  'wal-get': () => ({
+    command: 'wal-get',
+    'wal-file': '000000010000000000000003',
+    'wal-path': join(work, 'RECOVERYXLOG'),
+    'age-identity': identity,
+    ...destinations(),
+  }),
 } satisfies Record<string, () => Record<string, string>>;
 
 interface BadInput {
@@ -316,6 +329,64 @@ const CASES: readonly BadInput[] = [
     set: () => ({ mode: 'incremental' }),
     input: 'mode',
     expected: /Invalid 'mode': "incremental"\. Expected one of: logical, physical\./,
+  },
+  {
+    command: 'wal',
+    what: 'a wal-slot that is no slot name',
+    set: () => ({ 'wal-slot': 'My-Slot!' }),
+    input: 'wal-slot',
+    expected:
+      /Invalid 'wal-slot': "My-Slot!"\. Expected a replication slot name: lower-case letters, digits and underscores, at most 63/,
+  },
+  {
+    command: 'wal',
+    what: 'create-slot not a boolean',
+    set: () => ({ 'create-slot': 'maybe' }),
+    input: 'create-slot',
+    expected: /Invalid 'create-slot': "maybe"\. Expected true or false\./,
+  },
+  {
+    command: 'wal',
+    what: 'no database-url',
+    set: () => ({ 'database-url': null }),
+    input: 'database-url',
+    expected: /Missing 'database-url'\. Expected a URL like postgresql:/,
+  },
+  {
+    command: 'backup',
+    what: 'a wal-slot too long for PostgreSQL',
+    set: () => ({ mode: 'physical', 'wal-slot': 'x'.repeat(64) }),
+    input: 'wal-slot',
+    expected: /Invalid 'wal-slot': "x{64}"\. Expected a replication slot name/,
+  },
+  {
+    command: 'backup',
+    what: 'create-slot not a boolean',
+    set: () => ({ mode: 'physical', 'wal-slot': 'pg_dr', 'create-slot': 'yes please' }),
+    input: 'create-slot',
+    expected: /Invalid 'create-slot': "yes please"\. Expected true or false\./,
+  },
+  {
+    command: 'wal-get',
+    what: 'a wal-file that is no WAL file name',
+    set: () => ({ 'wal-file': '../../etc/passwd' }),
+    input: 'wal-file',
+    expected:
+      /Invalid 'wal-file': "\.\.\/\.\.\/etc\/passwd"\. Expected a WAL segment name \(24 hex digits/,
+  },
+  {
+    command: 'wal-get',
+    what: 'no wal-path',
+    set: () => ({ 'wal-path': null }),
+    input: 'wal-path',
+    expected: /Missing 'wal-path'\. Expected the path to write the WAL file to/,
+  },
+  {
+    command: 'wal-get',
+    what: 'no key to decrypt with',
+    set: () => ({ 'age-identity': null }),
+    input: 'age-identity',
+    expected: /Neither 'age-identity' nor 'passphrase' is set/,
   },
   {
     command: 'backup',
@@ -869,6 +940,12 @@ const CLI_CASES: readonly {
     ],
     exit: 2,
     expected: /Invalid --compression: "lz4"\. Expected one of: zstd, gzip, none\./,
+  },
+  {
+    name: 'wal-get with a bad file name (restore_command): an exit status that stops recovery',
+    argv: () => ['wal-get', 'RECOVERYHISTORY', join(work, 'x'), '--age-identity', identity],
+    exit: 126,
+    expected: /Invalid --wal-file: "RECOVERYHISTORY"\. Expected a WAL segment name/,
   },
   {
     name: 'prune --keep-daily abc',

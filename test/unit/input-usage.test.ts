@@ -69,6 +69,20 @@ function own(command: Command): Record<string, string>[] {
       ];
     case 'restore':
       return [{ ...base, 'database-url': DB, 'age-identity': keys.identity }];
+    case 'wal':
+      return [
+        { ...base, 'database-url': DB, 'age-recipients': keys.recipient },
+        { ...base, 'database-url': DB, 'age-recipients': keys.recipient, ...SSH },
+      ];
+    case 'wal-get':
+      return [
+        {
+          ...base,
+          'wal-file': '000000010000000000000003',
+          'wal-path': '/tmp/RECOVERYXLOG',
+          'age-identity': keys.identity,
+        },
+      ];
     default:
       return [base];
   }

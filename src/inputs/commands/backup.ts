@@ -13,6 +13,7 @@ import { parseEncryption, parseSigner } from '../keys.js';
 import { parseBoolean, parseOneOf, parseSecretUrl, parseWholeNumber } from '../primitives.js';
 import type { InputSource } from '../source.js';
 import { type PruneRules, parsePruneRules } from './prune.js';
+import { parseWalSlot } from './wal.js';
 
 export interface BackupSettings extends CommonSettings {
   readonly command: 'backup';
@@ -29,6 +30,10 @@ export interface BackupSettings extends CommonSettings {
   readonly compression: Compression;
   /** `logical` (pg_dump of the database) or `physical` (pg_basebackup of the cluster). */
   readonly mode: BackupMode;
+  /** mode physical: the replication slot pg_basebackup uses (`-S`), kept for `wal`; null: none. */
+  readonly walSlot: string | null;
+  /** Create `walSlot` with the base backup (`-C`) when it does not exist. */
+  readonly createSlot: boolean;
   readonly rowCounts: RowCountMethod;
   /** Fail the step when only one destination got the backup. */
   readonly failOnDegraded: boolean;
@@ -54,6 +59,8 @@ export function parseBackup(src: InputSource, common: CommonSettings): BackupSet
     encryption: parseEncryption(src),
     compression: parseOneOf(src, 'compression', COMPRESSIONS),
     mode: parseOneOf(src, 'mode', BACKUP_MODES),
+    walSlot: parseWalSlot(src, null),
+    createSlot: parseBoolean(src, 'create-slot'),
     rowCounts: parseOneOf(src, 'row-counts', ROW_COUNTS),
     failOnDegraded: parseBoolean(src, 'fail-on-degraded'),
     pruneAfter: parseBoolean(src, 'prune-after-backup') ? parsePruneRules(src) : null,
