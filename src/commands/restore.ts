@@ -25,6 +25,7 @@ import {
 } from '../pipeline/restore-into.js';
 import { toolPath } from '../postgres/binaries.js';
 import { pickClient, serverAccess } from '../postgres/clients.js';
+import { parseLsn } from '../postgres/lsn.js';
 import {
   checkRestorer,
   type DatabaseState,
@@ -255,7 +256,29 @@ function ofMode(
         ? `No physical backup at the prefix: its ${complete.length} complete backup(s) are logical (pg_dump). Clear 'data-dir' to restore the newest into 'database-url', or take one with mode: physical.`
         : `No logical backup at the prefix: its ${complete.length} complete backup(s) are physical (pg_basebackup). Set 'data-dir' to restore the newest into a data directory.`,
     );
-  return kept.length === 0 ? entries : kept;
+  return kept.length === 0 ? entries : beforeTarget(kept, settings);
+}
+
+/**
+ * With a recovery target, `latest` means the newest physical backup that finished before it
+ * (a time) or ends before it (an LSN): recovery replays WAL forward from a base, never back.
+ */
+function beforeTarget(
+  entries: readonly CatalogEntry[],
+  settings: RestoreSettings,
+): readonly CatalogEntry[] {
+  const target = settings.physical?.target;
+  if (!target || target.kind === 'latest') return entries;
+  const fits = (m: Manifest) =>
+    target.kind === 'time'
+      ? Date.parse(m.finishedAt) <= target.time.getTime()
+      : m.physical !== undefined && parseLsn(m.physical.endLsn) <= parseLsn(target.lsn);
+  const before = entries.filter((e) => e.manifest && fits(e.manifest as Manifest));
+  if (before.length === 0)
+    throw new NoSuchBackup(
+      `No physical backup ${target.kind === 'time' ? `finished before ${target.time.toISOString()}` : `ends before ${target.lsn}`} ('${target.kind === 'time' ? 'recovery-target-time' : 'recovery-target-lsn'}'): the oldest complete one is ${[...entries].map((e) => e.id).sort()[0] ?? 'none'}. Recovery replays WAL forward from a base backup; choose a later target.`,
+    );
+  return before;
 }
 
 /** The target server and database, as checked before anything is written. */

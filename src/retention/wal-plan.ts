@@ -1,3 +1,5 @@
+import { parseLsn } from '../postgres/lsn.js';
+
 /**
  * Which shipped WAL a prune may delete: only what no kept base backup can need. The anchor is
  * the oldest physical backup the backup plan keeps (its timeline and start LSN): recovery
@@ -45,20 +47,13 @@ export interface WalPrunePlan {
   readonly kept: number;
 }
 
-/** `0/3000148` → its position as a number. */
-export function lsnValue(text: string): bigint {
-  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text);
-  if (!m) throw new Error(`not a WAL position: ${JSON.stringify(text)}`);
-  return (BigInt(`0x${m[1]}`) << 32n) + BigInt(`0x${m[2]}`);
-}
-
 /** The oldest of the kept physical backups, by start LSN within the lowest timeline. */
 export function walAnchor(
   kept: readonly { id: string; timeline: number; startLsn: string }[],
 ): WalAnchor | null {
   let best: WalAnchor | null = null;
   for (const b of kept) {
-    const a = { backupId: b.id, timeline: b.timeline, startLsn: lsnValue(b.startLsn) };
+    const a = { backupId: b.id, timeline: b.timeline, startLsn: parseLsn(b.startLsn) };
     if (
       best === null ||
       a.timeline < best.timeline ||

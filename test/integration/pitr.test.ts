@@ -1,0 +1,202 @@
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ageKeyPair, tempDir } from '../harness/fixtures.js';
+import { REPO_ROOT } from '../harness/node.js';
+import { freePort } from '../harness/ports.js';
+import { type PgCluster, startPostgres } from '../harness/postgres.js';
+import { destinationInputs, runPgDr } from '../harness/run.js';
+import { type S3Pair, startS3Pair } from '../harness/s3.js';
+import { requireBinary } from '../harness/tools.js';
+
+/**
+ * Point-in-time recovery as a user runs it: a physical backup that keeps its slot, rows
+ * committed with known server times, two `wal` runs, rows never shipped, then the built CLI's
+ * `restore` with `data-dir`, `start` and a recovery target. The server it starts fetches the
+ * WAL through `pg-dr wal-get` (its restore_command, settings in a private env file), stops at
+ * the target, is promoted, and holds exactly the rows committed before it.
+ */
+let pgc: PgCluster;
+let s3: S3Pair;
+let work: string;
+let identity: string;
+let recipient: string;
+const PREFIX = 'pitr/';
+const SLOT = 'pg_dr_pitr';
+/** Restored data directories, stopped at the end. */
+const started: string[] = [];
+
+const asPostgres = (file: string, args: string[]) =>
+  process.getuid?.() === 0
+    ? execa('runuser', ['-u', 'postgres', '--', file, ...args], { reject: false })
+    : execa(file, args, { reject: false });
+
+/** Rows committed one batch at a time, with synchronous_commit on (the harness turns it off). */
+async function insert(phase: string, n: number): Promise<void> {
+  await pgc.query(
+    'app',
+    `SET synchronous_commit = on; INSERT INTO events (phase, n) SELECT '${phase}', g FROM generate_series(1, ${n}) g`,
+  );
+}
+
+async function serverNow(): Promise<string> {
+  const [r] = await pgc.query<{ t: string }>(
+    'app',
+    `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS t`,
+  );
+  return r?.t as string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `pg-dr restore …` through the built CLI (dist/cli/index.js), settings in PG_DR_* variables. */
+async function restoreCli(extra: Record<string, string>) {
+  const settings: Record<string, string> = {
+    prefix: PREFIX,
+    'age-identity': identity,
+    format: 'json',
+    ...destinationInputs(s3.primary, s3.secondary),
+    ...extra,
+  };
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: work };
+  for (const [k, v] of Object.entries(settings))
+    env[`PG_DR_${k.toUpperCase().replaceAll('-', '_')}`] = v;
+  const r = await execa(process.execPath, [join(REPO_ROOT, 'dist/cli/index.js'), 'restore'], {
+    env,
+    extendEnv: false,
+    reject: false,
+    cwd: work,
+    timeout: 300_000,
+  });
+  const doc = JSON.parse(String(r.stdout) || '{}');
+  return { exitCode: r.exitCode, doc, stderr: String(r.stderr) };
+}
+
+async function phases(port: number): Promise<Record<string, number>> {
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: pgc.user,
+    password: pgc.password,
+    database: 'app',
+  });
+  await c.connect();
+  try {
+    const r = await c.query<{ phase: string; n: string }>(
+      'SELECT phase, count(*)::text AS n FROM events GROUP BY phase ORDER BY phase',
+    );
+    const inRecovery = await c.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+    expect(inRecovery.rows[0]?.r).toBe(false);
+    return Object.fromEntries(r.rows.map((x) => [x.phase, Number(x.n)]));
+  } finally {
+    await c.end();
+  }
+}
+
+let target: string;
+let firstRunEnd: string;
+
+beforeAll(async () => {
+  for (const tool of ['age', 'zstd']) requireBinary(tool);
+  [pgc, s3] = await Promise.all([startPostgres({ name: 'pitr' }), startS3Pair()]);
+  await pgc.createDatabase('app');
+  await pgc.query('app', 'CREATE TABLE events (phase text, n integer)');
+  work = await tempDir('pitr');
+  // The OS user postgres (the restored servers', when the tests run as root) reaches them.
+  await chmod(work, 0o711);
+  ({ identity, recipient } = await ageKeyPair());
+  const dest = destinationInputs(s3.primary, s3.secondary);
+  const common = { prefix: PREFIX, 'age-recipients': recipient, 'wal-slot': SLOT, ...dest };
+  const base = await runPgDr(
+    {
+      command: 'backup',
+      mode: 'physical',
+      'database-url': pgc.url('app'),
+      'create-slot': 'true',
+      ...common,
+    },
+    { GITHUB_WORKSPACE: work },
+  );
+  expect(base.failed, base.log).toBeUndefined();
+  await insert('a', 100);
+  await sleep(1100);
+  target = await serverNow();
+  await sleep(1100);
+  await insert('b', 50);
+  const first = await runPgDr({ command: 'wal', 'database-url': pgc.url('app'), ...common });
+  expect(first.failed, first.log).toBeUndefined();
+  firstRunEnd = await serverNow();
+  await insert('c', 25);
+  const second = await runPgDr({ command: 'wal', 'database-url': pgc.url('app'), ...common });
+  expect(second.failed, second.log).toBeUndefined();
+  // Committed, never shipped: no recovery can have it.
+  await insert('d', 10);
+}, 180_000);
+
+afterAll(async () => {
+  for (const dir of started)
+    await asPostgres(join(pgc.binDir, 'pg_ctl'), ['-D', dir, '-m', 'immediate', '-w', 'stop']);
+  await Promise.all([pgc?.stop(), s3?.stop()]);
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('point-in-time recovery (restore with a recovery target)', () => {
+  it('to a time between two commits: exactly the rows committed before it, then promoted', async () => {
+    const parent = join(work, 'to-time');
+    await mkdir(parent);
+    const dataDir = join(parent, 'data');
+    started.push(dataDir);
+    const port = await freePort();
+    const r = await restoreCli({
+      'data-dir': dataDir,
+      start: 'true',
+      port: String(port),
+      'recovery-target-time': target,
+    });
+    expect(r.exitCode, `${r.stderr}\n${JSON.stringify(r.doc)}`).toBe(0);
+    expect(await phases(port)).toEqual({ a: 100 });
+    const rec = r.doc.report.physical.recovery;
+    expect(rec.target).toBe(new Date(target).toISOString());
+    expect(rec.end.stopLine).toMatch(/^recovery stopping before commit of transaction \d+, time /);
+    expect(rec.end.timeline).toBe(2);
+    expect(rec.end.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    // The private env file restore_command read is gone; only the data directory is left.
+    expect(await readdir(parent)).toEqual(['data']);
+  });
+
+  it('to latest: every row up to the last wal run, none committed after it', async () => {
+    const parent = join(work, 'to-latest');
+    await mkdir(parent);
+    const dataDir = join(parent, 'data');
+    started.push(dataDir);
+    const port = await freePort();
+    const r = await restoreCli({
+      'data-dir': dataDir,
+      start: 'true',
+      port: String(port),
+      'recovery-target': 'latest',
+    });
+    expect(r.exitCode, `${r.stderr}\n${JSON.stringify(r.doc)}`).toBe(0);
+    expect(await phases(port)).toEqual({ a: 100, b: 50, c: 25 });
+    expect(r.doc.report.physical.recovery.target).toBe('latest');
+  });
+
+  it('refuses a target before every base backup, naming it, before anything is written', async () => {
+    const dataDir = join(work, 'too-early', 'data');
+    await mkdir(join(work, 'too-early'));
+    const r = await restoreCli({
+      'data-dir': dataDir,
+      start: 'true',
+      'recovery-target-time': '2020-01-01T00:00:00Z',
+    });
+    expect(r.exitCode).not.toBe(0);
+    expect(JSON.stringify(r.doc)).toMatch(
+      /No physical backup finished before 2020-01-01T00:00:00\.000Z/,
+    );
+    expect(await readdir(join(work, 'too-early'))).toEqual([]);
+    // The first run's end is after the base backup: a target there is accepted (used above).
+    expect(Date.parse(firstRunEnd)).toBeGreaterThan(Date.parse(target));
+  });
+});
