@@ -391,6 +391,19 @@ describe('the reusable workflows', () => {
     expect(new Set(groups).size).toBe(REUSABLE.length);
   });
 
+  it("dr-backup hands mode, wal-slot and create-slot through (the base of dr-wal's WAL)", () => {
+    const f = file('.github/workflows/dr-backup.yml');
+    const inputs = obj(obj(obj(f.doc.on).workflow_call).inputs);
+    expect(inputs.mode).toMatchObject({ type: 'string', default: 'logical' });
+    expect(inputs['wal-slot']).toMatchObject({ type: 'string', default: '' });
+    expect(inputs['create-slot']).toMatchObject({ type: 'boolean', default: false });
+    const [, job] = jobsOf(f)[0] as [string, Yaml];
+    const w = obj(stepsOf(job).find((s) => s.uses === './.pg-dr')?.with);
+    for (const key of ['mode', 'wal-slot', 'create-slot'])
+      expect(w[key], key).toBe(expr(`inputs.${key}`));
+    expect(action.inputs.mode?.default).toBe('logical');
+  });
+
   it("dr-backup's config-paths default is the action's, and never bundles pg-dr's checkout", () => {
     const f = file('.github/workflows/dr-backup.yml');
     const inputs = obj(obj(obj(f.doc.on).workflow_call).inputs);
