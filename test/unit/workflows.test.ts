@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { INPUT_SPECS } from '../../src/inputs/spec.generated.js';
 
 /**
  * Every workflow file — the project's own, the reusable workflows users call, and the
@@ -22,7 +23,7 @@ interface WorkflowFile {
 }
 
 const DIRS = ['.github/workflows', 'examples/workflows'];
-const REUSABLE = ['dr-backup.yml', 'dr-verify.yml', 'dr-monitor.yml'] as const;
+const REUSABLE = ['dr-backup.yml', 'dr-verify.yml', 'dr-monitor.yml', 'dr-wal.yml'] as const;
 /** How the examples name this project (a placeholder the user replaces). */
 const SELF = 'your-org/pg-dr';
 
@@ -94,6 +95,37 @@ function cronsOf(f: WorkflowFile): string[] {
 
 const example = (name: string) => file(`examples/workflows/${name}`);
 
+/** The values one cron field names, `lo`–`hi`: `*`, `a`, `a-b`, each with `/step`, comma-separated. */
+function cronField(field: string, lo: number, hi: number): number[] {
+  const values = new Set<number>();
+  for (const part of field.split(',')) {
+    const m = /^(\*|\d+)(?:-(\d+))?(?:\/(\d+))?$/.exec(part);
+    if (!m) throw new Error(`cron field "${field}": cannot read "${part}"`);
+    const from = m[1] === '*' ? lo : Number(m[1]);
+    const to = m[1] === '*' ? hi : m[2] !== undefined ? Number(m[2]) : m[3] ? hi : from;
+    const step = Number(m[3] ?? 1);
+    if (from < lo || to > hi || from > to || step < 1)
+      throw new Error(`cron field "${field}": "${part}" is outside ${lo}-${hi}`);
+    for (let v = from; v <= to; v += step) values.add(v);
+  }
+  return [...values].sort((a, b) => a - b);
+}
+
+/**
+ * The shortest time, in minutes, between two runs of a cron schedule, over a day that runs
+ * every hour it names (day-of-month and weekday fields only remove runs, never bring two closer).
+ */
+function shortestInterval(cron: string): number {
+  const [minute = '', hour = ''] = cron.trim().split(/\s+/);
+  const runs = cronField(hour, 0, 23).flatMap((h) =>
+    cronField(minute, 0, 59).map((m) => h * 60 + m),
+  );
+  const gaps = runs.map(
+    (t, i) => (i + 1 < runs.length ? (runs[i + 1] as number) : 1440 + (runs[0] as number)) - t,
+  );
+  return Math.min(...gaps);
+}
+
 describe('the workflow files', () => {
   it('are all found: the reusable workflows, CI and every example', () => {
     const paths = files.map((f) => f.path);
@@ -107,6 +139,7 @@ describe('the workflow files', () => {
       'pg-dr-backup-matrix.yml',
       'pg-dr-backup-self-hosted.yml',
       'pg-dr-check.yml',
+      'pg-dr-wal.yml',
     ])
       expect(paths).toContain(`examples/workflows/${name}`);
   });
@@ -143,6 +176,28 @@ describe('the workflow files', () => {
         }
     },
   );
+
+  it.each(files.map((f) => [f.path, f] as const))(
+    '%s schedules nothing more often than every 5 minutes (the shortest interval GitHub runs)',
+    (_path, f) => {
+      for (const cron of cronsOf(f))
+        expect(shortestInterval(cron), `${f.path}: ${cron}`).toBeGreaterThanOrEqual(5);
+    },
+  );
+
+  it('the schedule reader finds the shortest interval, across the hour and the day too', () => {
+    expect(shortestInterval('*/5 * * * *')).toBe(5);
+    expect(shortestInterval('3-59/5 * * * *')).toBe(5);
+    expect(shortestInterval('*/2 * * * *')).toBe(2);
+    expect(shortestInterval('* * * * *')).toBe(1);
+    expect(shortestInterval('0,30 * * * *')).toBe(30);
+    expect(shortestInterval('2,58 * * * *')).toBe(4); // 58 → 2 of the next hour
+    expect(shortestInterval('58 23 * * *')).toBe(1440);
+    expect(shortestInterval('0 0,23 * * *')).toBe(60);
+    expect(shortestInterval('10-12 */6 * * 1')).toBe(1);
+    expect(() => shortestInterval('@hourly')).toThrow(/cannot read/);
+    expect(() => shortestInterval('60 * * * *')).toThrow(/outside 0-59/);
+  });
 
   it.each(files.map((f) => [f.path, f] as const))('%s gives every job a timeout', (_path, f) => {
     for (const [name, job] of jobsOf(f)) {
@@ -200,6 +255,10 @@ describe('the reusable workflows', () => {
     'dr-monitor.yml': {
       timeout: 5,
       permissions: { contents: 'read', issues: 'write', actions: 'read' },
+    },
+    'dr-wal.yml': {
+      timeout: 15,
+      permissions: { contents: 'read', issues: 'write' },
     },
   } as const;
 
@@ -266,6 +325,82 @@ describe('the reusable workflows', () => {
       for (const s of steps) expect(String(s.run ?? '')).not.toContain('${{');
     },
   );
+
+  it.each(REUSABLE)(
+    "%s decides which pg-dr to run with dr-backup's script (run in bash below)",
+    (name) => {
+      const which = (n: string) =>
+        stepsOf((jobsOf(file(`.github/workflows/${n}`))[0] as [string, Yaml])[1]).find(
+          (s) => s.id === 'which',
+        );
+      expect(which(name)?.run).toBeTruthy();
+      expect(which(name)?.run).toBe(which('dr-backup.yml')?.run);
+    },
+  );
+
+  it.each(REUSABLE)(
+    "%s hands the action only inputs its command uses (action.yml's description prefixes)",
+    (name) => {
+      const [, job] = jobsOf(file(`.github/workflows/${name}`))[0] as [string, Yaml];
+      const w = obj(stepsOf(job).find((s) => s.uses === './.pg-dr')?.with);
+      const command = String(w.command);
+      expect(command).toBeTruthy();
+      for (const key of Object.keys(w)) {
+        const usage = (INPUT_SPECS as Record<string, { usage: Record<string, string> }>)[key]
+          ?.usage;
+        expect(Object.keys(usage ?? {}), `${name}: ${key} for ${command}`).toEqual(
+          expect.arrayContaining([expect.stringMatching(new RegExp(`^(\\*|${command})$`))]),
+        );
+      }
+    },
+  );
+
+  it('dr-wal ships with the wal command: its slot, no client install, only pg-dr checked out', () => {
+    const f = file('.github/workflows/dr-wal.yml');
+    const inputs = obj(obj(obj(f.doc.on).workflow_call).inputs);
+    expect(inputs['wal-slot']).toMatchObject({ type: 'string', default: '' });
+    expect(inputs['create-slot']).toMatchObject({ type: 'boolean', default: false });
+    const secrets = obj(obj(obj(f.doc.on).workflow_call).secrets);
+    expect(secrets.DATABASE_URL).toMatchObject({ required: true });
+    const [, job] = jobsOf(f)[0] as [string, Yaml];
+    const steps = stepsOf(job);
+    const w = obj(steps.find((s) => s.uses === './.pg-dr')?.with);
+    expect(w).toMatchObject({
+      command: 'wal',
+      'wal-slot': expr('inputs.wal-slot'),
+      'create-slot': expr('inputs.create-slot'),
+      'database-url': expr('secrets.DATABASE_URL'),
+      'alert-labels': `${expr('inputs.alert-labels')},db:${expr('inputs.database-name')}`,
+    });
+    // Nothing of the platform goes into WAL: pg-dr's checkout is the only one.
+    const checkouts = steps.filter((s) => String(s.uses ?? '').startsWith('actions/checkout@'));
+    expect(checkouts.map((s) => obj(s.with).path)).toEqual(['.pg-dr']);
+    // The wal command speaks the replication protocol itself: no service, no apt, no docker.
+    expect(job.services).toBeUndefined();
+    for (const s of steps) expect(String(s.run ?? '')).not.toMatch(/apt-get|docker|pg_receivewal/);
+    // A group of its own: in a group shared with dr-backup, a queued shipment would cancel a
+    // pending backup (GitHub keeps one pending run per group).
+    expect(obj(job.concurrency).group).toBe(`pg-dr-wal-${expr('inputs.database-name')}`);
+    const groups = REUSABLE.map((n) =>
+      String(
+        obj((jobsOf(file(`.github/workflows/${n}`))[0] as [string, Yaml])[1].concurrency).group,
+      ),
+    );
+    expect(new Set(groups).size).toBe(REUSABLE.length);
+  });
+
+  it("dr-backup hands mode, wal-slot and create-slot through (the base of dr-wal's WAL)", () => {
+    const f = file('.github/workflows/dr-backup.yml');
+    const inputs = obj(obj(obj(f.doc.on).workflow_call).inputs);
+    expect(inputs.mode).toMatchObject({ type: 'string', default: 'logical' });
+    expect(inputs['wal-slot']).toMatchObject({ type: 'string', default: '' });
+    expect(inputs['create-slot']).toMatchObject({ type: 'boolean', default: false });
+    const [, job] = jobsOf(f)[0] as [string, Yaml];
+    const w = obj(stepsOf(job).find((s) => s.uses === './.pg-dr')?.with);
+    for (const key of ['mode', 'wal-slot', 'create-slot'])
+      expect(w[key], key).toBe(expr(`inputs.${key}`));
+    expect(action.inputs.mode?.default).toBe('logical');
+  });
 
   it("dr-backup's config-paths default is the action's, and never bundles pg-dr's checkout", () => {
     const f = file('.github/workflows/dr-backup.yml');
@@ -424,6 +559,27 @@ describe('the examples', () => {
     expect(Number(minute)).toBeGreaterThanOrEqual(1);
     expect(Number(minute)).toBeLessThanOrEqual(59);
     expect(usesOf(f)[0]?.with['backup-workflow']).toBe('pg-dr-backup.yml');
+  });
+
+  it('ship WAL every 5 minutes off the top of the hour, and by hand, at the least permissions', () => {
+    const f = example('pg-dr-wal.yml');
+    const crons = cronsOf(f);
+    expect(crons).toHaveLength(1);
+    const [cron = ''] = crons;
+    expect(shortestInterval(cron)).toBe(5);
+    expect(cronField(cron.split(' ')[0] ?? '', 0, 59)).not.toContain(0);
+    expect(cron.split(' ').slice(1)).toEqual(['*', '*', '*', '*']);
+    expect(Object.keys(obj(f.doc.on))).toEqual(['schedule', 'workflow_dispatch']);
+    expect(f.doc.permissions).toEqual({ contents: 'read', issues: 'write' });
+    const [u] = usesOf(f);
+    expect(u?.uses).toBe(`${SELF}/.github/workflows/dr-wal.yml@v0`);
+    expect(u?.with['wal-slot']).toBe('pg_dr');
+    // The slot is made by the physical backup; by hand only on request, never on the schedule.
+    expect(u?.with['create-slot']).toBe(expr('inputs.create-slot == true'));
+    expect(Object.keys(obj(u?.secrets))).toContain('DATABASE_URL');
+    // The header says what the schedule means for the RPO.
+    expect(f.text).toMatch(/5 minutes is the shortest interval GitHub runs/);
+    expect(f.text).toMatch(/RPO\) is this interval plus that delay/);
   });
 
   it('prune with the action itself', () => {
