@@ -4,6 +4,7 @@ import type { WalSettings } from '../inputs/parse.js';
 import { newestCompleteAt } from '../manifest/catalog.js';
 import { newBackupId, SIGNATURE_SUFFIX } from '../manifest/id.js';
 import { reasonOf } from '../pipeline/store.js';
+import { formatServerVersion } from '../postgres/binaries.js';
 import { connect } from '../postgres/clients.js';
 import { formatLsn, parseLsn, segmentStart, timelineHex } from '../postgres/lsn.js';
 import { openReplication, type ReplicationConnection } from '../postgres/replication.js';
@@ -47,7 +48,9 @@ export interface WalDeps {
 
 /** What the run learned before streaming: the server, the slot, the range to ship. */
 interface WalPlan {
+  /** `15.10`. */
   readonly serverVersion: string;
+  readonly versionNum: number;
   readonly systemIdentifier: string;
   readonly timeline: number;
   readonly segmentBytes: number;
@@ -129,7 +132,8 @@ export async function wal(settings: WalSettings, deps: WalDeps): Promise<WalResu
     }
     await shipped.confirm(confirm);
     const slotAfter =
-      (await readSlot(session, settings.slot, 130000).catch(() => null))?.restartLsn ?? null;
+      (await readSlot(session, settings.slot, plan.versionNum).catch(() => null))?.restartLsn ??
+      null;
     host.info(
       `Slot "${settings.slot}" advanced to ${slotAfter ?? '?'} (asked: ${formatLsn(confirm)})`,
     );
@@ -221,10 +225,11 @@ async function planRun(
     );
   const restartLsn = parseLsn(slot.restartLsn);
   host.info(
-    `Server ${server.versionNum}, system ${identity.systemIdentifier}, timeline ${identity.timeline}, wal_level ${ws.walLevel}, segments of ${formatBytes(segmentBytes)}; slot "${settings.slot}" at ${slot.restartLsn}${slot.walStatus ? ` (${slot.walStatus})` : ''}; last run ${last ? `${last.record.runId} ended at ${last.record.endLsn}` : 'none'}`,
+    `Server ${formatServerVersion(server.versionNum).version}, system ${identity.systemIdentifier}, timeline ${identity.timeline}, wal_level ${ws.walLevel}, segments of ${formatBytes(segmentBytes)}; slot "${settings.slot}" at ${slot.restartLsn}${slot.walStatus ? ` (${slot.walStatus})` : ''}; last run ${last ? `${last.record.runId} ended at ${last.record.endLsn}` : 'none'}`,
   );
   return {
-    serverVersion: String(server.versionNum),
+    serverVersion: formatServerVersion(server.versionNum).version,
+    versionNum: server.versionNum,
     systemIdentifier: identity.systemIdentifier,
     timeline: identity.timeline,
     segmentBytes,
