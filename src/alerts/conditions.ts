@@ -114,3 +114,28 @@ export function verificationFailed(
       'Read the verification records under verifications/ and the run log. A damaged object at one destination: restore from the other (restore-from) and take a new backup now.',
   };
 }
+
+/** The alert `wal` raises when a run failed: nothing it streamed was confirmed, the slot did not move. */
+export function walFailed(error: string): AlertCondition {
+  return {
+    key: 'wal-failed',
+    title: 'pg-dr: WAL shipping failed',
+    detail: `The last \`wal\` run failed; the replication slot was not advanced, so the server keeps the WAL it did not store and the next run ships it:\n\n> ${inert(error)}`,
+    nextStep:
+      'Read the run log and fix the cause (docs/troubleshooting.md, "WAL shipping"). A lost slot or a gap needs a fresh physical backup with wal-slot and create-slot: true. Until a run succeeds, the recovery point grows with every minute.',
+  };
+}
+
+/** The alert `wal` raises when a run's WAL is stored at some destinations only. */
+export function walDegraded(
+  runId: string,
+  failed: readonly { name: string; error: string | null }[],
+): AlertCondition {
+  return {
+    key: 'wal-degraded',
+    title: 'pg-dr: WAL stored at one destination only',
+    detail: `WAL run ${runId} is stored, but not at: ${failed.map((d) => `${d.name} (${inert(d.error ?? 'not stored')})`).join('; ')}.`,
+    figure: failed.length,
+    nextStep: `Check ${failed.map((d) => d.name).join(', ')}: credentials, bucket, provider status. Runs after it ship only new WAL: this run's files stay at one destination.`,
+  };
+}

@@ -14,6 +14,9 @@ export const ALERT_KEYS = [
   'low-success-rate',
   'backup-workflow-missing',
   'untrusted-objects',
+  'wal-failed',
+  'wal-degraded',
+  'wal-stale',
 ] as const;
 export type AlertKind = (typeof ALERT_KEYS)[number];
 

@@ -18,11 +18,14 @@ import {
   latestVerifications,
   type MonitorView,
   type RunsRead,
+  type WalRead,
 } from '../monitor/view.js';
+import { RPO_DAYS, type RpoSummary, rpoChart, rpoSummary } from '../monitor/wal.js';
 import type { Host, SummaryTable } from '../report/host.js';
 import { formatBytes } from '../report/progress.js';
 import { lit } from '../report/status.js';
 import type { Destination } from '../storage/destination.js';
+import { readWalRecords } from '../wal/catalog.js';
 import { type CommandResult, type Context, withAlerts } from './command.js';
 
 export type { CheckState } from '../monitor/checks.js';
@@ -61,6 +64,8 @@ export interface MonitorReport {
   >;
   readonly trends: Trends;
   readonly alerts: readonly AlertOutcome[];
+  /** The WAL shipping's achieved recovery point over 7 days, when the prefix holds WAL. */
+  readonly rpo?: RpoSummary;
 }
 
 /**
@@ -105,7 +110,35 @@ async function readView(
     unreachable,
     verifications: await latestVerifications(deps.destinations, scans, now, settings.trusted),
     runs: await readRuns(settings.backupWorkflow, deps.runs, host),
+    wal: await readWal(settings, deps, now),
   };
+}
+
+/** The trusted WAL run records of the last {@link RPO_DAYS} days (and the newest), newest first. */
+async function readWal(settings: MonitorSettings, deps: MonitorDeps, now: Date): Promise<WalRead> {
+  const from = now.getTime() - (RPO_DAYS + 1) * 24 * 3600 * 1000;
+  try {
+    const { records } = await readWalRecords(deps.destinations, settings.prefix, {
+      now,
+      trusted: settings.trusted,
+      // Newest first: once a batch reaches a record older than the window, older ones are not read.
+      enough: (read) => read.some((r) => Date.parse(r.record.finishedAt) < from),
+    });
+    return {
+      state: 'read',
+      runs: records
+        .filter((r, i) => i === 0 || Date.parse(r.record.finishedAt) >= from)
+        .map((r) => ({
+          runId: r.record.runId,
+          endAt: new Date(r.record.endServerTime ?? r.record.startedAt),
+          finishedAt: new Date(r.record.finishedAt),
+          endLsn: r.record.endLsn,
+        })),
+    };
+  } catch (e) {
+    deps.host.warning(`Could not read the WAL run records: ${(e as Error).message}`);
+    return { state: 'unreadable', error: (e as Error).message };
+  }
 }
 
 /** The backup workflow's last 10 completed runs; a warning when they cannot be read. */
@@ -164,10 +197,14 @@ export async function monitor(
     trends: trendsOf(view.scans, now),
     alerts,
   };
+  const wal = view.wal?.state === 'read' && view.wal.runs.length > 0 ? view.wal.runs : null;
   return {
-    report,
+    report: wal ? { ...report, rpo: rpoSummary(wal, now) } : report,
     summary: checksTable(checks, now),
-    trends: { ...trendsTable(report, nights), chart },
+    trends: {
+      ...trendsTable(report, nights),
+      chart: wal ? `${chart}\n\n${rpoChart(wal, now)}` : chart,
+    },
   };
 }
 

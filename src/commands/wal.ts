@@ -1,3 +1,4 @@
+import { walDegraded, walFailed } from '../alerts/conditions.js';
 import { findZstd } from '../compression/index.js';
 import { BackupFailed } from '../errors.js';
 import type { WalSettings } from '../inputs/parse.js';
@@ -22,7 +23,7 @@ import { type BaseBackupStart, judgeSlot, lastWalRun, type ReadRecord } from '..
 import { runRecordKey, type WalObject, type WalRunRecord } from '../wal/record.js';
 import { shipWal, storeWalFile, type WalStoreContext } from '../wal/ship.js';
 import { checkDestinations } from './backup.js';
-import type { CommandResult, Context } from './command.js';
+import { type CommandResult, type Context, describeError, withAlerts } from './command.js';
 
 export type WalStatus = 'ok' | 'degraded';
 
@@ -422,11 +423,26 @@ export async function runWal(settings: WalSettings, ctx: Context): Promise<Comma
     now: () => new Date(),
     runUrl: source.runUrl,
     ...(ctx.target ? { target: ctx.target } : {}),
+  }).catch(async (e: unknown) => {
+    await ctx.feed.raise(walFailed(describeError(e)));
+    throw e;
   });
   const failed = r.record.destinations.filter((d) => !d.ok);
+  const alerts = [
+    await ctx.feed.clear(
+      'wal-failed',
+      `WAL run ${r.record.runId} stored the WAL up to ${r.record.endLsn}.`,
+    ),
+    r.status === 'degraded'
+      ? await ctx.feed.raise(walDegraded(r.record.runId, failed))
+      : await ctx.feed.clear(
+          'wal-degraded',
+          `WAL run ${r.record.runId} is stored at every destination.`,
+        ),
+  ];
   return {
     outputs: { status: r.status, report: { wal: r.record } },
-    tables: [walSummary(r, settings)],
+    tables: withAlerts([walSummary(r, settings)], alerts),
     failure:
       r.status === 'degraded' && settings.failOnDegraded
         ? `WAL run ${r.record.runId} is degraded: ${failed.map((d) => `${d.name}: ${d.error}`).join('; ')} (set fail-on-degraded: false to accept one destination).`

@@ -44,6 +44,8 @@ export interface MonitorLimits {
   readonly maxVerifyAgeDays: number;
   /** The share of the backup workflow's recent runs that must have succeeded (0–1). */
   readonly minSuccessRate: number;
+  /** The newest shipped WAL may be at most this old (minutes), when the prefix holds any. */
+  readonly maxWalAgeMinutes?: number;
 }
 
 /**
@@ -321,6 +323,30 @@ const runsSucceed: MonitorCheck = {
   },
 };
 
+/** WAL freshness: the newest WAL stored, when the prefix holds shipped WAL at all. */
+const walFresh: MonitorCheck = {
+  kind: 'wal-stale',
+  evaluate(view, settings, now) {
+    const row = { check: 'WAL fresh', key: 'wal-stale' } as const;
+    const w = view.wal;
+    if (!w) return skipped(row, 'WAL not read');
+    if (w.state === 'unreadable') return skipped(row, `WAL records unreadable: ${w.error}`);
+    const newest = w.runs[0];
+    if (!newest) return skipped(row, 'no WAL shipped under this prefix (wal not set up)');
+    const limitMin = settings.maxWalAgeMinutes ?? 30;
+    const age = now.getTime() - newest.endAt.getTime();
+    const line = `newest WAL ends ${newest.endLsn} at ${formatTime(newest.endAt.toISOString())} (${formatDuration(age)} ago; run ${newest.runId})`;
+    if (age <= limitMin * 60_000) return ok(row, line, `WAL is shipped again: ${line}.`);
+    return alert(row, line, {
+      title: `pg-dr: no WAL shipped for ${formatDuration(age)} (limit ${limitMin} min)`,
+      detail: `The newest WAL stored ends at ${newest.endLsn}, written ${formatDuration(age)} ago: a disaster now would lose every transaction committed since. The limit is max-wal-age-minutes (${limitMin}).`,
+      since: new Date(newest.endAt.getTime() + limitMin * 60_000).toISOString(),
+      nextStep:
+        'Look at the wal workflow: runs failing (a wal-failed issue says why), disabled (GitHub disables schedules in repositories without activity for 60 days), or delayed. Run it by hand (workflow_dispatch); the slot kept the WAL, so one run catches up.',
+    });
+  },
+};
+
 /** Every check, in the order of the monitor's table. */
 export const CHECKS: readonly MonitorCheck[] = [
   reachable,
@@ -331,4 +357,5 @@ export const CHECKS: readonly MonitorCheck[] = [
   verificationPassed,
   workflowFound,
   runsSucceed,
+  walFresh,
 ];

@@ -19,7 +19,18 @@ export interface MonitorView {
   readonly verifications: readonly { destination: string; v: Verification }[];
   /** The backup workflow's last completed runs (at most 10), or why they were not read. */
   readonly runs: RunsRead;
+  /** The WAL runs of the last 7 days (and the newest), newest first; null: not read. */
+  readonly wal?: WalRead | null;
 }
+
+/** What the monitor read of the WAL shipping. */
+export type WalRead =
+  | {
+      readonly state: 'read';
+      /** Trusted run records, newest first: when each one's WAL ends, and when it was stored. */
+      readonly runs: readonly { runId: string; endAt: Date; finishedAt: Date; endLsn: string }[];
+    }
+  | { readonly state: 'unreadable'; readonly error: string };
 
 export type RunsRead =
   | {

@@ -183,6 +183,26 @@ describe('point-in-time recovery (restore with a recovery target)', () => {
     expect(r.doc.report.physical.recovery.target).toBe('latest');
   });
 
+  it('monitor: WAL fresh, and the achieved RPO of the two runs in its report and chart', async () => {
+    const r = await runPgDr({
+      command: 'monitor',
+      prefix: PREFIX,
+      ...destinationInputs(s3.primary, s3.secondary),
+    });
+    expect(r.failed, r.log).toBeUndefined();
+    const report = JSON.parse(r.outputs.report as string);
+    const wal = report.checks.find((c: { key: string }) => c.key === 'wal-stale');
+    expect(wal.state).toBe('ok');
+    expect(wal.detail).toMatch(/^newest WAL ends [0-9A-F]+\/[0-9A-F]+ at .* ago; run /);
+    // Two runs: one exposure before the second finished, and the one now.
+    expect(report.rpo.runs).toBe(1);
+    expect(report.rpo.worstSeconds).toBeGreaterThan(0);
+    expect(report.rpo.worstSeconds).toBeLessThan(600);
+    const trends = r.tables.find((t) => t.title === 'Trends');
+    expect(trends?.chart).toContain('Achieved RPO over 7 days: worst **');
+    expect(trends?.chart).toContain('Worst RPO per day');
+  });
+
   it('refuses a target before every base backup, naming it, before anything is written', async () => {
     const dataDir = join(work, 'too-early', 'data');
     await mkdir(join(work, 'too-early'));

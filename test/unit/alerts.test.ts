@@ -386,6 +386,9 @@ describe('typed alert keys', () => {
       'low-success-rate',
       'backup-workflow-missing',
       'untrusted-objects',
+      'wal-failed',
+      'wal-degraded',
+      'wal-stale',
     ];
     expect(keys.map((k) => k.split(':')[0])).toEqual([...ALERT_KEYS]);
     expect(keys.every(isValidAlertKey)).toBe(true);

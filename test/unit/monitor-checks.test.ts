@@ -57,6 +57,8 @@ describe('monitor checks', () => {
     expect(ALERT_KEYS.filter((k) => !kinds.includes(k))).toEqual([
       'backup-failed',
       'backup-changed',
+      'wal-failed',
+      'wal-degraded',
     ]);
     for (const c of CHECKS)
       for (const f of [c.evaluate(view(), settings, NOW)].flat())
@@ -112,6 +114,7 @@ describe('monitor checks', () => {
       ['last verification passed', 'skipped'],
       ['backup workflow found', 'skipped'],
       ['backup runs succeed', 'skipped'],
+      ['WAL fresh', 'skipped'],
     ]);
   });
 
@@ -180,5 +183,35 @@ describe('monitor checks', () => {
     });
     const g = evaluate(failed).find((x) => x.key === 'verification-failed');
     expect(g?.state === 'alert' && g.condition.since).toBe('2025-03-09T06:00:00.000Z');
+  });
+});
+
+describe('monitor check: WAL fresh (wal-stale)', () => {
+  const walCheck = CHECKS.find((c) => c.kind === 'wal-stale');
+  const run = (minutesAgo: number) => ({
+    runId: '20250310T115000Z-abcdef',
+    endAt: new Date(NOW.getTime() - minutesAgo * 60_000),
+    finishedAt: new Date(NOW.getTime() - minutesAgo * 60_000 + 30_000),
+    endLsn: '0/5000000',
+  });
+  const state = (v: MonitorView, limit?: number) =>
+    [
+      walCheck?.evaluate(v, { ...settings, ...(limit ? { maxWalAgeMinutes: limit } : {}) }, NOW),
+    ].flat()[0];
+
+  it('is skipped where no WAL is shipped, and when the records cannot be read', () => {
+    expect(state(view({ wal: { state: 'read', runs: [] } }))?.state).toBe('skipped');
+    expect(state(view({ wal: null }))?.state).toBe('skipped');
+    expect(state(view({ wal: { state: 'unreadable', error: 'boom' } }))?.detail).toContain('boom');
+  });
+
+  it('is ok within max-wal-age-minutes (default 30) and raises wal-stale past it, since the limit was crossed', () => {
+    expect(state(view({ wal: { state: 'read', runs: [run(29)] } }))?.state).toBe('ok');
+    const stale = state(view({ wal: { state: 'read', runs: [run(31)] } }));
+    expect(stale?.state).toBe('alert');
+    if (stale?.state !== 'alert') throw new Error('no alert');
+    expect(stale.condition.title).toBe('pg-dr: no WAL shipped for 31 min (limit 30 min)');
+    expect(stale.condition.since).toBe(new Date(NOW.getTime() - 60_000).toISOString());
+    expect(state(view({ wal: { state: 'read', runs: [run(31)] } }), 45)?.state).toBe('ok');
   });
 });

@@ -6,6 +6,8 @@ import type { InputSource } from '../source.js';
 export interface MonitorSettings extends CommonSettings {
   readonly command: 'monitor';
   readonly maxBackupAgeHours: number;
+  /** The newest shipped WAL may be at most this old, when the prefix holds any. */
+  readonly maxWalAgeMinutes: number;
   readonly maxVerifyAgeDays: number;
   /** Workflow file whose runs give the success rate; null: that check is skipped. */
   readonly backupWorkflow: string | null;
@@ -31,6 +33,7 @@ export function parseMonitor(src: InputSource, common: CommonSettings): MonitorS
     ...common,
     command: 'monitor',
     maxBackupAgeHours: parseWholeNumber(src, 'max-backup-age-hours', 1),
+    maxWalAgeMinutes: parseWholeNumber(src, 'max-wal-age-minutes', 1),
     maxVerifyAgeDays: parseWholeNumber(src, 'max-verify-age-days', 1),
     backupWorkflow,
     minSuccessRate: parseFraction(src, 'min-success-rate'),
