@@ -15,6 +15,7 @@ import { type PruneCandidate, planPruneByDatabase } from '../retention/plan.js';
 import { describeLock } from '../storage/delete.js';
 import type { Destination } from '../storage/destination.js';
 import { type CommandResult, type Context, withAlerts } from './command.js';
+import { pruneWalAt, type WalPruned } from './prune-wal.js';
 
 export interface PruneDeps {
   readonly host: Host;
@@ -38,6 +39,8 @@ export interface PruneAtDestination {
   /** Why nothing was pruned at this destination (stale newest backup, listing failed). */
   readonly refused: string | null;
   readonly backups: readonly PrunedBackup[];
+  /** The shipped WAL no kept base backup needs (null: the prefix holds none, or refused). */
+  readonly wal?: WalPruned | null;
 }
 
 export interface PruneReport {
@@ -70,7 +73,10 @@ export async function prune(
     );
   }
   const ok = out.every(
-    (d) => d.refused === null && d.backups.every((b) => !b.result.startsWith('delete failed')),
+    (d) =>
+      d.refused === null &&
+      d.backups.every((b) => !b.result.startsWith('delete failed')) &&
+      !d.wal?.result.startsWith('delete failed'),
   );
   const untrusted = out.flatMap((d) =>
     d.backups
@@ -175,7 +181,25 @@ async function pruneAt(
     deps.host.info(`${name}: ${d.id} ${result} (${d.reasons.join(', ')})`);
     backups.push({ ...base, result });
   }
-  return { destination: name, refused: plan.refused, backups };
+  const kept = found.filter((b) => backups.some((x) => x.id === b.id && x.action === 'keep'));
+  const wal = plan.refused ? null : await pruneWal(settings, deps, dest, kept);
+  return { destination: name, refused: plan.refused, backups, wal };
+}
+
+/** The WAL step of one destination; a failure is its result, not the prune's end. */
+async function pruneWal(
+  settings: PruneSettings,
+  deps: PruneDeps,
+  dest: Destination,
+  kept: readonly BackupAtDestination[],
+): Promise<WalPruned | null> {
+  try {
+    return await pruneWalAt(settings, deps, dest, kept);
+  } catch (e) {
+    const error = dest.describeError(e);
+    deps.host.warning(`${dest.settings.name}: the WAL was not pruned: ${error}`);
+    return { anchor: '—', objects: 0, records: 0, kept: 0, result: `delete failed: ${error}` };
+  }
 }
 
 function pruneSummary(r: PruneReport): SummaryTable {
@@ -192,6 +216,17 @@ function pruneSummary(r: PruneReport): SummaryTable {
             ? lit('failed', b.result)
             : lit('ok', b.result),
         b.reasons.join(', '),
+      ]);
+    if (d.wal)
+      rows.push([
+        d.destination,
+        'WAL',
+        d.wal.result.startsWith('delete failed')
+          ? lit('failed', d.wal.result)
+          : d.wal.result === 'deleted' || d.wal.result === 'would delete'
+            ? `🗑 ${d.wal.result}`
+            : lit('ok', d.wal.result),
+        `${d.wal.objects} objects and ${d.wal.records} run records older than the oldest kept physical backup, ${d.wal.anchor}; ${d.wal.kept} objects kept`,
       ]);
   }
   return {

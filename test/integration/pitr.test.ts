@@ -3,12 +3,15 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseManifest } from '../../src/manifest/schema.js';
+import { parseLsn } from '../../src/postgres/lsn.js';
+import { parseWalRunRecord } from '../../src/wal/record.js';
 import { ageKeyPair, tempDir } from '../harness/fixtures.js';
 import { REPO_ROOT } from '../harness/node.js';
 import { freePort } from '../harness/ports.js';
 import { type PgCluster, startPostgres } from '../harness/postgres.js';
 import { destinationInputs, runPgDr } from '../harness/run.js';
-import { type S3Pair, startS3Pair } from '../harness/s3.js';
+import { PRIMARY_BUCKET, type S3Pair, startS3Pair } from '../harness/s3.js';
 import { requireBinary } from '../harness/tools.js';
 
 /**
@@ -219,4 +222,80 @@ describe('point-in-time recovery (restore with a recovery target)', () => {
     // The first run's end is after the base backup: a target there is accepted (used above).
     expect(Date.parse(firstRunEnd)).toBeGreaterThan(Date.parse(target));
   });
+
+  it('prune: the WAL older than the oldest kept physical backup goes with it; what that backup needs stays, and recovers', async () => {
+    const dest = destinationInputs(s3.primary, s3.secondary);
+    const common = { prefix: PREFIX, 'age-recipients': recipient, 'wal-slot': SLOT, ...dest };
+    const second = await runPgDr(
+      { command: 'backup', mode: 'physical', 'database-url': pgc.url('app'), ...common },
+      { GITHUB_WORKSPACE: work },
+    );
+    expect(second.failed, second.log).toBeUndefined();
+    const start = parseLsn(
+      parseManifest(second.outputs.manifest as string).physical?.startLsn as string,
+    );
+    await insert('e', 5);
+    const run = await runPgDr({ command: 'wal', 'database-url': pgc.url('app'), ...common });
+    expect(run.failed, run.log).toBeUndefined();
+    const keep = {
+      command: 'prune',
+      prefix: PREFIX,
+      'keep-last': '1',
+      'keep-daily': '0',
+      'keep-weekly': '0',
+      'keep-monthly': '0',
+      'keep-yearly': '0',
+      ...dest,
+    };
+    const walKeys = async () => (await s3.primary.listKeys(PRIMARY_BUCKET, `${PREFIX}wal/`)).sort();
+    const before = await walKeys();
+    const dry = await runPgDr({ ...keep, 'dry-run': 'true' });
+    expect(dry.failed, dry.log).toBeUndefined();
+    expect(await walKeys()).toEqual(before);
+    const pruned = await runPgDr(keep);
+    expect(pruned.failed, pruned.log).toBeUndefined();
+    const report = JSON.parse(pruned.outputs.report as string);
+    for (const d of report.destinations) {
+      expect(d.wal.result).toBe('deleted');
+      expect(d.wal.objects).toBeGreaterThan(0);
+      expect(d.wal.anchor).toContain(second.outputs['backup-id'] as string);
+    }
+    // What is left: every segment the kept backup needs (it ends after its start), and no other.
+    const records = (await readRecords()).flatMap((r) =>
+      r.objects.map((o) => ({ ...o, tl: r.timeline })),
+    );
+    const left = new Set(await walKeys());
+    for (const o of records) {
+      const key = `${PREFIX}wal/0000000${o.tl}/${o.name}`;
+      if (o.endLsn && parseLsn(o.endLsn) > start) expect(left.has(key), key).toBe(true);
+    }
+    expect([...left].filter((k) => !k.includes('/runs/')).length).toBeLessThan(
+      before.filter((k) => !k.includes('/runs/')).length,
+    );
+    // And the kept backup still recovers to latest with what is left.
+    const parent = join(work, 'after-prune');
+    await mkdir(parent);
+    const dataDir = join(parent, 'data');
+    started.push(dataDir);
+    const port = await freePort();
+    const r = await restoreCli({
+      'data-dir': dataDir,
+      start: 'true',
+      port: String(port),
+      'recovery-target': 'latest',
+    });
+    expect(r.exitCode, `${r.stderr}\n${JSON.stringify(r.doc)}`).toBe(0);
+    expect(await phases(port)).toEqual({ a: 100, b: 50, c: 25, d: 10, e: 5 });
+  });
 });
+
+/** Every trusted-or-not run record at the primary (the test's records are unsigned). */
+async function readRecords() {
+  const keys = (await s3.primary.listKeys(PRIMARY_BUCKET, `${PREFIX}wal/`)).filter((k) =>
+    /\/runs\/[^/]+\.json$/.test(k),
+  );
+  const out = [];
+  for (const k of keys)
+    out.push(parseWalRunRecord((await s3.primary.getObject(PRIMARY_BUCKET, k)).toString('utf8')));
+  return out;
+}
