@@ -79,7 +79,7 @@ export async function pruneWalAt(
     const objects = run.objects.map((o) => o.key).filter((k) => doomed.has(k) && !gone.has(k));
     if (objects.length > 0) {
       const r = await dest.purge({ folder, first: objects[0] as string, keys: objects });
-      r.deleted.forEach((k) => gone.add(k));
+      for (const k of r.deleted) gone.add(k);
       failures.push(...r.failed.map((f) => `${f.key}: ${f.error}`));
       failures.push(...r.locked.map((l) => `${l.key}: locked`));
     }
