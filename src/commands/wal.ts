@@ -10,7 +10,13 @@ import { connect } from '../postgres/clients.js';
 import { formatLsn, parseLsn, segmentStart, timelineHex } from '../postgres/lsn.js';
 import { openReplication, type ReplicationConnection } from '../postgres/replication.js';
 import type { Session } from '../postgres/session.js';
-import { createPhysicalSlot, readSlot, readWalSettings, serverNow } from '../postgres/slots.js';
+import {
+  createPhysicalSlot,
+  readSlot,
+  readSlotRetention,
+  readWalSettings,
+  serverNow,
+} from '../postgres/slots.js';
 import { readServerInfo } from '../postgres/snapshot.js';
 import { type DatabaseTarget, describeTarget } from '../postgres/url.js';
 import type { Host, SummaryTable } from '../report/host.js';
@@ -225,6 +231,7 @@ async function planRun(
       null,
     );
   const restartLsn = parseLsn(slot.restartLsn);
+  await warnRetention(session, settings.slot, server.versionNum, host);
   host.info(
     `Server ${formatServerVersion(server.versionNum).version}, system ${identity.systemIdentifier}, timeline ${identity.timeline}, wal_level ${ws.walLevel}, segments of ${formatBytes(segmentBytes)}; slot "${settings.slot}" at ${slot.restartLsn}${slot.walStatus ? ` (${slot.walStatus})` : ''}; last run ${last ? `${last.record.runId} ended at ${last.record.endLsn}` : 'none'}`,
   );
@@ -448,4 +455,33 @@ export async function runWal(settings: WalSettings, ctx: Context): Promise<Comma
         ? `WAL run ${r.record.runId} is degraded: ${failed.map((d) => `${d.name}: ${d.error}`).join('; ')} (set fail-on-degraded: false to accept one destination).`
         : null,
   };
+}
+
+/** Past this share of max_slot_wal_keep_size held (or left), a run warns that the slot nears invalidation. */
+const SLOT_SAFE_WARNING = 0.5;
+
+/**
+ * The slot's hold on the server's disk: unlimited (`max_slot_wal_keep_size = -1`), a slot
+ * that stops being advanced keeps WAL until the disk fills; limited, it is invalidated once
+ * it holds that much, and the WAL since the last run is lost. Either is said before it bites.
+ */
+async function warnRetention(
+  session: Session,
+  slot: string,
+  versionNum: number,
+  host: Host,
+): Promise<void> {
+  const r = await readSlotRetention(session, slot, versionNum).catch(() => null);
+  if (!r) return;
+  if (r.keepBytes === null)
+    host.warning(
+      `max_slot_wal_keep_size is unlimited: if wal runs stop, the slot "${slot}" keeps WAL until the server's disk fills (it holds ${formatBytes(r.retainedBytes)} now). Set it (docs/pitr.md, "max_slot_wal_keep_size").`,
+    );
+  else if (
+    r.retainedBytes > r.keepBytes * SLOT_SAFE_WARNING ||
+    (r.safeBytes !== null && r.safeBytes < r.keepBytes * SLOT_SAFE_WARNING)
+  )
+    host.warning(
+      `The slot "${slot}" holds ${formatBytes(r.retainedBytes)} of WAL, ${Math.round((100 * r.retainedBytes) / r.keepBytes)}% of max_slot_wal_keep_size (${formatBytes(r.keepBytes)}): past it the server invalidates the slot at a checkpoint, losing the WAL not yet shipped. This run catches up; if runs keep failing, fix them first.`,
+    );
 }

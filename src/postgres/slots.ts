@@ -54,3 +54,41 @@ export async function serverNow(session: Session): Promise<string> {
   const [row] = await session.rows<{ now: string }>('SELECT now() AS now');
   return row?.now ?? new Date().toISOString();
 }
+
+/** How much WAL the slot holds back, and how much more before the server invalidates it. */
+export interface SlotRetention {
+  /** Bytes from the slot's restart position to the server's current position. */
+  readonly retainedBytes: number;
+  /** `max_slot_wal_keep_size` in bytes; null when unlimited (-1). */
+  readonly keepBytes: number | null;
+  /** pg_replication_slots.safe_wal_size: bytes that can still be written before it is lost (13+). */
+  readonly safeBytes: number | null;
+}
+
+export async function readSlotRetention(
+  session: Session,
+  name: string,
+  versionNum: number,
+): Promise<SlotRetention | null> {
+  if (versionNum < 130000) return null;
+  const [row] = await session.rows<{ retained: string | null; keep: string; safe: string | null }>(
+    `SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::text AS retained,
+            current_setting('max_slot_wal_keep_size') AS keep, safe_wal_size::text AS safe
+       FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`,
+    [name],
+  );
+  if (!row || row.retained === null) return null;
+  return {
+    retainedBytes: Number(row.retained),
+    keepBytes: keepSettingBytes(row.keep),
+    safeBytes: row.safe === null ? null : Number(row.safe),
+  };
+}
+
+/** `-1` → null (unlimited); `10GB`, `1024MB`, `512` (MB) → bytes. */
+export function keepSettingBytes(v: string): number | null {
+  const m = /^(-?\d+)\s*(kB|MB|GB|TB)?$/.exec(v.trim());
+  if (!m || Number(m[1]) < 0) return null;
+  const unit = { kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 }[m[2] ?? 'MB'] ?? 1024 ** 2;
+  return Number(m[1]) * unit;
+}

@@ -130,6 +130,8 @@ beforeAll(async () => {
   await insert('b', 50);
   const first = await runPgDr({ command: 'wal', 'database-url': pgc.url('app'), ...common });
   expect(first.failed, first.log).toBeUndefined();
+  // PostgreSQL's default: a slot may hold WAL without limit; every run says so.
+  expect(first.log).toContain('max_slot_wal_keep_size is unlimited: if wal runs stop');
   firstRunEnd = await serverNow();
   await insert('c', 25);
   const second = await runPgDr({ command: 'wal', 'database-url': pgc.url('app'), ...common });
@@ -286,6 +288,34 @@ describe('point-in-time recovery (restore with a recovery target)', () => {
     });
     expect(r.exitCode, `${r.stderr}\n${JSON.stringify(r.doc)}`).toBe(0);
     expect(await phases(port)).toEqual({ a: 100, b: 50, c: 25, d: 10, e: 5 });
+  });
+
+  it('wal warns when its slot nears max_slot_wal_keep_size, before the server invalidates it', async () => {
+    await pgc.query('postgres', "ALTER SYSTEM SET max_slot_wal_keep_size = '64MB'");
+    await pgc.query('postgres', 'SELECT pg_reload_conf()');
+    try {
+      await pgc.query(
+        'app',
+        'INSERT INTO events SELECT md5(g::text) || repeat(md5(random()::text), 20), g FROM generate_series(1, 60000) g',
+      );
+      const r = await runPgDr({
+        command: 'wal',
+        'database-url': pgc.url('app'),
+        prefix: PREFIX,
+        'age-recipients': recipient,
+        'wal-slot': SLOT,
+        ...destinationInputs(s3.primary, s3.secondary),
+      });
+      expect(r.failed, r.log).toBeUndefined();
+      expect(r.log).toMatch(
+        new RegExp(
+          `The slot "${SLOT}" holds [\\d.]+ MiB of WAL, \\d+% of max_slot_wal_keep_size \\(64\\.0 MiB\\): past it the server invalidates the slot`,
+        ),
+      );
+    } finally {
+      await pgc.query('postgres', 'ALTER SYSTEM RESET max_slot_wal_keep_size');
+      await pgc.query('postgres', 'SELECT pg_reload_conf()');
+    }
   });
 });
 

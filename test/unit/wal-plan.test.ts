@@ -68,3 +68,14 @@ describe('WAL prune plan', () => {
     expect(plan).toEqual({ anchor: null, objects: [], records: [], kept: 4 });
   });
 });
+
+describe('max_slot_wal_keep_size as the server shows it', () => {
+  it('reads units (MB when none) and -1 as unlimited', async () => {
+    const { keepSettingBytes } = await import('../../src/postgres/slots.js');
+    expect(keepSettingBytes('-1')).toBeNull();
+    expect(keepSettingBytes('64MB')).toBe(64 * 1024 ** 2);
+    expect(keepSettingBytes('10GB')).toBe(10 * 1024 ** 3);
+    expect(keepSettingBytes('512')).toBe(512 * 1024 ** 2);
+    expect(keepSettingBytes('2TB')).toBe(2 * 1024 ** 4);
+  });
+});
