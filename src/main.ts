@@ -24,6 +24,7 @@ import {
   actionInputSource,
   type CliArgs,
   cliInputSource,
+  ENV_FILE_VARIABLE,
   INPUT_NAMES,
   type InputSource,
 } from './inputs/source.js';
@@ -282,7 +283,10 @@ export async function runCli(
   try {
     args = cliInputSource(argv, env);
   } catch (e) {
-    return usage(describeError(e));
+    const code = usage(describeError(e));
+    // restore_command: a command line pg-dr cannot read (its settings file gone) must stop
+    // recovery, never read as "no such WAL file" (exit 1, or 2 ≤ 125: the end of recovery).
+    return argv.find((a) => !a.startsWith('-')) === 'wal-get' ? WAL_GET_FAILED_EXIT : code;
   }
   if (args.version) {
     stdout.write(`pg-dr ${VERSION}\n`);
@@ -339,7 +343,7 @@ function warnAboutCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv, h
     host.warning(
       `'--${name}' is a secret given on the command line, where the process list and the shell history show it: set ${envName(name)} instead.`,
     );
-  const known = new Set(INPUT_NAMES.map(envName));
+  const known = new Set([...INPUT_NAMES.map(envName), ENV_FILE_VARIABLE]);
   // PG_DR_TEST_*: the test harness's own settings (test/harness/postgres.ts).
   for (const key of Object.keys(env))
     if (key.startsWith('PG_DR_') && !key.startsWith('PG_DR_TEST_') && !known.has(key))

@@ -8,6 +8,7 @@ import type { PhysicalRestore, RecoveryTarget } from '../inputs/commands/restore
 import { envName } from '../inputs/env-file.js';
 import type { RestoreSettings } from '../inputs/parse.js';
 import type { InputName } from '../inputs/source.js';
+import { ENV_FILE_VARIABLE } from '../inputs/source.js';
 import type { CatalogEntry } from '../manifest/catalog.js';
 import { backupPrefix } from '../manifest/id.js';
 import type { Manifest } from '../manifest/schema.js';
@@ -373,13 +374,17 @@ function envFileText(inputs: ReadonlyMap<InputName, string>): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** `'node' '…/dist/cli/index.js' wal-get --env-file '…' %f %p`: pg-dr's own CLI, beside this bundle. */
+/**
+ * `PG_DR_ENV_FILE='…' 'node' '…/dist/cli/index.js' wal-get %f %p`: pg-dr's own CLI, beside this
+ * bundle, its settings file named by a variable (a `--env-file` flag would be taken by Node 20
+ * itself, which exits 9 when the file is gone: PostgreSQL would read that as the end of the WAL).
+ */
 function walGetCommand(envFile: string): string {
   const q = (v: string) => {
     if (v.includes("'")) throw new UserError(`A path in restore_command holds a quote: ${v}`);
     return `'${v}'`;
   };
-  return `${[process.execPath, pgDrCli(), 'wal-get', '--env-file', envFile].map(q).join(' ')} %f %p`;
+  return `${ENV_FILE_VARIABLE}=${q(envFile)} ${[process.execPath, pgDrCli(), 'wal-get'].map(q).join(' ')} %f %p`;
 }
 
 /** The CLI script: this one, or `cli/index.js` beside the action's bundle. */

@@ -54,6 +54,14 @@ const CLI_FLAGS = [...SWITCHES, 'env-file'];
  * `--env-file FILE`'s PG_DR_<NAME>, then the default. A misspelt flag is refused with the
  * nearest one.
  */
+/**
+ * The env file's path as a variable (`--env-file` wins): PostgreSQL's restore_command passes
+ * it this way, because Node 20 itself takes a `--env-file` anywhere on the command line and
+ * exits 9 when the file is missing (nodejs/node#54232) — which PostgreSQL would read as "no
+ * such WAL file", the end of recovery.
+ */
+export const ENV_FILE_VARIABLE = 'PG_DR_ENV_FILE';
+
 export function cliInputSource(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
@@ -123,7 +131,9 @@ export function cliInputSource(
     throw new InputError('command', `Unexpected argument "${extra}". Flags start with '--'.`);
   if (command !== undefined) given.set('command', command);
   const fromFile =
-    cli.envFile === undefined ? new Map<InputName, string>() : readEnvFile(cli.envFile);
+    (cli.envFile ?? env[ENV_FILE_VARIABLE]) === undefined
+      ? new Map<InputName, string>()
+      : readEnvFile((cli.envFile ?? env[ENV_FILE_VARIABLE]) as string);
   return {
     command,
     help: cli.help,

@@ -926,7 +926,15 @@ const CLI_CASES: readonly {
   argv: () => string[];
   exit: number;
   expected: RegExp;
+  env?: () => Record<string, string>;
 }[] = [
+  {
+    name: 'wal-get whose settings file is gone (PG_DR_ENV_FILE): stops recovery, never "no such file"',
+    argv: () => ['wal-get', '000000010000000000000003', join(work, 'x')],
+    env: () => ({ PG_DR_ENV_FILE: join(work, 'gone.env') }),
+    exit: 126,
+    expected: /Cannot read --env-file ".*gone\.env": ENOENT/,
+  },
   {
     name: 'backup --compression lz4',
     argv: () => [
@@ -996,7 +1004,11 @@ describe('bad input through the CLI', () => {
         '--format',
         'json',
       ],
-      { reject: false, env: { PATH: process.env.PATH ?? '', HOME: work }, extendEnv: false },
+      {
+        reject: false,
+        env: { PATH: process.env.PATH ?? '', HOME: work, ...c.env?.() },
+        extendEnv: false,
+      },
     );
     expect(r.exitCode, r.stderr).toBe(c.exit);
     expect(r.stderr).toMatch(c.expected);

@@ -114,3 +114,27 @@ describe('colour', () => {
     expect(paint('plain text')).toBe('plain text');
   });
 });
+
+describe('PG_DR_ENV_FILE (restore_command names its settings file so)', () => {
+  it('is read like --env-file, which wins; a missing file is pg-dr’s error, not Node’s exit 9', async () => {
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { cliInputSource } = await import('../../src/inputs/source.js');
+    const dir = await mkdtemp(join(tmpdir(), 'pg-dr-envfile-'));
+    try {
+      await writeFile(join(dir, 'a.env'), 'PG_DR_PREFIX=from-variable/\n');
+      await writeFile(join(dir, 'b.env'), 'PG_DR_PREFIX=from-flag/\n');
+      const env = { PG_DR_ENV_FILE: join(dir, 'a.env') };
+      expect(cliInputSource(['list'], env).get('prefix')).toBe('from-variable/');
+      expect(cliInputSource(['list', '--env-file', join(dir, 'b.env')], env).get('prefix')).toBe(
+        'from-flag/',
+      );
+      expect(() => cliInputSource(['list'], { PG_DR_ENV_FILE: join(dir, 'gone.env') })).toThrow(
+        /Cannot read --env-file ".*gone\.env": ENOENT/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
