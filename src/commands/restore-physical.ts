@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { formatTime } from '../alerts/index.js';
-import { UserError } from '../errors.js';
+import { InputError, UserError } from '../errors.js';
 import type { PhysicalRestore, RecoveryTarget } from '../inputs/commands/restore.js';
 import { envName } from '../inputs/env-file.js';
 import type { RestoreSettings } from '../inputs/parse.js';
@@ -28,6 +29,7 @@ import {
   stagingDir,
   startLog,
   startServer,
+  stopServer,
   switchDataDir,
   verifyBackup,
 } from '../postgres/datadir.js';
@@ -42,11 +44,14 @@ import { lit } from '../report/status.js';
 import type { Destination } from '../storage/destination.js';
 import {
   checkConfigDir,
+  checkTarget,
   extractConfig,
   type RestoreDeps,
   type RestoreReport,
   type RestoreResult,
+  type TargetCheck,
 } from './restore.js';
+import { type CarryReport, carryInto } from './restore-carry.js';
 import { checkKey, fallsBack, stamp } from './restore-common.js';
 
 /** What the restore of a physical backup did, for the report. */
@@ -66,6 +71,8 @@ export interface PhysicalRestoreReport {
   } | null;
   /** What pg-dr changed in the restored files before the start. */
   readonly changed: readonly string[];
+  /** A point-in-time recovery carried into database-url by the logical route. */
+  readonly carried?: CarryReport;
   /** A point-in-time recovery: its target, and where the server stopped and was promoted. */
   readonly recovery?: {
     readonly target: string;
@@ -98,6 +105,14 @@ export async function restorePhysical(
   if (settings.configDir) await checkConfigDir(settings.configDir, settings.force);
   const target = await checkDataDir(want.dataDir, settings.force);
   const tools = await findTools(settings, want, deps, manifest);
+  if (settings.database && !want.target)
+    throw new InputError(
+      'database-url',
+      "'database-url' with 'data-dir' carries a point-in-time recovery into that database: set a recovery target (recovery-target-time, recovery-target-lsn or recovery-target: latest), or clear 'database-url' to restore into the data directory only.",
+    );
+  const carry = settings.database
+    ? { settings, target: await checkTarget(settings, settings.database, deps, manifest) }
+    : null;
   await checkFreeSpace({ dir: dirname(want.dataDir), input: 'data-dir' }, tarBytes(manifest));
   const order = deps.destinations.filter((d) => backup.completeAt.includes(d.settings.name));
   const folder = backupPrefix(settings.prefix, backup.id);
@@ -125,7 +140,7 @@ export async function restorePhysical(
     from && report ? await configInto(settings, deps, manifest, folder, from) : null;
   if (report && want.start && tools.server && tools.user)
     report = want.target
-      ? await recoverOn(report, want, tools.server, tools.user, deps, manifest)
+      ? await recoverOn(report, want, tools.server, tools.user, deps, manifest, carry)
       : await startOn(report, want, tools.server, tools.user, deps);
   return physicalDone(settings, manifest, {
     ok: report !== null,
@@ -287,9 +302,13 @@ async function startOn(
   server: ClientInstall,
   user: ServerUser,
   deps: RestoreDeps,
+  socketDir: string | null = null,
 ): Promise<PhysicalRestoreReport> {
   return deps.host.group(`Start a server on ${want.dataDir}`, async () => {
-    const opts = { binDir: server.binDir, dir: want.dataDir, user, port: want.port };
+    // Carried into database-url: a private server (no TCP, its own socket folder, local trust).
+    const opts = socketDir
+      ? { binDir: server.binDir, dir: want.dataDir, user, port: 5432, throwaway: { socketDir } }
+      : { binDir: server.binDir, dir: want.dataDir, user, port: want.port };
     const changed = await prepareStart(opts);
     await ownDataDir(user, want.dataDir);
     for (const c of changed) deps.host.info(`Changed: ${c}`);
@@ -323,8 +342,11 @@ async function recoverOn(
   user: ServerUser,
   deps: RestoreDeps,
   manifest: Manifest,
+  carry: { settings: RestoreSettings; target: TargetCheck } | null,
 ): Promise<PhysicalRestoreReport> {
   const target = want.target as RecoveryTarget;
+  const socketDir = carry ? await mkdtemp(join(tmpdir(), 'pg-dr-sock-')) : null;
+  if (socketDir) await ownDataDir(user, socketDir);
   const envFile = join(
     dirname(want.dataDir),
     `.pg-dr-wal-get-${randomBytes(6).toString('hex')}.env`,
@@ -336,7 +358,7 @@ async function recoverOn(
     deps.host.info(
       `Recovery to ${describeTarget(target)} from backup ${manifest.id} (ends ${manifest.physical?.endLsn ?? '?'}); WAL from pg-dr wal-get`,
     );
-    const started = await startOn(report, want, server, user, deps);
+    const started = await startOn(report, want, server, user, deps, socketDir);
     const seconds = await deps.host.group('Replay the WAL to the target, then promote', () =>
       waitForPromotion({
         binDir: server.binDir,
@@ -350,9 +372,26 @@ async function recoverOn(
     deps.host.info(
       `Promoted after ${seconds.toFixed(1)} s of replay: stopped at ${end.lsn ?? '?'}${end.time ? `, last transaction ${end.time}` : ''}${end.timeline ? `, now on timeline ${end.timeline}` : ''}${end.stopLine ? ` (${end.stopLine})` : ''}`,
     );
-    return { ...started, recovery: { target: describeTarget(target), seconds, end } };
+    const recovered = { ...started, recovery: { target: describeTarget(target), seconds, end } };
+    if (!carry || !socketDir) return recovered;
+    try {
+      const carried = await deps.host.group(
+        `Carry the recovered database into ${carry.target.name} (logical route)`,
+        () =>
+          carryInto({ settings: carry.settings, deps, manifest, target: carry.target, socketDir }),
+      );
+      return { ...recovered, carried };
+    } finally {
+      const stop = await stopServer(server.binDir, want.dataDir, user);
+      if (stop) deps.host.warning(`The private recovered server did not stop: ${stop}`);
+      else
+        deps.host.info(
+          `The private recovered server is stopped; its data directory stays at ${want.dataDir}.`,
+        );
+    }
   } finally {
     await rm(envFile, { force: true });
+    if (socketDir) await rm(socketDir, { recursive: true, force: true });
   }
 }
 
@@ -434,6 +473,11 @@ function physicalDone(
         ? `${report.configFiles.length} extracted into ${settings.configDir}`
         : 'not extracted',
     ]);
+    if (p.carried)
+      rows.push([
+        'Carried into',
+        `${JSON.stringify(p.carried.database)} by the logical route in ${p.carried.seconds.toFixed(1)} s: ${p.carried.check.tables} tables, row counts ${p.carried.check.mismatches.length ? `${p.carried.check.mismatches.length} differ` : 'all equal'}; replaced database ${p.carried.previous ? `kept as ${JSON.stringify(p.carried.previous)}` : 'none kept'}; roles created: ${p.carried.rolesCreated.join(', ') || 'none'}`,
+      ]);
     if (p.recovery)
       rows.push([
         'Recovery',

@@ -282,7 +282,7 @@ function beforeTarget(
 }
 
 /** The target server and database, as checked before anything is written. */
-interface TargetCheck {
+export interface TargetCheck {
   readonly server: ServerAccess;
   readonly facts: ServerFacts;
   readonly state: DatabaseState;
@@ -291,7 +291,7 @@ interface TargetCheck {
 }
 
 /** What one restore works with, once everything is checked. */
-interface RestoreRun {
+export interface RestoreRun {
   readonly settings: RestoreSettings;
   readonly deps: RestoreDeps;
   readonly manifest: Manifest;
@@ -306,7 +306,7 @@ interface RestoreRun {
  * The target server answers, pg-dr may restore there (roles, ownership), and the target
  * database is empty (or force is set) with no session (or terminate-connections is set).
  */
-async function checkTarget(
+export async function checkTarget(
   settings: RestoreSettings,
   database: DatabaseTarget,
   deps: RestoreDeps,
@@ -369,7 +369,7 @@ function checkTargetState(settings: RestoreSettings, name: string, state: Databa
 }
 
 /** A restored (not yet switched in) database, and the destination it came from. */
-interface Restored {
+export interface Restored {
   readonly rebuild: Rebuild;
   /** The new database's name. */
   readonly name: string;
@@ -463,7 +463,7 @@ async function restoreWithProgress(
  * Compares the row counts, then applies the database's properties and switches it in as
  * the target. Rows that differ discard it (`switched` null); so does any error, thrown.
  */
-async function switchIn(
+export async function switchIn(
   run: RestoreRun,
   { rebuild, name }: Restored,
 ): Promise<{ check: RowCheck; switched: SwitchResult | null }> {

@@ -358,3 +358,40 @@ export async function compareRowCounts(
     await session.close();
   }
 }
+
+/**
+ * The logical route from a local archive file (a point-in-time recovery carried into a
+ * database): the roles `globals` names and a new database (`name`) are made, then
+ * `pg_restore` restores the file; on failure nothing it created is left.
+ */
+export async function restoreFileInto(o: {
+  readonly server: ServerAccess;
+  readonly facts: ServerFacts;
+  readonly ownership: Ownership;
+  readonly globals: Globals;
+  readonly name: string;
+  readonly pgRestore: string;
+  readonly file: string;
+  readonly jobs: number;
+  readonly input: string;
+  readonly log: (line: string) => void;
+}): Promise<{ ok: true; rebuild: Rebuild } | { ok: false; error: string }> {
+  checkRebuild(o.globals, o.facts, o.input, o.ownership);
+  const rebuild = await beginRebuild({
+    server: o.server,
+    facts: o.facts,
+    ownership: o.ownership,
+    globals: o.globals,
+    name: o.name,
+    log: o.log,
+  });
+  const run = startFileRestore(o.pgRestore, o.server.target(o.name), rebuild.flags, o.file, o.jobs);
+  try {
+    await run.done;
+    return { ok: true, rebuild };
+  } catch (e) {
+    await run.abort();
+    await rebuild.discard().catch(() => undefined);
+    return { ok: false, error: (e as Error).message };
+  }
+}

@@ -23,6 +23,9 @@ import { causeOf } from './stderr.js';
  * server on it, pg_verifybackup, and starting and stopping a server on it with pg_ctl.
  */
 
+/** A private start's access rules (local trust, no TCP), beside the restored pg_hba.conf. */
+const THROWAWAY_HBA = 'pg-dr-private-hba.conf';
+
 /** What pg-dr does with a data directory it restored into when the server is started. */
 export const RESTORE_CONF_MARK = '# pg-dr restore';
 
@@ -209,12 +212,18 @@ export async function prepareStart(o: StartOptions): Promise<string[]> {
     );
     changed.push('postgresql.conf written (the backup held none: its server kept it elsewhere)');
   }
-  if (o.throwaway || !(await has('pg_hba.conf'))) {
-    const rules = o.throwaway
-      ? 'local all all trust\n'
-      : 'local all all peer\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n';
-    await writeFile(join(o.dir, 'pg_hba.conf'), `${RESTORE_CONF_MARK}\n${rules}`, { mode: 0o600 });
-    if (!o.throwaway) changed.push('pg_hba.conf written (local peer, loopback scram-sha-256)');
+  if (o.throwaway)
+    // Its own rules in a file of its own: the restored pg_hba.conf stays as the backup had it.
+    await writeFile(join(o.dir, THROWAWAY_HBA), `${RESTORE_CONF_MARK}\nlocal all all trust\n`, {
+      mode: 0o600,
+    });
+  else if (!(await has('pg_hba.conf'))) {
+    await writeFile(
+      join(o.dir, 'pg_hba.conf'),
+      `${RESTORE_CONF_MARK}\nlocal all all peer\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n`,
+      { mode: 0o600 },
+    );
+    changed.push('pg_hba.conf written (local peer, loopback scram-sha-256)');
   }
   if (!(await has('pg_ident.conf')))
     await writeFile(join(o.dir, 'pg_ident.conf'), '', { mode: 0o600 });
@@ -239,7 +248,7 @@ function startSettings(o: StartOptions): string[] {
       // The copy's own rules, whatever the restored configuration points at; and nothing that
       // reaches out (TLS files it may lack, a log collector hiding the start's errors).
       '-c',
-      `hba_file=${join(o.dir, 'pg_hba.conf')}`,
+      `hba_file=${join(o.dir, THROWAWAY_HBA)}`,
       '-c',
       `ident_file=${join(o.dir, 'pg_ident.conf')}`,
       '-c',

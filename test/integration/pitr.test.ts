@@ -171,6 +171,29 @@ describe('point-in-time recovery (restore with a recovery target)', () => {
     expect(await readdir(parent)).toEqual(['data']);
   });
 
+  it('carried into database-url by the logical route: the target database holds exactly the rows before the time, counts compared', async () => {
+    const parent = join(work, 'carried');
+    await mkdir(parent);
+    const r = await restoreCli({
+      'data-dir': join(parent, 'data'),
+      start: 'true',
+      'recovery-target-time': target,
+      'database-url': pgc.url('app_carried'),
+    });
+    expect(r.exitCode, `${r.stderr}\n${JSON.stringify(r.doc)}`).toBe(0);
+    const carried = r.doc.report.physical.carried;
+    expect(carried.database).toBe('app_carried');
+    expect(carried.check.mismatches).toEqual([]);
+    const rows = await pgc.query<{ phase: string; n: string }>(
+      'app_carried',
+      'SELECT phase, count(*)::text AS n FROM events GROUP BY phase ORDER BY phase',
+    );
+    expect(rows).toEqual([{ phase: 'a', n: '100' }]);
+    // The private recovered server is stopped; its data directory is left for inspection.
+    expect(r.stderr).toContain('The private recovered server is stopped');
+    expect((await readdir(parent)).sort()).toEqual(['data']);
+  });
+
   it('to latest: every row up to the last wal run, none committed after it', async () => {
     const parent = join(work, 'to-latest');
     await mkdir(parent);
