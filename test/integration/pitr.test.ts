@@ -340,6 +340,54 @@ describe('point-in-time recovery (restore with a recovery target)', () => {
       await pgc.query('postgres', 'SELECT pg_reload_conf()');
     }
   });
+
+  it('a server restarted between two wal runs: the next run goes on from its slot, no gap, and latest recovers every row', async () => {
+    const common = {
+      prefix: PREFIX,
+      'age-recipients': recipient,
+      'wal-slot': SLOT,
+      ...destinationInputs(s3.primary, s3.secondary),
+    };
+    await insert('f', 7);
+    const before = await runPgDr({ command: 'wal', 'database-url': pgc.url('app'), ...common });
+    expect(before.failed, before.log).toBeUndefined();
+    await insert('g', 3);
+    const ctl = join(pgc.binDir, 'pg_ctl');
+    const restarted = await asPostgres(ctl, [
+      '-D',
+      pgc.dataDir,
+      '-l',
+      pgc.logFile,
+      '-m',
+      'fast',
+      '-w',
+      'restart',
+    ]);
+    expect(restarted.exitCode, restarted.stderr).toBe(0);
+    await insert('h', 2);
+    const after = await runPgDr({ command: 'wal', 'database-url': pgc.url('app'), ...common });
+    expect(after.failed, after.log).toBeUndefined();
+    const records = (await readRecords()).sort((a, b) => (a.runId < b.runId ? -1 : 1));
+    const [prev, last] = records.slice(-2);
+    // The last run starts where the one before it stopped confirming: no gap.
+    expect(parseLsn(last?.startLsn as string)).toBeLessThanOrEqual(
+      parseLsn(prev?.endLsn as string),
+    );
+    const parent = join(work, 'after-restart');
+    await mkdir(parent);
+    const dataDir = join(parent, 'data');
+    started.push(dataDir);
+    const port = await freePort();
+    const r = await restoreCli({
+      'data-dir': dataDir,
+      start: 'true',
+      port: String(port),
+      'recovery-target': 'latest',
+    });
+    expect(r.exitCode, `${r.stderr}\n${JSON.stringify(r.doc)}`).toBe(0);
+    const got = await phases(port);
+    expect({ f: got.f, g: got.g, h: got.h }).toEqual({ f: 7, g: 3, h: 2 });
+  });
 });
 
 /** Every trusted-or-not run record at the primary (the test's records are unsigned). */
