@@ -7,6 +7,7 @@ import { parseManifest } from '../../src/manifest/schema.js';
 import { parseLsn } from '../../src/postgres/lsn.js';
 import { parseWalRunRecord } from '../../src/wal/record.js';
 import { ageKeyPair, tempDir } from '../harness/fixtures.js';
+import { startGitHubApi } from '../harness/github-api.js';
 import { REPO_ROOT } from '../harness/node.js';
 import { freePort } from '../harness/ports.js';
 import { type PgCluster, startPostgres } from '../harness/postgres.js';
@@ -387,6 +388,43 @@ describe('point-in-time recovery (restore with a recovery target)', () => {
     expect(r.exitCode, `${r.stderr}\n${JSON.stringify(r.doc)}`).toBe(0);
     const got = await phases(port);
     expect({ f: got.f, g: got.g, h: got.h }).toEqual({ f: 7, g: 3, h: 2 });
+  });
+
+  it('a failed wal run opens a wal-failed issue (the slot did not move), and the next good run closes it', async () => {
+    const api = await startGitHubApi({ token: 'ghs_pitrtoken', owner: 'acme', repo: 'platform' });
+    try {
+      const env = {
+        GITHUB_REPOSITORY: 'acme/platform',
+        GITHUB_API_URL: api.url,
+        GITHUB_WORKSPACE: work,
+      };
+      const run = (slot: string) =>
+        runPgDr(
+          {
+            command: 'wal',
+            'database-url': pgc.url('app'),
+            prefix: PREFIX,
+            'age-recipients': recipient,
+            'wal-slot': slot,
+            'github-token': 'ghs_pitrtoken',
+            ...destinationInputs(s3.primary, s3.secondary),
+          },
+          env,
+        );
+      const failed = await run('pg_dr_gone');
+      expect(failed.failed).toMatch(/pg_dr_gone/);
+      const issues = () =>
+        api.state.issues.filter((x) => x.body?.includes('<!-- pg-dr:alert key=wal-failed -->'));
+      expect(issues()).toHaveLength(1);
+      expect(issues()[0]?.state).toBe('open');
+      expect(issues()[0]?.title).toBe('pg-dr: WAL shipping failed');
+      const good = await run(SLOT);
+      expect(good.failed, good.log).toBeUndefined();
+      expect(issues()).toHaveLength(1);
+      expect(issues()[0]?.state).toBe('closed');
+    } finally {
+      await api.stop();
+    }
   });
 });
 
