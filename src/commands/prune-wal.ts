@@ -2,11 +2,11 @@ import type { PruneSettings } from '../inputs/parse.js';
 import type { BackupAtDestination } from '../manifest/catalog.js';
 import { SIGNATURE_SUFFIX } from '../manifest/id.js';
 import { isPhysical } from '../manifest/schema.js';
-import { formatLsn, parseLsn } from '../postgres/lsn.js';
+import { formatLsn, parseLsn, parseSegmentName } from '../postgres/lsn.js';
 import { planWalPrune, type WalRunRef, walAnchor } from '../retention/wal-plan.js';
 import type { Destination } from '../storage/destination.js';
 import { readWalRecords } from '../wal/catalog.js';
-import { timelinePrefix, walObjectKey } from '../wal/record.js';
+import { timelinePrefix, type WalObject, walObjectKey, walObjectName } from '../wal/record.js';
 import type { PruneDeps } from './prune.js';
 
 /** What prune did with the shipped WAL at one destination. */
@@ -18,6 +18,30 @@ export interface WalPruned {
   readonly kept: number;
   /** `deleted`, `would delete`, `nothing to delete`, `kept: …`, or `delete failed: …`. */
   readonly result: string;
+}
+
+/** PostgreSQL's largest WAL segment (1 GB). */
+const MAX_SEGMENT = 1024 ** 3;
+
+/**
+ * Where an object's WAL ends, read from its own name (the key prune would delete), never from
+ * what its record claims: a segment ends where its file name's segment does, a partial where
+ * its name says. Null (kept) for a history file, or a name that is not what pg-dr writes for
+ * that WAL file on that timeline.
+ */
+export function endByName(
+  o: Pick<WalObject, 'walFile' | 'name' | 'kind'>,
+  timeline: number,
+  segmentBytes: number,
+): bigint | null {
+  const seg = o.kind === 'history' ? null : parseSegmentName(o.walFile, segmentBytes);
+  if (!seg || seg.timeline !== timeline) return null;
+  if (o.kind === 'segment')
+    return o.name === walObjectName(o.walFile, null) ? seg.start + BigInt(segmentBytes) : null;
+  const end = new RegExp(`^${o.walFile}\\.([0-9A-F]{16})\\.partial\\.zst\\.age$`).exec(o.name)?.[1];
+  if (end === undefined) return null;
+  const lsn = BigInt(`0x${end}`);
+  return lsn > seg.start && lsn <= seg.start + BigInt(segmentBytes) ? lsn : null;
 }
 
 /**
@@ -44,6 +68,12 @@ export async function pruneWalAt(
       ? [{ id: b.id, ...b.manifest.physical }]
       : [],
   );
+  // The largest segment size any record claims: an object's end read from its name with it
+  // is never earlier than its real end (a record planted with small segments deletes nothing more).
+  const segmentBytes = Math.min(
+    MAX_SEGMENT,
+    Math.max(...records.map((r) => r.record.segmentBytes)),
+  );
   const runs: WalRunRef[] = records.map((r) => ({
     key: r.key,
     timeline: r.record.timeline,
@@ -54,7 +84,7 @@ export async function pruneWalAt(
         key: walObjectKey(settings.prefix, r.record.timeline, o.name),
         kind: o.kind,
         timeline: r.record.timeline,
-        endLsn: o.endLsn ? parseLsn(o.endLsn) : null,
+        endLsn: endByName(o, r.record.timeline, segmentBytes),
       })),
   }));
   const plan = planWalPrune(runs, walAnchor(bases));

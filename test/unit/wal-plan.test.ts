@@ -79,3 +79,37 @@ describe('max_slot_wal_keep_size as the server shows it', () => {
     expect(keepSettingBytes('2TB')).toBe(2 * 1024 ** 4);
   });
 });
+
+describe('a WAL object’s end, as prune reads it: from its own name', () => {
+  it('a segment ends where its name says, whatever its record claims; a partial where its name says', async () => {
+    const { endByName } = await import('../../src/commands/prune-wal.js');
+    const seg = { walFile: '000000010000000000000010', kind: 'segment' as const };
+    expect(endByName({ ...seg, name: '000000010000000000000010.zst.age' }, 1, Number(SEG))).toBe(
+      17n * SEG,
+    );
+    // A record planted with 1 MB segments would move that end far back; prune reads the
+    // name with the largest segment size any record claims, so it never ends earlier.
+    expect(
+      endByName({ ...seg, name: '000000010000000000000010.zst.age' }, 1, 1024 ** 2),
+    ).toBeLessThan(17n * SEG);
+    // A name that is not pg-dr's for that file, or another timeline: kept (null).
+    expect(
+      endByName({ ...seg, name: '000000010000000000000003.zst.age' }, 1, Number(SEG)),
+    ).toBeNull();
+    expect(
+      endByName({ ...seg, name: '000000010000000000000010.zst.age' }, 2, Number(SEG)),
+    ).toBeNull();
+    const partial = {
+      walFile: '000000010000000000000010',
+      kind: 'partial' as const,
+      name: `000000010000000000000010.${(16n * SEG + 0x100n).toString(16).toUpperCase().padStart(16, '0')}.partial.zst.age`,
+    };
+    expect(endByName(partial, 1, Number(SEG))).toBe(16n * SEG + 0x100n);
+    expect(
+      endByName({ ...partial, name: '000000010000000000000010.partial.zst.age' }, 1, Number(SEG)),
+    ).toBeNull();
+    expect(
+      endByName({ walFile: '00000002.history', kind: 'history', name: 'x' }, 2, Number(SEG)),
+    ).toBeNull();
+  });
+});
