@@ -14,8 +14,8 @@ import type { CatalogEntry } from '../manifest/catalog.js';
 import { backupPrefix } from '../manifest/id.js';
 import type { Manifest } from '../manifest/schema.js';
 import { checkFreeSpace } from '../pipeline/restore-file.js';
-import { extractBase } from '../pipeline/restore-physical.js';
-import { type ClientInstall, realInstall } from '../postgres/binaries.js';
+import { extractBase, tarBytes } from '../pipeline/restore-physical.js';
+import type { ClientInstall } from '../postgres/binaries.js';
 import { pickSameMajor } from '../postgres/clients.js';
 import {
   checkDataDir,
@@ -197,17 +197,8 @@ async function findTools(
   );
   if (!want.start) return { verifier, server: null, user: null };
   const user = await serverUser('start');
-  const server = await realInstall(
-    await pickSameMajor('pg_ctl', major, why, settings.pgClients, deps.env, log),
-    'pg_ctl',
-  );
+  const server = await await pickSameMajor('pg_ctl', major, why, settings.pgClients, deps.env, log);
   return { verifier, server, user };
-}
-
-/** The tar's size: what the data directory will take, about. */
-function tarBytes(manifest: Manifest): number {
-  const base = manifest.objects.find((o) => o.kind === 'base');
-  return manifest.database.archiveBytes ?? (base ? base.plaintext.bytes * 4 : 0);
 }
 
 /** One destination's attempt: extract into a new folder, verify it, put it in place. */

@@ -7,8 +7,8 @@ import type { Manifest } from '../manifest/schema.js';
 import type { Verification } from '../manifest/verification.js';
 import type { ReadBackResult } from '../pipeline/readback.js';
 import { checkFreeSpace, tempSpace } from '../pipeline/restore-file.js';
-import { extractBase } from '../pipeline/restore-physical.js';
-import { type ClientInstall, realInstall } from '../postgres/binaries.js';
+import { extractBase, tarBytes } from '../pipeline/restore-physical.js';
+import type { ClientInstall } from '../postgres/binaries.js';
 import { pickSameMajor } from '../postgres/clients.js';
 import { type CopyCheck, checkCopy } from '../postgres/copy-check.js';
 import {
@@ -64,7 +64,7 @@ export async function checkBase(o: {
   const why = `backup ${manifest.id} is of PostgreSQL ${manifest.database.serverVersion}`;
   const log = (l: string) => o.host.info(l);
   const pick = async (tool: 'pg_verifybackup' | 'pg_ctl') =>
-    realInstall(await pickSameMajor(tool, major, why, settings.pgClients, o.env, log), tool);
+    pickSameMajor(tool, major, why, settings.pgClients, o.env, log);
   const verifier = await pick('pg_verifybackup');
   const server = o.drill ? await pick('pg_ctl') : null;
   const user = o.drill ? await serverUser('verify-level') : null;
@@ -102,12 +102,6 @@ export async function checkBase(o: {
     const left = await removeDir(dir);
     if (left) o.host.warning(left);
   }
-}
-
-/** The tar's size: what the extracted files take, about. */
-function tarBytes(manifest: Manifest): number {
-  const base = manifest.objects.find((x) => x.kind === 'base');
-  return manifest.database.archiveBytes ?? (base ? base.plaintext.bytes * 4 : 0);
 }
 
 /** Starts a throwaway server on the extracted copy, reads the database through, stops it. */

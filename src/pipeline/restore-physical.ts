@@ -13,6 +13,12 @@ import { type ReadBackResult, readBack, type Sink } from './readback.js';
  * the folder) fails the extraction, since pg_basebackup writes none of those here.
  */
 
+/** The tar's size: what the extracted files take, about (the archive's raw bytes, else 4 × stored). */
+export function tarBytes(manifest: Manifest): number {
+  const base = manifest.objects.find((o) => o.kind === 'base');
+  return manifest.database.archiveBytes ?? (base ? base.plaintext.bytes * 4 : 0);
+}
+
 /** What the extraction found, besides the read's own result. */
 export interface Extracted {
   readonly read: ReadBackResult;

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { access, constants, readdir, realpath } from 'node:fs/promises';
-import { delimiter, dirname, join } from 'node:path';
+import { basename, delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { childEnv } from '../child-env.js';
 
@@ -42,8 +42,12 @@ export async function realInstall(
   install: ClientInstall,
   tool: ClientTool,
 ): Promise<ClientInstall> {
-  const real = await realpath(toolPath(install, tool)).catch(() => toolPath(install, tool));
-  return { ...install, binDir: dirname(real) };
+  const real = await realpath(toolPath(install, tool)).catch(() => null);
+  if (real !== null && basename(real) === tool) return { ...install, binDir: dirname(real) };
+  // A link to a program of another name (Debian's pg_wrapper) is no folder of the tool's:
+  // the major's own folder is, when it holds the tool.
+  const own = join('/usr/lib/postgresql', String(install.major), 'bin');
+  return (await isExecutable(join(own, tool))) ? { ...install, binDir: own } : install;
 }
 
 /**

@@ -4,6 +4,7 @@ import {
   type ClientTool,
   findClients,
   isServerTool,
+  realInstall,
   selectClient,
 } from './binaries.js';
 import { installClient } from './install.js';
@@ -82,12 +83,14 @@ export async function pickSameMajor(
 ): Promise<ClientInstall> {
   const find = async () =>
     (await findClients(tool, clients.binDir, env)).filter((c) => c.major === major);
+  // The folder the tool really lives in (a PATH entry may hold a symlink): its companions
+  // (pg_waldump, pg_controldata, postgres) are there.
   const found = await find();
-  if (found[0]) return found[0];
+  if (found[0]) return realInstall(found[0], tool);
   if (willInstall(clients, env) && Number.isInteger(major)) {
     await installClient(major, log, null, isServerTool(tool));
     const installed = (await find())[0];
-    if (installed) return installed;
+    if (installed) return realInstall(installed, tool);
   }
   const all = await findClients(tool, clients.binDir, env);
   const list = all.length ? all.map((c) => `${c.version} (${c.binDir})`).join(', ') : 'none';

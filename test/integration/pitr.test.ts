@@ -99,6 +99,21 @@ async function phases(port: number): Promise<Record<string, number>> {
   }
 }
 
+/**
+ * `restore` with `start: true` into `<work>/<name>/data` on a free port (stopped at the end);
+ * fails the test unless the CLI exits 0.
+ */
+async function recoverInto(name: string, extra: Record<string, string>) {
+  const parent = join(work, name);
+  await mkdir(parent);
+  const dataDir = join(parent, 'data');
+  started.push(dataDir);
+  const port = await freePort();
+  const r = await restoreCli({ 'data-dir': dataDir, start: 'true', port: String(port), ...extra });
+  expect(r.exitCode, `${r.stderr}\n${JSON.stringify(r.doc)}`).toBe(0);
+  return { r, port, parent };
+}
+
 let target: string;
 let firstRunEnd: string;
 
@@ -150,18 +165,7 @@ afterAll(async () => {
 
 describe('point-in-time recovery (restore with a recovery target)', () => {
   it('to a time between two commits: exactly the rows committed before it, then promoted', async () => {
-    const parent = join(work, 'to-time');
-    await mkdir(parent);
-    const dataDir = join(parent, 'data');
-    started.push(dataDir);
-    const port = await freePort();
-    const r = await restoreCli({
-      'data-dir': dataDir,
-      start: 'true',
-      port: String(port),
-      'recovery-target-time': target,
-    });
-    expect(r.exitCode, `${r.stderr}\n${JSON.stringify(r.doc)}`).toBe(0);
+    const { r, port, parent } = await recoverInto('to-time', { 'recovery-target-time': target });
     expect(await phases(port)).toEqual({ a: 100 });
     const rec = r.doc.report.physical.recovery;
     expect(rec.target).toBe(new Date(target).toISOString());
@@ -196,18 +200,7 @@ describe('point-in-time recovery (restore with a recovery target)', () => {
   });
 
   it('to latest: every row up to the last wal run, none committed after it', async () => {
-    const parent = join(work, 'to-latest');
-    await mkdir(parent);
-    const dataDir = join(parent, 'data');
-    started.push(dataDir);
-    const port = await freePort();
-    const r = await restoreCli({
-      'data-dir': dataDir,
-      start: 'true',
-      port: String(port),
-      'recovery-target': 'latest',
-    });
-    expect(r.exitCode, `${r.stderr}\n${JSON.stringify(r.doc)}`).toBe(0);
+    const { r, port } = await recoverInto('to-latest', { 'recovery-target': 'latest' });
     expect(await phases(port)).toEqual({ a: 100, b: 50, c: 25 });
     expect(r.doc.report.physical.recovery.target).toBe('latest');
   });
@@ -299,18 +292,7 @@ describe('point-in-time recovery (restore with a recovery target)', () => {
       before.filter((k) => !k.includes('/runs/')).length,
     );
     // And the kept backup still recovers to latest with what is left.
-    const parent = join(work, 'after-prune');
-    await mkdir(parent);
-    const dataDir = join(parent, 'data');
-    started.push(dataDir);
-    const port = await freePort();
-    const r = await restoreCli({
-      'data-dir': dataDir,
-      start: 'true',
-      port: String(port),
-      'recovery-target': 'latest',
-    });
-    expect(r.exitCode, `${r.stderr}\n${JSON.stringify(r.doc)}`).toBe(0);
+    const { port } = await recoverInto('after-prune', { 'recovery-target': 'latest' });
     expect(await phases(port)).toEqual({ a: 100, b: 50, c: 25, d: 10, e: 5 });
   });
 
@@ -374,18 +356,7 @@ describe('point-in-time recovery (restore with a recovery target)', () => {
     expect(parseLsn(last?.startLsn as string)).toBeLessThanOrEqual(
       parseLsn(prev?.endLsn as string),
     );
-    const parent = join(work, 'after-restart');
-    await mkdir(parent);
-    const dataDir = join(parent, 'data');
-    started.push(dataDir);
-    const port = await freePort();
-    const r = await restoreCli({
-      'data-dir': dataDir,
-      start: 'true',
-      port: String(port),
-      'recovery-target': 'latest',
-    });
-    expect(r.exitCode, `${r.stderr}\n${JSON.stringify(r.doc)}`).toBe(0);
+    const { port } = await recoverInto('after-restart', { 'recovery-target': 'latest' });
     const got = await phases(port);
     expect({ f: got.f, g: got.g, h: got.h }).toEqual({ f: 7, g: 3, h: 2 });
   });

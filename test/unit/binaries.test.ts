@@ -220,3 +220,27 @@ describe('install-client: auto', () => {
     }
   });
 });
+
+describe('realInstall: the folder a tool really lives in', () => {
+  it('follows a link to the tool itself, but not to a program of another name (pg_wrapper)', async () => {
+    const { mkdtemp, mkdir, symlink, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { realInstall } = await import('../../src/postgres/binaries.js');
+    const dir = await mkdtemp(join(tmpdir(), 'pg-dr-real-'));
+    try {
+      await mkdir(join(dir, 'real'));
+      await mkdir(join(dir, 'path'));
+      await writeFile(join(dir, 'real', 'pg_verifybackup'), '', { mode: 0o755 });
+      await writeFile(join(dir, 'real', 'pg_wrapper'), '', { mode: 0o755 });
+      await symlink(join(dir, 'real', 'pg_verifybackup'), join(dir, 'path', 'pg_verifybackup'));
+      await symlink(join(dir, 'real', 'pg_wrapper'), join(dir, 'path', 'pg_basebackup'));
+      const at = { binDir: join(dir, 'path'), major: 99, version: '99.1' };
+      expect((await realInstall(at, 'pg_verifybackup')).binDir).toBe(join(dir, 'real'));
+      // No /usr/lib/postgresql/99/bin here: the folder found stays.
+      expect((await realInstall(at, 'pg_basebackup')).binDir).toBe(join(dir, 'path'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
